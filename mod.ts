@@ -1,0 +1,75 @@
+/**
+ * IPython parallel for Deno: interactive parallel and distributed computing in the model of
+ * ipyparallel, speaking its wire protocol.
+ *
+ * This module is the public API. It loads no native addon, so it can be imported from a
+ * Deno Deploy worker or run with `--deny-ffi`.
+ *
+ * @example Sign and read a Jupyter message
+ * ```ts
+ * import { Session } from "@ipp/parallel";
+ * const session = new Session({ key: "secret" });
+ * const frames = session.pack(session.msg("connection_request", { content: {} }));
+ * const msg = session.unpack(frames);
+ * console.log(msg.msgType); // "connection_request"
+ * ```
+ *
+ * @module
+ */
+
+// Errors (src/errors.ts)
+export {
+  CompositeError,
+  ConnectionFileError,
+  ControllerLostError,
+  EndpointError,
+  EngineError,
+  HostUnreachableError,
+  ImpossibleDependency,
+  InvalidDependency,
+  IppError,
+  MessageFormatError,
+  NoEnginesRegistered,
+  RemoteError,
+  SerializationError,
+  SignatureError,
+  SocketClosedError,
+  TaskAborted,
+  TaskTimeout,
+  TimeoutError,
+  UnmetDependency,
+  UnsupportedSchemeError,
+  UnsupportedSerialization,
+  ZmtpProtocolError,
+} from "./src/errors.ts";
+export type { EngineInfo } from "./src/errors.ts";
+
+// Transport (src/zmtp/)
+export { createSocket } from "./src/zmtp/mod.ts";
+export type { Frames, Socket, SocketOptions, SocketType } from "./src/zmtp/mod.ts";
+
+// Messages (src/protocol/)
+export { formatDate, parseDate, Session } from "./src/protocol/session.ts";
+export type { SessionOptions } from "./src/protocol/session.ts";
+export {
+  deserializeObject,
+  deserializeResult,
+  detectFormat,
+  packApplyMessage,
+  Reference,
+  serializeObject,
+  unpackApplyMessage,
+} from "./src/protocol/serialize.ts";
+export {
+  findConnectionFile,
+  readConnectionFile,
+  writeConnectionFile,
+} from "./src/protocol/connection.ts";
+export type { ClientConnectionInfo, EngineConnectionInfo } from "./src/protocol/connection.ts";
+
+// Results (src/client/)
+export { AsyncResult } from "./src/client/async_result.ts";
+export { AsyncMapResult } from "./src/client/async_map_result.ts";
+export { AsyncHubResult } from "./src/client/async_hub_result.ts";
+export { Metadata } from "./src/client/metadata.ts";
+export { ExecuteReply } from "./src/client/execute_reply.ts";

@@ -1,0 +1,172 @@
+/**
+ * {@link EngineTable}: the engines this client knows, one engine actor each, by id and uuid.
+ *
+ * It follows `connection_reply` (PROTOCOL.md §5.1), `registration_notification` (§4.4),
+ * `unregistration_notification` (§4.5), IOPub `status` and `shutdown_reply` (§6.5.3, §6.6).
+ * An engine that reaches `stopped` or `dead` leaves the table; its direct tasks were failed
+ * with `EngineError` by its actor on the way out.
+ *
+ * @module
+ */
+
+import { createActor } from "xstate";
+import type { Actor } from "xstate";
+import type { EngineError } from "../errors.ts";
+import type { EngineEvent, EngineState } from "./actors/engine_machine.ts";
+import { engineMachine } from "./actors/engine_machine.ts";
+import type { EngineTracker } from "./task_registry.ts";
+
+/** Options of {@link EngineTable}. */
+export interface EngineTableOptions {
+  /** Fails one task whose engine was lost (wire to `TaskRegistry.engineDied`). */
+  failTask: (msgId: string, error: EngineError) => void;
+  /** Called after an engine registered or left, with its id, uuid and why. */
+  onChange?: (event: { event: "register" | "unregister"; id: number; uuid: string }) => void;
+}
+
+/**
+ * The client's engines.
+ *
+ * @example
+ * ```ts
+ * import { EngineTable } from "./engine_table.ts";
+ * const engines = new EngineTable({ failTask: () => {} });
+ * engines.update({ "0": "uuid-0", "1": "uuid-1" });
+ * console.log(engines.ids, engines.idOf("uuid-1")); // [0, 1] 1
+ * engines.close();
+ * ```
+ */
+export class EngineTable implements EngineTracker, Disposable {
+  readonly #byId = new Map<number, Actor<typeof engineMachine>>();
+  readonly #idByUuid = new Map<string, number>();
+  readonly #options: EngineTableOptions;
+
+  /**
+   * Creates an empty table.
+   *
+   * @param options How to fail the tasks of a lost engine.
+   */
+  constructor(options: EngineTableOptions) {
+    this.#options = options;
+  }
+
+  /** Ids of the engines that are registered and not stopped, ascending. */
+  get ids(): number[] {
+    return [...this.#byId.keys()].sort((a, b) => a - b);
+  }
+
+  /** The id of the engine with this uuid. */
+  idOf(uuid: string): number | undefined {
+    return this.#idByUuid.get(uuid);
+  }
+
+  /** The uuid of the engine with this id. */
+  uuidOf(id: number): string | undefined {
+    return this.#byId.get(id)?.getSnapshot().context.uuid;
+  }
+
+  /** The engine's state, or `undefined` once it left the table. */
+  stateOf(id: number): EngineState | undefined {
+    return this.#byId.get(id)?.getSnapshot().value as EngineState | undefined;
+  }
+
+  /** msg_ids sent directly to the engine and not yet settled. */
+  outstandingOf(id: number): ReadonlySet<string> {
+    return this.#byId.get(id)?.getSnapshot().context.outstanding ?? new Set();
+  }
+
+  /** Adds the engines of a `connection_reply` (`{"<id>": "<uuid>"}`), registered at once. */
+  update(engines: Record<string, string>): void {
+    for (const [id, uuid] of Object.entries(engines)) this.register(Number(id), uuid);
+  }
+
+  /** An engine registered (`registration_notification` content `{id, uuid}`). */
+  register(id: number, uuid: string): void {
+    if (this.#byId.has(id)) return;
+    const actor = createActor(engineMachine, {
+      input: { id, uuid, failTask: this.#options.failTask },
+    });
+    actor.start();
+    this.#byId.set(id, actor);
+    this.#idByUuid.set(uuid, id);
+    this.#drive(id, { type: "REGISTERED" });
+    this.#options.onChange?.({ event: "register", id, uuid });
+  }
+
+  /** An engine left (`unregistration_notification` content `{id, uuid}`). */
+  unregister(id: number): void {
+    this.#drive(id, { type: "UNREGISTERED" });
+  }
+
+  /** IOPub `status` from an engine (`metadata.engine` is its uuid). */
+  status(uuid: string, executionState: string): void {
+    const id = this.#idByUuid.get(uuid);
+    if (id === undefined) return;
+    const state = this.stateOf(id);
+    // Only changes cost an event: engines report busy/idle around every request.
+    if (executionState === "busy" && state === "idle") this.#drive(id, { type: "BUSY" });
+    else if (executionState === "idle" && state === "busy") this.#drive(id, { type: "IDLE" });
+  }
+
+  /** This client sent `shutdown_request` to the engine. */
+  shutdownRequested(id: number): void {
+    this.#drive(id, { type: "SHUTDOWN_REQUESTED" });
+  }
+
+  /** A `shutdown_reply` came from the engine with this uuid (control, or IOPub copy). */
+  shutdownReply(uuid: string): void {
+    const id = this.#idByUuid.get(uuid);
+    if (id !== undefined) this.#drive(id, { type: "SHUTDOWN_REPLY" });
+  }
+
+  /** The controller is gone: every engine is `dead` (the registry fails the tasks). */
+  controllerLost(): void {
+    for (const id of [...this.#byId.keys()]) this.#drive(id, { type: "CONTROLLER_LOST" });
+  }
+
+  /** {@inheritDoc EngineTracker.engineIdOf} */
+  engineIdOf(uuid: string): number | undefined {
+    return this.#idByUuid.get(uuid);
+  }
+
+  /**
+   * {@inheritDoc EngineTracker.taskAssigned}
+   *
+   * Equivalent to sending `TASK_ASSIGNED`, done on the actor's private set directly: this is on
+   * every direct request's path, and an event costs several microseconds.
+   */
+  taskAssigned(uuid: string, msgId: string): void {
+    const id = this.#idByUuid.get(uuid);
+    if (id !== undefined) this.#byId.get(id)!.getSnapshot().context.outstanding.add(msgId);
+  }
+
+  /** {@inheritDoc EngineTracker.taskFinished} (equivalent to `TASK_FINISHED`, see above) */
+  taskFinished(uuid: string, msgId: string): void {
+    const id = this.#idByUuid.get(uuid);
+    if (id !== undefined) this.#byId.get(id)!.getSnapshot().context.outstanding.delete(msgId);
+  }
+
+  /** Stops every engine actor without failing tasks. Idempotent. */
+  close(): void {
+    for (const actor of this.#byId.values()) actor.stop();
+    this.#byId.clear();
+    this.#idByUuid.clear();
+  }
+
+  /** Same as {@link EngineTable.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #drive(id: number, event: EngineEvent): void {
+    const actor = this.#byId.get(id);
+    if (actor === undefined) return;
+    actor.send(event);
+    if (actor.getSnapshot().status === "done") {
+      const uuid = actor.getSnapshot().context.uuid;
+      this.#byId.delete(id);
+      this.#idByUuid.delete(uuid);
+      this.#options.onChange?.({ event: "unregister", id, uuid });
+    }
+  }
+}

@@ -1,0 +1,557 @@
+/**
+ * {@link TaskRegistry}: every request this client sent, as task actors while outstanding and
+ * as plain records once settled (DESIGN.md "The actors").
+ *
+ * Replies (MUX, task, broadcast) and IOPub messages addressed to a task become one event for
+ * that task's actor here, after the message was decoded once. `outstanding` is the set of
+ * tasks that are not final. Settled results are cached for look-up by msg_id, at most
+ * `maxCachedResults` of them: ipyparallel keeps every result forever, the most common memory
+ * complaint of its users. Results that an AsyncResult already read go first, then the oldest
+ * unread. An AsyncResult keeps its own results when they settle, so eviction never takes a
+ * value from an AsyncResult; it only ends look-ups by msg_id (the Hub still has them).
+ *
+ * @module
+ */
+
+import { createActor } from "xstate";
+import type { Actor } from "xstate";
+import {
+  ControllerLostError,
+  type EngineError,
+  IppError,
+  OutstandingTasksError,
+  TaskAborted,
+  TaskTimeout,
+  UnknownTaskError,
+} from "../errors.ts";
+import type { FinalTaskState, TaskEvent, TaskState } from "./actors/task_machine.ts";
+import { taskMachine, unsentTaskMachine } from "./actors/task_machine.ts";
+import type { Clock } from "./clock.ts";
+import { systemClock } from "./clock.ts";
+import { ExecuteReply } from "./execute_reply.ts";
+import type { IncomingMessage, ResultDecoder } from "./messages.ts";
+import type { DisplayContent } from "./metadata.ts";
+import { Metadata } from "./metadata.ts";
+import type { ResultSource, TaskResult } from "./result_source.ts";
+import { isEmpty, remoteErrorOf, replyErrorOf } from "./reply_errors.ts";
+
+/** How the registry learns engine ids and tells engines about their direct tasks. */
+export interface EngineTracker {
+  /** The engine id for a uuid, if the engine is known. */
+  engineIdOf(uuid: string): number | undefined;
+  /** A request was sent directly to this engine. */
+  taskAssigned(uuid: string, msgId: string): void;
+  /** A request sent directly to this engine settled. */
+  taskFinished(uuid: string, msgId: string): void;
+}
+
+/** Options of {@link TaskRegistry}. */
+export interface TaskRegistryOptions {
+  /** Turns `apply_reply` buffers (and `data_message` buffers) into values (PROTOCOL.md §9.4). */
+  decode: ResultDecoder;
+  /** How many settled results to keep for look-up by msg_id (default 10 000; `Infinity` = all). */
+  maxCachedResults?: number;
+  /** Time source for `received` and local `submitted` stamps (default: the system clock). */
+  clock?: Clock;
+  /** Engine ids and direct-task bookkeeping (the client's engine table). */
+  engines?: EngineTracker;
+  /**
+   * How long a task that has its reply waits for its IOPub `idle` before it settles with the
+   * output captured so far, in milliseconds (default 10 000; `Infinity` waits for ever). IOPub
+   * is PUB/SUB and drops messages at its high-water mark, so the idle can be lost.
+   */
+  outputTimeoutMs?: number;
+  /** Called for a reply nobody waits for (unknown, or already settled). */
+  onStray?: (msgId: string, message: IncomingMessage) => void;
+}
+
+/** Options of {@link TaskRegistry.track}. */
+export interface TrackOptions {
+  /** The request is still queued locally; call {@link TaskRegistry.sent} once it is sent. */
+  unsent?: boolean;
+  /** uuid of the engine the request went to directly (MUX, broadcast sub-id); none for tasks. */
+  engineUuid?: string;
+  /** Whether an IOPub `idle` follows the reply (default true; false for coalesced broadcasts). */
+  expectOutput?: boolean;
+  /** When it was sent, in epoch milliseconds (default: now). */
+  submitted?: number;
+}
+
+/** One task: its actor while outstanding, then a plain settled record. */
+class TaskRecord {
+  state: TaskState;
+  value: unknown = undefined;
+  error: Error | undefined = undefined;
+  successor: string | undefined = undefined;
+  hasReply = false;
+  outputTimer: unknown = undefined;
+  watchers: ((result: TaskResult) => void)[] | null = null;
+  actor: Actor<typeof taskMachine> | null;
+  constructor(
+    readonly msgId: string,
+    readonly metadata: Metadata,
+    readonly engineUuid: string | undefined,
+    readonly expectOutput: boolean,
+    unsent: boolean,
+  ) {
+    this.actor = createActor(unsent ? unsentTaskMachine : taskMachine).start();
+    this.state = unsent ? "unsent" : "pending";
+  }
+  get final(): boolean {
+    return this.actor === null;
+  }
+}
+
+/**
+ * Tasks of one client, by msg_id.
+ *
+ * @example
+ * ```ts
+ * import { TaskRegistry } from "./task_registry.ts";
+ * const decode = (b: Uint8Array[]) => ({
+ *   value: JSON.parse(new TextDecoder().decode(b[0])),
+ *   rest: b.slice(1),
+ * });
+ * const tasks = new TaskRegistry({ decode });
+ * tasks.track("m1");
+ * tasks.handleReply({
+ *   header: { msg_id: "r1", msg_type: "apply_reply" },
+ *   parent_header: { msg_id: "m1" },
+ *   metadata: { status: "ok" },
+ *   content: { status: "ok" },
+ *   buffers: [new TextEncoder().encode("42")],
+ * });
+ * tasks.handleIopub({
+ *   header: { msg_id: "s1", msg_type: "status" },
+ *   parent_header: { msg_id: "m1" },
+ *   metadata: {},
+ *   content: { execution_state: "idle" },
+ *   buffers: [],
+ * });
+ * console.log(tasks.resultOf("m1")?.value); // 42
+ * ```
+ */
+export class TaskRegistry implements ResultSource {
+  readonly #live = new Map<string, TaskRecord>();
+  readonly #outstanding = new Set<string>();
+  // Settled records in the order they settled, unread ones and read ones apart.
+  readonly #unread = new Map<string, TaskRecord>();
+  readonly #read = new Map<string, TaskRecord>();
+  readonly #decode: ResultDecoder;
+  readonly #max: number;
+  readonly #clock: Clock;
+  readonly #engines: EngineTracker | undefined;
+  readonly #onStray: TaskRegistryOptions["onStray"];
+  readonly #outputTimeoutMs: number;
+  #evicted = 0;
+  readonly #engineIdOf = (uuid: string) => this.#engines?.engineIdOf(uuid);
+
+  /**
+   * Creates an empty registry.
+   *
+   * @param options Decoder, cache limit, clock and engine table.
+   */
+  constructor(options: TaskRegistryOptions) {
+    const max = options.maxCachedResults ?? 10_000;
+    if (!(max >= 0)) throw new RangeError(`maxCachedResults must be >= 0, got ${max}`);
+    this.#decode = options.decode;
+    this.#max = max;
+    this.#clock = options.clock ?? systemClock;
+    this.#engines = options.engines;
+    this.#onStray = options.onStray;
+    const outputTimeoutMs = options.outputTimeoutMs ?? 10_000;
+    if (!(outputTimeoutMs >= 0)) {
+      throw new RangeError(`outputTimeoutMs must be >= 0, got ${outputTimeoutMs}`);
+    }
+    this.#outputTimeoutMs = outputTimeoutMs;
+  }
+
+  /** msg_ids of the tasks that are not final. */
+  get outstanding(): ReadonlySet<string> {
+    return this.#outstanding;
+  }
+
+  /** How many settled results are cached now. */
+  get cachedCount(): number {
+    return this.#unread.size + this.#read.size;
+  }
+
+  /** How many settled results were dropped to respect `maxCachedResults`. */
+  get evictedCount(): number {
+    return this.#evicted;
+  }
+
+  /** The task's state (a {@link TaskState}), or `undefined` if unknown or evicted. */
+  stateOf(msgId: string): TaskState | undefined {
+    return this.#find(msgId)?.state;
+  }
+
+  /**
+   * Starts tracking a request: creates its task actor.
+   *
+   * @param msgId The request's msg_id.
+   * @param options Whether it is sent yet, its direct engine, whether output follows.
+   * @returns The request's metadata record.
+   * @throws {IppError} The msg_id is already outstanding.
+   */
+  track(msgId: string, options: TrackOptions = {}): Metadata {
+    if (this.#live.has(msgId)) throw new IppError(`Task ${msgId} is already outstanding`);
+    this.#unread.delete(msgId);
+    this.#read.delete(msgId);
+    const md = new Metadata(msgId, new Date(options.submitted ?? this.#clock.now()));
+    const rec = new TaskRecord(
+      msgId,
+      md,
+      options.engineUuid,
+      options.expectOutput ?? true,
+      options.unsent ?? false,
+    );
+    this.#live.set(msgId, rec);
+    this.#outstanding.add(msgId);
+    if (options.engineUuid !== undefined) this.#engines?.taskAssigned(options.engineUuid, msgId);
+    return md;
+  }
+
+  /** A request tracked as `unsent` left the client. */
+  sent(msgId: string): void {
+    const rec = this.#live.get(msgId);
+    if (rec?.state === "unsent") this.#send(rec, { type: "SENT" });
+  }
+
+  /**
+   * Feeds one `apply_reply` or `execute_reply` (from MUX, task or broadcast; PROTOCOL.md §9.5).
+   * A coalesced broadcast reply is keyed by `metadata.original_msg_id` and yields a list.
+   */
+  handleReply(msg: IncomingMessage): void {
+    const meta = msg.metadata;
+    const coalesced = meta.is_broadcast === true && meta.is_coalescing === true;
+    const msgId = coalesced ? String(meta.original_msg_id) : msg.parent_header.msg_id ?? "";
+    const rec = this.#live.get(msgId);
+    const content = msg.content;
+    const status = content.status;
+    if (rec === undefined || rec.hasReply) {
+      this.#onStray?.(msgId, msg);
+      return;
+    }
+    if (status === "resubmitted") return; // ipyparallel ignores these too
+    // The reply proves the request left, whatever the send bookkeeping says.
+    if (rec.state === "unsent") this.#send(rec, { type: "SENT" });
+    this.#fillReplyMetadata(rec.metadata, msg, coalesced);
+    rec.hasReply = true;
+    let replyStatus: "ok" | "error" | "aborted" = "error";
+    let outputComplete = !rec.expectOutput;
+    if (status === "ok") {
+      try {
+        rec.value = this.#valueOf(msgId, msg, rec.metadata, coalesced);
+        replyStatus = "ok";
+      } catch (error) {
+        rec.error = error as Error;
+        outputComplete = true;
+      }
+    } else if (status === "aborted") {
+      rec.error = new TaskAborted(msgId);
+      replyStatus = "aborted";
+      outputComplete = true;
+    } else {
+      rec.error = replyErrorOf(content, this.#engineIdOf);
+      // An error the engine did not raise (scheduler, Hub) has no output to wait for (§6.6).
+      if (isEmpty(content.engine_info)) outputComplete = true;
+    }
+    this.#send(rec, { type: "REPLY", status: replyStatus, outputComplete });
+    if (
+      (rec.state === "repliedOk" || rec.state === "repliedError") &&
+      this.#outputTimeoutMs !== Infinity
+    ) {
+      rec.outputTimer = this.#clock.setTimeout(() => {
+        rec.outputTimer = undefined;
+        if (rec.actor !== null) this.#send(rec, { type: "OUTPUT_TIMEOUT" });
+      }, this.#outputTimeoutMs);
+    }
+  }
+
+  /**
+   * Feeds one IOPub message whose parent is a request of this client (the caller filters
+   * by `parent_header.session`, PROTOCOL.md §6.6). Output lands in the task's metadata;
+   * `status` busy and idle drive its actor.
+   */
+  handleIopub(msg: IncomingMessage): void {
+    const rec = this.#live.get(msg.parent_header.msg_id ?? "");
+    if (rec === undefined) return;
+    if (rec.state === "unsent") this.#send(rec, { type: "SENT" });
+    const content = msg.content;
+    const md = rec.metadata;
+    switch (msg.header.msg_type) {
+      case "status":
+        if (content.execution_state === "idle") this.#send(rec, { type: "IOPUB_IDLE" });
+        else if (
+          content.execution_state === "busy" &&
+          (rec.state === "pending" || rec.state === "aborting")
+        ) this.#send(rec, { type: "STARTED" });
+        return;
+      case "stream":
+        md.appendStream(String(content.name), String(content.text ?? ""));
+        return;
+      case "error":
+        md.error = remoteErrorOf(content, this.#engineIdOf);
+        return;
+      case "execute_input":
+        md.executeInput = String(content.code ?? "");
+        return;
+      case "display_data":
+        md.outputs.push(content as unknown as DisplayContent);
+        return;
+      case "execute_result":
+        md.executeResult = content as unknown as DisplayContent;
+        return;
+      case "data_message": {
+        const { value } = this.#decode(msg.buffers);
+        if (value !== null && typeof value === "object") Object.assign(md.data, value);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Requests abort of these tasks. Unsent tasks are aborted at once; the others wait for the
+   * engine's aborted reply (a running task cannot be aborted and ignores this).
+   *
+   * @returns The msg_ids an `abort_request` must still be sent for.
+   */
+  abort(msgIds: Iterable<string>): string[] {
+    const onWire: string[] = [];
+    for (const msgId of msgIds) {
+      const rec = this.#live.get(msgId);
+      if (rec === undefined) continue;
+      this.#send(rec, { type: "ABORT" });
+      if (rec.state === "aborting") onWire.push(msgId);
+    }
+    return onWire;
+  }
+
+  /** The task's engine died or was shut down while it held the task. */
+  engineDied(msgId: string, error: EngineError): void {
+    const rec = this.#live.get(msgId);
+    if (rec !== undefined) this.#send(rec, { type: "ENGINE_DIED" }, error);
+  }
+
+  /**
+   * The request never left: its socket refused it (closed client, transport failure). The task
+   * fails with `error`.
+   */
+  sendFailed(msgId: string, error: Error): void {
+    const rec = this.#live.get(msgId);
+    if (rec !== undefined) this.#send(rec, { type: "CONTROLLER_LOST" }, error);
+  }
+
+  /** The task ran out of time on the client's side. */
+  timedOut(msgId: string, error: TaskTimeout = new TaskTimeout(`Task ${msgId} timed out`)): void {
+    const rec = this.#live.get(msgId);
+    if (rec !== undefined) this.#send(rec, { type: "TIMEOUT" }, error);
+  }
+
+  /**
+   * The Hub resubmitted tasks (`resubmit_reply.resubmitted`, PROTOCOL.md §5.7). Each old task
+   * settles as `resubmitted`, and its successor is tracked in its place; its result comes
+   * from the Hub, so no IOPub `idle` is awaited for it. Anyone waiting on the old msg_id
+   * waits on the successor.
+   */
+  resubmitted(pairs: Record<string, string>): void {
+    for (const [oldId, newId] of Object.entries(pairs)) {
+      if (!this.#live.has(newId)) this.track(newId, { expectOutput: false });
+      const old = this.#find(oldId);
+      if (old === undefined) continue;
+      old.successor = newId;
+      if (old.actor !== null) this.#send(old, { type: "RESUBMITTED" });
+      else if (old.state !== "resubmitted") old.state = "resubmitted";
+    }
+  }
+
+  /**
+   * The client closes: every outstanding task fails (with `ControllerLostError` unless another
+   * error is given), so nothing awaits a result that cannot arrive. Idempotent.
+   */
+  close(
+    error: Error = new ControllerLostError(
+      "The client was closed while the task was outstanding (its result is still at the Hub)",
+    ),
+  ): void {
+    this.controllerLost(error);
+  }
+
+  /** The controller is gone: every outstanding task fails with `error`. */
+  controllerLost(error: Error): void {
+    for (const rec of [...this.#live.values()]) {
+      this.#send(rec, { type: "CONTROLLER_LOST" }, error);
+    }
+  }
+
+  /**
+   * Forgets settled results.
+   *
+   * @param msgIds The msg_ids to forget, or `"all"`.
+   * @throws {OutstandingTasksError} Any of them (with `"all"`: any task) is outstanding.
+   */
+  purge(msgIds: readonly string[] | "all"): void {
+    if (msgIds === "all") {
+      if (this.#outstanding.size > 0) throw new OutstandingTasksError([...this.#outstanding]);
+      this.#unread.clear();
+      this.#read.clear();
+      return;
+    }
+    const busy = msgIds.filter((id) => this.#outstanding.has(id));
+    if (busy.length > 0) throw new OutstandingTasksError(busy);
+    for (const id of msgIds) {
+      this.#unread.delete(id);
+      this.#read.delete(id);
+    }
+  }
+
+  // -- ResultSource ---------------------------------------------------------------------------
+
+  /** {@inheritDoc ResultSource.metadataOf} */
+  metadataOf(msgId: string): Metadata {
+    return this.#get(msgId).metadata;
+  }
+
+  /** {@inheritDoc ResultSource.resultOf} */
+  resultOf(msgId: string): TaskResult | undefined {
+    let rec = this.#get(msgId);
+    while (rec.state === "resubmitted" && rec.successor !== undefined) {
+      const next = this.#find(rec.successor);
+      if (next === undefined) return rec as TaskResult;
+      rec = next;
+    }
+    return rec.final ? rec as TaskResult : undefined;
+  }
+
+  /** {@inheritDoc ResultSource.onSettled} */
+  onSettled(msgId: string, callback: (result: TaskResult) => void): () => void {
+    const settled = this.resultOf(msgId);
+    if (settled !== undefined) {
+      callback(settled);
+      return () => {};
+    }
+    let rec = this.#get(msgId);
+    while (rec.final && rec.successor !== undefined) rec = this.#get(rec.successor);
+    const watchers = rec.watchers ??= [];
+    watchers.push(callback);
+    return () => {
+      const list = rec.watchers;
+      const i = list === null ? -1 : list.indexOf(callback);
+      if (i >= 0) list!.splice(i, 1);
+    };
+  }
+
+  /** {@inheritDoc ResultSource.markConsumed} */
+  markConsumed(msgIds: readonly string[]): void {
+    for (const id of msgIds) {
+      const rec = this.#unread.get(id);
+      if (rec === undefined) continue;
+      this.#unread.delete(id);
+      this.#read.set(id, rec);
+    }
+  }
+
+  // -- internals -------------------------------------------------------------------------------
+
+  #find(msgId: string): TaskRecord | undefined {
+    return this.#live.get(msgId) ?? this.#unread.get(msgId) ?? this.#read.get(msgId);
+  }
+
+  #get(msgId: string): TaskRecord {
+    const rec = this.#find(msgId);
+    if (rec === undefined) throw new UnknownTaskError(msgId);
+    return rec;
+  }
+
+  /** Sends one event; settles the record if the actor reached a final state. */
+  #send(rec: TaskRecord, event: TaskEvent, cause?: Error): void {
+    const actor = rec.actor!;
+    actor.send(event);
+    const snapshot = actor.getSnapshot();
+    rec.state = snapshot.value as TaskState;
+    if (snapshot.status === "done") this.#settle(rec, cause);
+  }
+
+  #settle(rec: TaskRecord, cause: Error | undefined): void {
+    const msgId = rec.msgId;
+    const state = rec.state as FinalTaskState;
+    rec.actor = null; // a final actor has stopped itself
+    if (rec.outputTimer !== undefined) {
+      this.#clock.clearTimeout(rec.outputTimer);
+      rec.outputTimer = undefined;
+    }
+    this.#live.delete(msgId);
+    this.#outstanding.delete(msgId);
+    if (rec.engineUuid !== undefined) this.#engines?.taskFinished(rec.engineUuid, msgId);
+    if ((state === "failed" || state === "aborted") && rec.error === undefined) {
+      rec.error = cause ?? (state === "aborted" ? new TaskAborted(msgId) : new IppError(
+        `Task ${msgId} failed`,
+      ));
+      const md = rec.metadata;
+      if (!rec.hasReply) {
+        md.status = state === "aborted" ? "aborted" : "error";
+        md.received = new Date(this.#clock.now());
+        if (rec.engineUuid !== undefined && md.engineUuid === null) md.engineUuid = rec.engineUuid;
+      }
+    }
+    this.#unread.set(msgId, rec);
+    this.#evict();
+    const watchers = rec.watchers;
+    rec.watchers = null;
+    if (watchers === null) return;
+    if (state === "resubmitted" && rec.successor !== undefined) {
+      // Whoever waited for this task now waits for its successor.
+      for (const w of watchers) this.onSettled(rec.successor, w);
+      return;
+    }
+    for (const w of watchers) w(rec as TaskResult);
+  }
+
+  #evict(): void {
+    while (this.#unread.size + this.#read.size > this.#max) {
+      const from = this.#read.size > 0 ? this.#read : this.#unread;
+      const oldest = from.keys().next().value!;
+      from.delete(oldest);
+      this.#evicted++;
+    }
+  }
+
+  #fillReplyMetadata(md: Metadata, msg: IncomingMessage, coalesced: boolean): void {
+    const meta = msg.metadata;
+    md.received = new Date(this.#clock.now());
+    md.status = String(msg.content.status);
+    md.isBroadcast = meta.is_broadcast === true;
+    md.isCoalescing = meta.is_coalescing === true;
+    md.follow = Array.isArray(meta.follow) ? meta.follow : [];
+    md.after = Array.isArray(meta.after) ? meta.after : [];
+    if (coalesced) {
+      const targets = Array.isArray(meta.broadcast_targets) ? meta.broadcast_targets : [];
+      md.engineUuid = targets.map((t) => String((t as unknown[])[0]));
+      md.engineId = targets.map((t) => {
+        const id = (t as unknown[])[1];
+        return typeof id === "number" ? id : null;
+      });
+    } else if (typeof meta.engine === "string") {
+      md.engineUuid = meta.engine;
+      md.engineId = this.#engines?.engineIdOf(meta.engine) ?? null;
+    }
+    const submitted = msg.parent_header.date;
+    if (submitted) md.submitted = new Date(submitted);
+    if (typeof meta.started === "string") md.started = new Date(meta.started);
+    if (msg.header.date) md.completed = new Date(msg.header.date);
+  }
+
+  #valueOf(msgId: string, msg: IncomingMessage, md: Metadata, coalesced: boolean): unknown {
+    if (msg.header.msg_type === "execute_reply") return new ExecuteReply(msgId, msg.content, md);
+    if (!coalesced) return this.#decode(msg.buffers).value;
+    const values: unknown[] = [];
+    let rest = msg.buffers;
+    while (rest.length > 0) {
+      const next = this.#decode(rest);
+      values.push(next.value);
+      rest = next.rest;
+    }
+    return values;
+  }
+}

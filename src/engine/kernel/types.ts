@@ -1,0 +1,140 @@
+/**
+ * Public types of the kernel: replies (close to Jupyter's reply content, camelCase) and the
+ * events a kernel emits while it runs a request (each becomes one IOPub message).
+ *
+ * @module
+ */
+
+import type { ErrorContent, MimeBundle } from "./format.ts";
+
+export type { ErrorContent, MimeBundle };
+
+/** One evaluated `user_expressions` entry (Jupyter's shape). */
+export type UserExpressionResult =
+  | { status: "ok"; data: MimeBundle; metadata: Record<string, unknown> }
+  | ErrorContent;
+
+/** Reply of a request that never ran: cancelled while queued, or dropped by `close()`. */
+export interface AbortedReply {
+  /** Always `"aborted"` (PROTOCOL.md §6.5.2). */
+  status: "aborted";
+}
+
+/** A successful `execute`. */
+export interface ExecuteOk {
+  /** Always `"ok"`. */
+  status: "ok";
+  /** This cell's number if it was stored in history, else the current count. */
+  executionCount: number;
+  /** Each user expression, evaluated after the code (`user_expressions`). */
+  userExpressions: Record<string, UserExpressionResult>;
+  /** The `execute_result` bundle, when the cell ended in a non-`undefined` expression and was not silent. */
+  data?: MimeBundle;
+}
+
+/** A failed `execute`: error content plus the Jupyter reply fields. */
+export interface ExecuteError extends ErrorContent {
+  /** As in {@linkcode ExecuteOk}. */
+  executionCount: number;
+  /** Always empty on error (as ipykernel does). */
+  userExpressions: Record<string, UserExpressionResult>;
+}
+
+/** Reply of {@linkcode Kernel.execute}. */
+export type ExecuteReply = ExecuteOk | ExecuteError | AbortedReply;
+
+/** A successful `apply`: the serialized result, ready to be the `apply_reply` buffers. */
+export interface ApplyOk {
+  /** Always `"ok"`. */
+  status: "ok";
+  /** Serialized result frames (fresh memory, owned by the caller). */
+  buffers: Uint8Array[];
+  /** Format of the request, which the result uses too: ipp-js, or pickle for Python clients. */
+  format: "ipp-js" | "pickle";
+}
+
+/** Reply of {@linkcode Kernel.apply}. */
+export type ApplyReply = ApplyOk | ErrorContent | AbortedReply;
+
+/** Output on stdout or stderr (IOPub `stream`). */
+export interface StreamEvent {
+  /** Event kind. */
+  type: "stream";
+  /** The request that wrote it, or `null` when it cannot be told. */
+  requestId: string | null;
+  /** `"stdout"` or `"stderr"`. */
+  name: "stdout" | "stderr";
+  /** The text, possibly several writes joined. */
+  text: string;
+}
+
+/** `display(value)` in user code (IOPub `display_data`). */
+export interface DisplayDataEvent {
+  /** Event kind. */
+  type: "display_data";
+  /** The request that displayed it. */
+  requestId: string | null;
+  /** The mime bundle. */
+  data: MimeBundle;
+  /** Display metadata. */
+  metadata: Record<string, unknown>;
+  /** Transient data (e.g. `display_id`). */
+  transient: Record<string, unknown>;
+}
+
+/** `publishData(dict)` in user code (IOPub `data_message`, as ipyparallel's `publish_data`). */
+export interface DataMessageEvent {
+  /** Event kind. */
+  type: "data_message";
+  /** The request that published it. */
+  requestId: string | null;
+  /** The dict's keys. */
+  keys: string[];
+  /** The dict, serialized (ipp-js frames). */
+  buffers: Uint8Array[];
+}
+
+/** A non-silent execute started (IOPub `execute_input`). */
+export interface ExecuteInputEvent {
+  /** Event kind. */
+  type: "execute_input";
+  /** The request. */
+  requestId: string;
+  /** The code as sent. */
+  code: string;
+  /** Its execution count. */
+  executionCount: number;
+}
+
+/** The value of a cell's last expression (IOPub `execute_result`). */
+export interface ExecuteResultEvent {
+  /** Event kind. */
+  type: "execute_result";
+  /** The request. */
+  requestId: string;
+  /** The mime bundle. */
+  data: MimeBundle;
+  /** Always `{}` for now. */
+  metadata: Record<string, unknown>;
+  /** The cell's execution count. */
+  executionCount: number;
+}
+
+/** A request left the queue and began to run (for `status: busy` and `metadata.started`). */
+export interface StartedEvent {
+  /** Event kind. */
+  type: "started";
+  /** The request. */
+  requestId: string;
+  /** When it started. */
+  started: Date;
+}
+
+/** Everything a kernel reports while it works, in the order it happened. */
+export type KernelEvent =
+  | StreamEvent
+  | DisplayDataEvent
+  | DataMessageEvent
+  | ExecuteInputEvent
+  | ExecuteResultEvent
+  | StartedEvent;

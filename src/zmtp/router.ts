@@ -1,0 +1,76 @@
+/**
+ * ROUTER: prepends the sending peer's routing id to each received message and routes each sent
+ * message by its first frame (libzmq `router.cpp`).
+ *
+ * @module
+ */
+
+import { HostUnreachableError } from "../errors.ts";
+import type { Connection } from "./connection.ts";
+import { bytesKey, type Pipe } from "./pipe.ts";
+import { SocketBase } from "./socket_base.ts";
+import type { Frames, SocketOptions } from "./types.ts";
+
+/** A ROUTER socket. */
+export class RouterSocket extends SocketBase {
+  readonly #routes = new Map<string, Pipe>();
+  #nextId = (Math.random() * 0x1_0000_0000) >>> 0;
+
+  /** @param options Socket options (`mandatory` applies here). */
+  constructor(options?: SocketOptions) {
+    super("ROUTER", options);
+  }
+
+  /** A peer's identity: its READY `Identity`, else a generated 5-byte id starting with 0x00. */
+  protected override xready(conn: Connection, pipe: Pipe, identity: Uint8Array): void {
+    if (pipe.key !== null && this.#routes.get(pipe.key) === pipe) this.#routes.delete(pipe.key);
+    let id = identity;
+    if (id.length === 0) {
+      id = new Uint8Array(5);
+      const n = this.#nextId;
+      this.#nextId = (n + 1) >>> 0;
+      id[1] = n >>> 24;
+      id[2] = (n >>> 16) & 0xff;
+      id[3] = (n >>> 8) & 0xff;
+      id[4] = n & 0xff;
+    }
+    const key = bytesKey(id);
+    const holder = this.#routes.get(key);
+    conn.prefix = id;
+    if (holder !== undefined && holder !== pipe) {
+      // libzmq (without ROUTER_HANDOVER) ignores a second peer that claims an identity in use.
+      pipe.ignored = true;
+      pipe.key = null;
+      pipe.identity = null;
+      return;
+    }
+    pipe.ignored = false;
+    pipe.identity = id;
+    pipe.key = key;
+    this.#routes.set(key, pipe);
+  }
+
+  protected override xdetach(pipe: Pipe): void {
+    if (pipe.key !== null && this.#routes.get(pipe.key) === pipe) this.#routes.delete(pipe.key);
+  }
+
+  protected override xmessage(conn: Connection, frames: Frames): void {
+    if (conn.pipe !== null && conn.pipe.ignored) return;
+    this.deliver(frames);
+  }
+
+  protected override xsend(frames: Frames): boolean {
+    const pipe = this.#routes.get(bytesKey(frames[0]));
+    if (pipe === undefined) {
+      if (this.options.mandatory) {
+        throw new HostUnreachableError(
+          `No peer with routing id ${JSON.stringify(bytesKey(frames[0]))} is connected`,
+        );
+      }
+      return true;
+    }
+    if (pipe.full) return !this.options.mandatory;
+    if (frames.length > 1) pipe.push(frames.slice(1));
+    return true;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The transport seam: what every layer above `src/zmtp/` may use of a ZeroMQ-style socket.
+ *
+ * A message is a multipart list of `Uint8Array` frames. Our ZMTP 3.1 implementation
+ * ({@link https://rfc.zeromq.org/spec/37/ | RFC 37}) satisfies this interface; another backend
+ * (WebSocket, `npm:zeromq` where it works) can be plugged in by implementing it too.
+ *
+ * @module
+ */
+
+/** One multipart message: each element is one ZMTP frame. */
+export type Frames = Uint8Array[];
+
+/** The socket types we implement, with libzmq's semantics. */
+export type SocketType =
+  | "ROUTER"
+  | "DEALER"
+  | "PUB"
+  | "SUB"
+  | "XPUB"
+  | "XSUB"
+  | "PUSH"
+  | "PULL";
+
+/** Options for {@link createSocket}; every field has libzmq's default unless noted. */
+export interface SocketOptions {
+  /** Routing id announced in the READY handshake (`ZMQ_ROUTING_ID`). */
+  identity?: Uint8Array | string;
+  /**
+   * Outgoing high-water mark in messages per peer (`ZMQ_SNDHWM`, default 1000; 0 = unlimited).
+   * At the mark DEALER and PUSH make `send` wait, PUB and ROUTER drop.
+   */
+  sendHwm?: number;
+  /** Incoming high-water mark in messages (`ZMQ_RCVHWM`, default 1000; 0 = unlimited). */
+  receiveHwm?: number;
+  /** Milliseconds `close()` waits to flush queued messages (default 0 here, not libzmq's -1). */
+  linger?: number;
+  /** First reconnect delay in milliseconds (`ZMQ_RECONNECT_IVL`, default 100). */
+  reconnectInterval?: number;
+  /** Upper bound of the exponential reconnect back-off (default 5000 ms). */
+  reconnectIntervalMax?: number;
+  /** ROUTER: reject a send to an unknown identity with `HostUnreachableError` (`ZMQ_ROUTER_MANDATORY`). */
+  mandatory?: boolean;
+  /**
+   * Largest accepted frame body, and total size of a multipart message, in bytes; a bigger
+   * length field drops the connection before anything is allocated (default 2 GiB).
+   */
+  maxMessageSize?: number;
+  /**
+   * Milliseconds a new connection has to complete the ZMTP handshake before it is dropped
+   * (`ZMQ_HANDSHAKE_IVL`, default 30000; 0 = no limit).
+   */
+  handshakeTimeout?: number;
+  /** Log a dropped connection's reason (default: `console.warn`). Pass `() => {}` to silence. */
+  onProtocolError?: (reason: string, peer: string) => void;
+}
+
+/** A ZeroMQ-compatible socket. */
+export interface Socket extends AsyncIterable<Frames>, AsyncDisposable {
+  /** The socket type. */
+  readonly type: SocketType;
+  /** Resolved endpoints this socket is bound to (e.g. `tcp://127.0.0.1:40123`). */
+  readonly endpoints: readonly string[];
+  /** `true` once `close()` has been called. */
+  readonly closed: boolean;
+  /**
+   * Listen on an endpoint: `tcp://host:port` (port `0` or `*` picks a free one) or `ipc://path`.
+   * @returns The resolved endpoint.
+   */
+  bind(endpoint: string): Promise<string>;
+  /** Connect to an endpoint; reconnects with back-off until closed. Returns at once. */
+  connect(endpoint: string): void;
+  /** Stop connecting to an endpoint given to {@link Socket.connect}. */
+  disconnect(endpoint: string): void;
+  /**
+   * Queue a message. Resolves at once while the queue is under its high-water mark, and
+   * otherwise when room is made (DEALER, PUSH) — or drops (PUB, ROUTER) as libzmq does.
+   * Frames are sent as given, without copying (the promise may resolve while they are still
+   * queued): treat them as immutable once passed to `send`.
+   */
+  send(frames: Frames): Promise<void>;
+  /** Receive the next message. Rejects with `SocketClosedError` once the socket is closed. */
+  receive(): Promise<Frames>;
+  /** SUB/XSUB: subscribe to a prefix (`""` = everything). */
+  subscribe(prefix?: Uint8Array | string): void;
+  /** SUB/XSUB: drop a subscription. */
+  unsubscribe(prefix?: Uint8Array | string): void;
+  /**
+   * Close the socket and every connection. With `linger` > 0, waits up to that many
+   * milliseconds for queued messages to be written. Idempotent.
+   */
+  close(options?: { linger?: number }): Promise<void>;
+}

@@ -1,0 +1,84 @@
+/**
+ * Measures what the client-core actors cost (a measurement, not a test: it prints figures and
+ * asserts nothing). Run it on a quiet machine:
+ *
+ * ```sh
+ * deno run --v8-flags=--expose-gc tests/client/task_machine_bench.ts
+ * ```
+ *
+ * @module
+ */
+import { createActor } from "xstate";
+import { taskMachine } from "../../src/client/actors/task_machine.ts";
+import { engineMachine } from "../../src/client/actors/engine_machine.ts";
+
+type Case = () => void;
+
+const cases: Record<string, Case> = {
+  "task create+start+stop, no event": () => {
+    createActor(taskMachine).start().stop();
+  },
+  "task, 1 event (reply, output complete)": () => {
+    const a = createActor(taskMachine).start();
+    a.send({ type: "REPLY", status: "ok", outputComplete: true });
+  },
+  "task, 2 events (idle, reply)": () => {
+    const a = createActor(taskMachine).start();
+    a.send({ type: "IOPUB_IDLE" });
+    a.send({ type: "REPLY", status: "ok", outputComplete: false });
+  },
+  "task, 3 events (busy, reply, idle): normal path": () => {
+    const a = createActor(taskMachine).start();
+    a.send({ type: "STARTED" });
+    a.send({ type: "REPLY", status: "ok", outputComplete: false });
+    a.send({ type: "IOPUB_IDLE" });
+  },
+};
+
+function measure(f: Case, n: number): number {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) f();
+  return (performance.now() - t0) / n * 1000;
+}
+
+// One case per process gives steadier figures: `... task_machine_bench.ts "task, 1 event"`.
+const only = Deno.args[0];
+for (const [name, f] of Object.entries(cases)) {
+  if (only && !name.startsWith(only)) continue;
+  measure(f, 20_000);
+  const rounds = Array.from({ length: 7 }, () => measure(f, 20_000)).sort((a, b) => a - b);
+  console.log(
+    `${name}: min ${rounds[0].toFixed(1)} µs, median ${rounds[3].toFixed(1)} µs`,
+  );
+}
+
+const engine = createActor(engineMachine, {
+  input: { id: 0, uuid: "u", failTask: () => {} },
+}).start();
+engine.send({ type: "REGISTERED" });
+const flip = () => {
+  engine.send({ type: "BUSY" });
+  engine.send({ type: "IDLE" });
+};
+measure(flip, 20_000);
+const engineRounds = Array.from({ length: 7 }, () => measure(flip, 20_000) / 2).sort((a, b) =>
+  a - b
+);
+console.log(
+  `engine busy/idle event: min ${engineRounds[0].toFixed(1)} µs, median ${
+    engineRounds[3].toFixed(1)
+  } µs`,
+);
+engine.stop();
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc) {
+  gc();
+  const before = Deno.memoryUsage().heapUsed;
+  const alive = [];
+  for (let i = 0; i < 10_000; i++) alive.push(createActor(taskMachine).start());
+  gc();
+  const after = Deno.memoryUsage().heapUsed;
+  console.log(`task actor alive: ${((after - before) / 10_000).toFixed(0)} bytes each`);
+  for (const a of alive) a.stop();
+}
