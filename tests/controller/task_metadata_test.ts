@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { MalformedDependency } from "../../src/errors.ts";
 import { MET } from "../../src/controller/dependency.ts";
 import { parseTaskMetadata } from "../../src/controller/task_metadata.ts";
 
