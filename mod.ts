@@ -50,7 +50,102 @@ export type { Frames, Socket, SocketOptions, SocketType } from "./src/zmtp/mod.t
 
 // Messages (src/protocol/)
 export { formatDate, parseDate, Session } from "./src/protocol/session.ts";
-export type { SessionOptions } from "./src/protocol/session.ts";
+export type {
+  BufferLike,
+  IdentityLike,
+  MsgOptions,
+  OutgoingMessage,
+  ReplyOptions,
+  SessionOptions,
+  SplitFrames,
+  UnpackOptions,
+  VerifyOptions,
+} from "./src/protocol/session.ts";
+export type {
+  AbortedContent,
+  AbortReplyContent,
+  AbortRequestContent,
+  ApplyReplyContent,
+  ApplyRequestContent,
+  BecomeDaskReplyContent,
+  BecomeDaskRequestContent,
+  BroadcastRequestMetadata,
+  ClearReplyContent,
+  ClearRequestContent,
+  ConnectionReplyContent,
+  ConnectionRequestContent,
+  ContentMap,
+  ContentOf,
+  DataMessageContent,
+  DbOperators,
+  DbQuery,
+  DbReplyContent,
+  DbRequestContent,
+  Dependency,
+  DependencySpec,
+  DisplayDataContent,
+  EmptyHeader,
+  EmptyObject,
+  EngineInfoContent,
+  EngineMetadata,
+  EngineNotificationContent,
+  EngineQueueStatus,
+  EngineTarget,
+  ErrorContent,
+  ExecuteInputContent,
+  ExecuteReplyContent,
+  ExecuteReplyFields,
+  ExecuteRequestContent,
+  ExecuteResultContent,
+  HistoryReplyContent,
+  HistoryRequestContent,
+  HubErrorContent,
+  IopubErrorContent,
+  JsonObject,
+  KernelInfoReplyContent,
+  KernelInfoRequestContent,
+  KnownMessage,
+  KnownMsgType,
+  LoadReplyContent,
+  LoadRequestContent,
+  Message,
+  MessageHeader,
+  MetadataMap,
+  MetadataOf,
+  MimeBundle,
+  OkContent,
+  ParentHeader,
+  PurgeReplyContent,
+  PurgeRequestContent,
+  QueryTargets,
+  QueueReplyContent,
+  QueueRequestContent,
+  RawParts,
+  RegistrationConnectionInfo,
+  RegistrationReplyContent,
+  RegistrationRequestContent,
+  ReplyMetadata,
+  ResubmitReplyContent,
+  ResubmitRequestContent,
+  ResultIo,
+  ResultReplyContent,
+  ResultRequestContent,
+  ShutdownNotificationContent,
+  ShutdownReplyContent,
+  ShutdownRequestContent,
+  SignalReplyContent,
+  SignalRequestContent,
+  StatusContent,
+  StopDistributedReplyContent,
+  StopDistributedRequestContent,
+  StoredResult,
+  StrandedTaskMetadata,
+  StreamContent,
+  TaskRecord,
+  TaskSubmitMetadata,
+  UnregistrationRequestContent,
+  UserExpressionResult,
+} from "./src/protocol/messages.ts";
 export {
   deserializeObject,
   deserializeResult,
@@ -60,16 +155,42 @@ export {
   serializeObject,
   unpackApplyMessage,
 } from "./src/protocol/serialize.ts";
+export type {
+  ApplyCall,
+  DeserializeOptions,
+  FunctionSource,
+  WireFormat,
+} from "./src/protocol/serialize.ts";
 export {
   findConnectionFile,
   readConnectionFile,
   writeConnectionFile,
 } from "./src/protocol/connection.ts";
-export type { ClientConnectionInfo, EngineConnectionInfo } from "./src/protocol/connection.ts";
+export type {
+  ClientConnectionInfo,
+  ConnectionFileOptions,
+  ConnectionInfoBase,
+  ConnectionInfoOf,
+  ConnectionKind,
+  EngineConnectionInfo,
+  FindConnectionFileOptions,
+  ProfileOptions,
+} from "./src/protocol/connection.ts";
 
 // Results (src/client/)
 export { AsyncResult } from "./src/client/async_result.ts";
+export type {
+  AsyncResultOptions,
+  ElementOf,
+  GetOptions,
+  WaitOptions,
+} from "./src/client/async_result.ts";
+export type { Clock } from "./src/client/clock.ts";
+export type { ClientSide, ResultSource, TaskResult } from "./src/client/result_source.ts";
+export type { FinalTaskState } from "./src/client/actors/task_machine.ts";
+export type { TextOutput } from "./src/client/display.ts";
 export { AsyncMapResult } from "./src/client/async_map_result.ts";
 export { AsyncHubResult } from "./src/client/async_hub_result.ts";
 export { Metadata } from "./src/client/metadata.ts";
+export type { DisplayContent } from "./src/client/metadata.ts";
 export { ExecuteReply } from "./src/client/execute_reply.ts";

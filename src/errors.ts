@@ -11,6 +11,8 @@
 /** Base class of every error thrown by this package. */
 export class IppError extends Error {
   /**
+   * Create an error with a message and an optional cause.
+   *
    * @param message What went wrong, and where useful what to do about it.
    * @param options `cause` is passed through to `Error`.
    */
@@ -29,6 +31,8 @@ export class MessageFormatError extends IppError {
   /** Short machine-readable reason, e.g. `"no-delimiter"`, `"too-few-frames"`, `"bad-json"`. */
   readonly reason: string;
   /**
+   * Create a MessageFormatError for a message that could not be parsed.
+   *
    * @param reason Short machine-readable reason.
    * @param message Human-readable explanation.
    * @param options `cause` is passed through.
@@ -44,6 +48,8 @@ export class SignatureError extends IppError {
   /** `"unsigned"`, `"invalid"` or `"duplicate"`. */
   readonly reason: "unsigned" | "invalid" | "duplicate";
   /**
+   * Create a SignatureError for a message that failed verification.
+   *
    * @param reason Which check failed.
    * @param message Human-readable explanation.
    */
@@ -58,6 +64,8 @@ export class UnsupportedSchemeError extends IppError {
   /** The rejected scheme, e.g. `"hmac-whirlpool"` or `"pickle"`. */
   readonly scheme: string;
   /**
+   * Create an UnsupportedSchemeError for a rejected scheme.
+   *
    * @param scheme The rejected scheme.
    * @param message Human-readable explanation.
    */
@@ -72,6 +80,8 @@ export class InvalidOptionError extends IppError {
   /** The option's name as the caller spelled it, e.g. `"digestHistorySize"`. */
   readonly option: string;
   /**
+   * Create an InvalidOptionError for an option with an unusable value.
+   *
    * @param option The option's name.
    * @param message Human-readable explanation, saying what values are accepted.
    */
@@ -92,6 +102,8 @@ export class UnsupportedSerialization extends SerializationError {
   /** What the payload looked like: `"pickle"`, `"ipp-js"` or `"unknown"`. */
   readonly format: string;
   /**
+   * Create an UnsupportedSerialization error for a payload in another format.
+   *
    * @param format The detected format.
    * @param message Human-readable explanation.
    */
@@ -106,6 +118,8 @@ export class ConnectionFileError extends IppError {
   /** Every path that was tried, in order. */
   readonly paths: string[];
   /**
+   * Create a ConnectionFileError naming every path that was tried.
+   *
    * @param message Human-readable explanation, naming the paths and what to run.
    * @param paths Every path that was tried.
    * @param options `cause` is passed through.
@@ -128,6 +142,8 @@ export class EndpointError extends IppError {
   /** The endpoint as given. */
   readonly endpoint: string;
   /**
+   * Create an EndpointError for an endpoint that cannot be used.
+   *
    * @param endpoint The endpoint as given.
    * @param message Human-readable explanation.
    */
@@ -148,6 +164,8 @@ export class TimeoutError extends IppError {
   /** The limit that expired, in milliseconds. */
   readonly timeoutMs: number;
   /**
+   * Create a TimeoutError for a wait that ran out of time.
+   *
    * @param message What was being waited for.
    * @param timeoutMs The limit that expired, in milliseconds.
    */
@@ -182,6 +200,8 @@ export class RemoteError extends IppError {
   /** Which engine raised it; empty for controller-generated errors. */
   readonly engineInfo: EngineInfo;
   /**
+   * Create a RemoteError from the engine's reply.
+   *
    * @param ename Remote exception class name.
    * @param evalue Remote exception message.
    * @param traceback Remote traceback lines.
@@ -206,6 +226,8 @@ export class CompositeError extends IppError {
   /** The individual errors, in engine order. */
   readonly errors: RemoteError[];
   /**
+   * Create a CompositeError from the individual remote errors.
+   *
    * @param message Summary.
    * @param errors The individual errors.
    */
@@ -222,7 +244,11 @@ export class EngineError extends IppError {}
 export class TaskAborted extends IppError {
   /** The aborted task's msg_id. */
   readonly msgId: string;
-  /** @param msgId The aborted task's msg_id. */
+  /**
+   * Create a TaskAborted error for an aborted task.
+   *
+   * @param msgId The aborted task's msg_id.
+   */
   constructor(msgId: string) {
     super(`Task aborted: ${msgId}`);
     this.msgId = msgId;

@@ -18,7 +18,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import {
   InvalidOptionError,
   IppError,
@@ -29,7 +28,6 @@ import {
 } from "../errors.ts";
 import {
   type ContentOf,
-  type JsonObject,
   type Message,
   type MessageHeader,
   type MetadataOf,
@@ -38,584 +36,48 @@ import {
   type RawParts,
   replyTypeFor,
 } from "./messages.ts";
+import { formatDate, nowMs } from "./dates.ts";
+import { newId, SESSION_ID_RE } from "./ids.ts";
+import { HASHES, Hmac } from "./hmac.ts";
+import { DigestHistory } from "./replay_guard.ts";
+import {
+  DELIMITER,
+  delimiterIndex,
+  describe,
+  encodeFrame,
+  identityFrame,
+  type IdentityLike,
+  isDelimiter,
+  isPlainObject,
+  parsePart,
+  type SplitFrames,
+  stringify,
+  toFrame,
+} from "./frames.ts";
+import type {
+  MsgOptions,
+  OutgoingMessage,
+  ReplyOptions,
+  SessionOptions,
+  UnpackOptions,
+  VerifyOptions,
+} from "./session_options.ts";
 
-/** The delimiter frame between routing identities and the message (PROTOCOL.md §1.1). */
-export const DELIMITER = "<IDS|MSG>";
+export { formatDate, nowMs, parseDate, parseDateMs } from "./dates.ts";
+export { newId } from "./ids.ts";
+export { DELIMITER, splitIdentities } from "./frames.ts";
+export type { BufferLike, IdentityLike, SplitFrames } from "./frames.ts";
+export type {
+  MsgOptions,
+  OutgoingMessage,
+  ReplyOptions,
+  SessionOptions,
+  UnpackOptions,
+  VerifyOptions,
+} from "./session_options.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const DELIM_BYTES = encoder.encode(DELIMITER);
 const EMPTY = new Uint8Array(0);
-
-// ---------------------------------------------------------------------------
-// Dates (PROTOCOL.md §1.8)
-// ---------------------------------------------------------------------------
-
-// Python's accepted form, with the parts captured.
-const DATE_RE =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})?$/;
-
-let cachedSecond = NaN;
-let cachedPrefix = "";
-
-/**
- * Formats a time as the header date form `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, always six
- * fraction digits; PROTOCOL.md §1.8).
- *
- * @param time A `Date`, or epoch milliseconds; a fractional part supplies the microseconds.
- * @returns The ISO-8601 string.
- * @throws {MessageFormatError} `reason: "bad-date"` when the time is not finite or its year is
- * outside 1..9999 (Python's `datetime` range).
- * @example
- * ```ts
- * import { formatDate } from "./session.ts";
- * formatDate(Date.UTC(2024, 0, 2, 3, 4, 5) + 123.456); // "2024-01-02T03:04:05.123456Z"
- * ```
- */
-export function formatDate(time: Date | number): string {
-  const ms = typeof time === "number" ? time : time instanceof Date ? time.getTime() : NaN;
-  if (!Number.isFinite(ms)) {
-    throw new MessageFormatError("bad-date", `Cannot format ${String(time)} as a date`);
-  }
-  // Split before scaling: ms * 1000 would lose microseconds for far-future dates.
-  let whole = Math.floor(ms);
-  let micros = Math.round((ms - whole) * 1000);
-  if (micros === 1000) {
-    whole += 1;
-    micros = 0;
-  }
-  const second = Math.floor(whole / 1000);
-  const fraction = (whole - second * 1000) * 1000 + micros;
-  if (second !== cachedSecond) {
-    const d = new Date(second * 1000);
-    const year = d.getUTCFullYear();
-    if (!(year >= 1 && year <= 9999)) {
-      throw new MessageFormatError("bad-date", `Year ${year} is outside 1..9999`);
-    }
-    cachedPrefix = d.toISOString().slice(0, 19) + ".";
-    cachedSecond = second;
-  }
-  return cachedPrefix + String(fraction).padStart(6, "0") + "Z";
-}
-
-/**
- * Parses a date in any form a Python peer accepts (PROTOCOL.md §1.8): with or without 1–6
- * fraction digits, with `Z`, a `±HH:MM`/`±HHMM` offset, or no zone. Like Python, a date without
- * a zone is taken as local time.
- *
- * @param text The date string.
- * @returns Epoch milliseconds, with the microseconds as the fractional part (a double holds
- * them exactly until about the year 2100, milliseconds far beyond).
- * @throws {MessageFormatError} `reason: "bad-date"` when the string is not such a date.
- * @example
- * ```ts
- * import { parseDateMs } from "./session.ts";
- * parseDateMs("2024-01-02T03:04:05.123456Z") - Date.UTC(2024, 0, 2, 3, 4, 5); // ≈ 123.456
- * ```
- */
-export function parseDateMs(text: string): number {
-  const m = typeof text === "string" ? DATE_RE.exec(text) : null;
-  if (m === null) {
-    throw new MessageFormatError("bad-date", `Not an ISO-8601 date: ${JSON.stringify(text)}`);
-  }
-  const year = +m[1], month = +m[2], day = +m[3];
-  const hour = +m[4], minute = +m[5], second = +m[6];
-  const micros = m[7] === undefined ? 0 : +m[7].padEnd(6, "0");
-  const zone = m[8];
-  if (
-    year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) ||
-    hour > 23 || minute > 59 || second > 59
-  ) {
-    throw new MessageFormatError("bad-date", `Date out of range: ${JSON.stringify(text)}`);
-  }
-  const d = new Date(0);
-  let offsetMinutes = 0;
-  if (zone === undefined) {
-    d.setFullYear(year, month - 1, day);
-    d.setHours(hour, minute, second, 0);
-  } else {
-    if (zone !== "Z") {
-      const digits = zone.replace(":", "");
-      const oh = +digits.slice(1, 3), om = +digits.slice(3, 5);
-      if (oh > 23 || om > 59) {
-        throw new MessageFormatError("bad-date", `Bad UTC offset: ${JSON.stringify(text)}`);
-      }
-      offsetMinutes = (zone[0] === "-" ? -1 : 1) * (oh * 60 + om);
-    }
-    d.setUTCFullYear(year, month - 1, day);
-    d.setUTCHours(hour, minute, second, 0);
-  }
-  return d.getTime() - offsetMinutes * 60_000 + micros / 1000;
-}
-
-/**
- * Parses a date like {@link parseDateMs}, into a `Date` (millisecond precision).
- *
- * @param text The date string.
- * @returns The date.
- * @throws {MessageFormatError} `reason: "bad-date"` when the string is not such a date.
- * @example
- * ```ts
- * import { parseDate } from "./session.ts";
- * parseDate("2026-11-29T12:06:23Z").toISOString(); // "2026-11-29T12:06:23.000Z"
- * ```
- */
-export function parseDate(text: string): Date {
-  return new Date(Math.floor(parseDateMs(text)));
-}
-
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-function daysInMonth(year: number, month: number): number {
-  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
-}
-
-// A wall clock with sub-millisecond digits: the monotonic clock, re-anchored to Date.now()
-// whenever the two drift apart (NTP steps, suspend), so dates stay on wall time.
-let clockOffset = Date.now() - (performance.timeOrigin + performance.now());
-
-/**
- * The current time in epoch milliseconds with microsecond digits (`performance.now()` anchored
- * to the wall clock).
- *
- * @returns Epoch milliseconds, fractional.
- * @example
- * ```ts
- * import { formatDate, nowMs } from "./session.ts";
- * formatDate(nowMs()); // e.g. "2026-11-29T12:06:23.964492Z"
- * ```
- */
-export function nowMs(): number {
-  const wall = Date.now();
-  let t = performance.timeOrigin + performance.now() + clockOffset;
-  if (t < wall - 2 || t > wall + 3) {
-    clockOffset = wall - (performance.timeOrigin + performance.now());
-    t = wall;
-  }
-  return t;
-}
-
-// ---------------------------------------------------------------------------
-// Ids (PROTOCOL.md §1.7)
-// ---------------------------------------------------------------------------
-
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-/**
- * A new random id in Python's session-id format: 16 random bytes as hex, split 8+24 with a
- * dash (`df465556-660eee72044abd41f0d3737a`). Also the format of default keys.
- *
- * @returns The id.
- * @example
- * ```ts
- * import { newId } from "./session.ts";
- * /^[0-9a-f]{8}-[0-9a-f]{24}$/.test(newId()); // true
- * ```
- */
-export function newId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  let s = "";
-  for (let i = 0; i < 16; i++) s += (i === 4 ? "-" : "") + HEX[bytes[i]];
-  return s;
-}
-
-const SESSION_ID_RE = /^[A-Za-z0-9_-]+$/;
-
-// ---------------------------------------------------------------------------
-// HMAC (PROTOCOL.md §1.3)
-// ---------------------------------------------------------------------------
-
-/** The hash names `signatureScheme` accepts after `hmac-`, with block and digest sizes. */
-const HASHES: Record<string, { block: number; size: number }> = {
-  md5: { block: 64, size: 16 },
-  sha1: { block: 64, size: 20 },
-  sha224: { block: 64, size: 28 },
-  sha256: { block: 64, size: 32 },
-  sha384: { block: 128, size: 48 },
-  sha512: { block: 128, size: 64 },
-};
-
-const HEX_VALUE = new Int8Array(128).fill(0);
-for (let i = 0; i < 16; i++) HEX_VALUE["0123456789abcdef".charCodeAt(i)] = i;
-
-/**
- * HMAC (RFC 2104) over node:crypto's synchronous `createHash`, with the key's pads computed
- * once. Equal to `createHmac` (tests check every scheme), but Deno's `createHmac` builds a
- * stream object and re-derives the key pads on every call: measured on Deno 2.9, 10–14 µs per
- * message against 3–5 µs here.
- * Hex digests are used throughout because they are the cheapest output of Deno's `Hash`.
- */
-class Hmac {
-  readonly #algorithm: string;
-  readonly #innerPad: Uint8Array;
-  /** Outer pad followed by room for the inner digest. */
-  readonly #outer: Uint8Array;
-  readonly #block: number;
-  readonly #size: number;
-
-  constructor(algorithm: string, key: Uint8Array) {
-    const { block, size } = HASHES[algorithm];
-    this.#algorithm = algorithm;
-    this.#block = block;
-    this.#size = size;
-    const k = key.length > block ? createHash(algorithm).update(key).digest() : key;
-    this.#innerPad = new Uint8Array(block);
-    this.#outer = new Uint8Array(block + size);
-    for (let i = 0; i < block; i++) {
-      const b = i < k.length ? k[i] : 0;
-      this.#innerPad[i] = b ^ 0x36;
-      this.#outer[i] = b ^ 0x5c;
-    }
-  }
-
-  /** Lowercase hex HMAC of `frames[from]..frames[from + 3]`, hashed as one byte stream. */
-  hex(frames: readonly Uint8Array[], from: number): string {
-    const inner = createHash(this.#algorithm).update(this.#innerPad)
-      .update(frames[from]).update(frames[from + 1])
-      .update(frames[from + 2]).update(frames[from + 3])
-      .digest("hex");
-    const outer = this.#outer;
-    for (let i = 0, o = this.#block; i < this.#size; i++, o++) {
-      outer[o] = (HEX_VALUE[inner.charCodeAt(2 * i)] << 4) | HEX_VALUE[inner.charCodeAt(2 * i + 1)];
-    }
-    return createHash(this.#algorithm).update(outer).digest("hex");
-  }
-
-  /**
-   * Constant-time comparison of a received signature frame with the expected hex digest: no
-   * branch depends on the bytes. (Deno's `crypto.timingSafeEqual` is this same JavaScript loop
-   * behind two DataView conversions and an encode; calling it cost about 1.5 µs per message.)
-   */
-  matches(expectedHex: string, received: Uint8Array): boolean {
-    const n = expectedHex.length;
-    if (received.length !== n) return false;
-    let diff = 0;
-    for (let i = 0; i < n; i++) diff |= expectedHex.charCodeAt(i) ^ received[i];
-    return diff === 0;
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Replay guard (PROTOCOL.md §1.4)
-// ---------------------------------------------------------------------------
-
-/** Accepted signatures, bounded like jupyter_client's `digest_history`. */
-class DigestHistory {
-  #seen = new Set<string>();
-  readonly #limit: number;
-  readonly #random: () => number;
-
-  constructor(limit: number, random: () => number) {
-    this.#limit = limit;
-    this.#random = random;
-  }
-
-  get size(): number {
-    return this.#seen.size;
-  }
-
-  has(signature: string): boolean {
-    return this.#seen.has(signature);
-  }
-
-  add(signature: string): void {
-    if (this.#limit === 0) return;
-    this.#seen.add(signature);
-    if (this.#seen.size > this.#limit) this.#cull();
-  }
-
-  clear(): void {
-    this.#seen.clear();
-  }
-
-  /** Drops a random 10 % (or down to the limit, whichever is more), as jupyter_client does. */
-  #cull(): void {
-    const current = this.#seen.size;
-    const n = Math.max(Math.floor(current / 10), current - this.#limit);
-    if (n >= current) {
-      this.#seen.clear();
-      return;
-    }
-    const all = Array.from(this.#seen);
-    for (let i = 0; i < n; i++) {
-      const j = Math.min(current - 1, i + Math.floor(this.#random() * (current - i)));
-      const pick = all[j];
-      all[j] = all[i];
-      this.#seen.delete(pick);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Frame encoding
-// ---------------------------------------------------------------------------
-
-// Small frames are carved out of a shared slab: allocating one ArrayBuffer per frame costs
-// about 2 µs each on Deno 2.9, a subarray of a slab about 0.1 µs. Frames therefore may share
-// an ArrayBuffer; they are never written again once returned.
-const SLAB_SIZE = 16 * 1024;
-let slab = new Uint8Array(SLAB_SIZE);
-let slabOffset = 0;
-
-function encodeFrame(text: string): Uint8Array {
-  const max = text.length * 3;
-  if (max > SLAB_SIZE >>> 2) return encoder.encode(text);
-  if (slabOffset + max > SLAB_SIZE) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabOffset = 0;
-  }
-  const start = slabOffset;
-  const { written } = encoder.encodeInto(text, slab.subarray(start));
-  slabOffset = start + written;
-  return slab.subarray(start, slabOffset);
-}
-
-function isDelimiter(frame: Uint8Array): boolean {
-  if (frame.length !== 9) return false;
-  for (let i = 0; i < 9; i++) if (frame[i] !== DELIM_BYTES[i]) return false;
-  return true;
-}
-
-function isPlainObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function stringify(value: unknown, part: string): string {
-  if (!isPlainObject(value)) {
-    throw new SerializationError(`Message ${part} must be a JSON object, got ${describe(value)}`);
-  }
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (e) {
-    throw new SerializationError(
-      `Message ${part} cannot be written as JSON: ${e instanceof Error ? e.message : e}`,
-      { cause: e },
-    );
-  }
-  // JSON.stringify of an object is always a string, but a toJSON() may return anything.
-  if (typeof text !== "string") {
-    throw new SerializationError(`Message ${part} cannot be written as JSON`);
-  }
-  return text;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  return typeof value;
-}
-
-function toFrame(value: unknown, what: string): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  if (ArrayBuffer.isView(value)) {
-    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  }
-  if (
-    value instanceof ArrayBuffer ||
-    (typeof SharedArrayBuffer === "function" && value instanceof SharedArrayBuffer)
-  ) {
-    return new Uint8Array(value);
-  }
-  throw new SerializationError(
-    `${what} must be a Uint8Array, an ArrayBuffer view or an ArrayBuffer, got ${describe(value)}`,
-  );
-}
-
-function parsePart(frame: Uint8Array, part: string): JsonObject {
-  // `{}` is most parent headers, metadata and contents: skip the decoder and the parser.
-  if (frame.length === 2 && frame[0] === 0x7b && frame[1] === 0x7d) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(decoder.decode(frame));
-  } catch (e) {
-    throw new MessageFormatError("bad-json", `The ${part} frame is not UTF-8 JSON`, { cause: e });
-  }
-  if (!isPlainObject(value)) {
-    throw new MessageFormatError(
-      "not-object",
-      `The ${part} frame must hold a JSON object, got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-// ---------------------------------------------------------------------------
-// Public types
-// ---------------------------------------------------------------------------
-
-/** Options of {@link Session}. */
-export interface SessionOptions {
-  /**
-   * The HMAC key: the connection file's `key` string, used as its UTF-8 bytes (not
-   * hex-decoded), or raw bytes. Empty (the default) = unsigned messages and no verification.
-   */
-  key?: string | Uint8Array;
-  /** `"hmac-<hash>"` with hash one of md5, sha1, sha224, sha256, sha384, sha512. Default `"hmac-sha256"`. */
-  signatureScheme?: string;
-  /** Header `username`. Default `"username"`, as ipyparallel processes send. */
-  username?: string;
-  /**
-   * Session id (header `session`, and an engine's uuid). Default: a new
-   * `8hex-24hex` id. Only `[A-Za-z0-9_-]` is allowed, because msg_ids are built from it and
-   * Python engines make variable names out of msg_ids (PROTOCOL.md §1.7).
-   */
-  session?: string;
-  /** The connection file's `pack`; only `"json"` is supported (PROTOCOL.md §1.6). */
-  packer?: string;
-  /** The connection file's `unpack`; only `"json"` is supported. */
-  unpacker?: string;
-  /**
-   * How many accepted signatures the replay guard remembers (PROTOCOL.md §1.4). Default 65,536;
-   * beyond it a random 10 % is forgotten. `0` = remember none.
-   */
-  digestHistorySize?: number;
-  /** The pid in msg_ids. Default `Deno.pid`. */
-  pid?: number;
-  /** Clock for header dates, in epoch milliseconds (fractional = microseconds). Default {@link nowMs}. */
-  clock?: () => number;
-  /** Random source in [0, 1) for culling the replay guard. Default `Math.random`. */
-  random?: () => number;
-}
-
-/** Something that can be a routing-identity frame: bytes, or a string sent as UTF-8. */
-export type IdentityLike = Uint8Array | string;
-
-/** Something that can be a buffer frame; views are sent without copying. */
-export type BufferLike = ArrayBufferView | ArrayBufferLike;
-
-/**
- * A message ready to be packed. {@link Session.msg} and {@link Session.reply} build one; an
- * unpacked {@link Message} is one too.
- *
- * @typeParam T The message type.
- */
-export type OutgoingMessage<T extends string = string> = {
-  /** Routing/topic frames to put before the delimiter. */
-  identities?: readonly IdentityLike[];
-  /** The header, sent as given. */
-  header: MessageHeader<T>;
-  /** Default `{}`. */
-  parentHeader?: ParentHeader;
-  /** Default `{}`. */
-  metadata?: MetadataOf<T>;
-  /** Default `{}`. */
-  content?: ContentOf<T>;
-  /** Binary frames after the content. */
-  buffers?: readonly BufferLike[];
-};
-
-/** Options of {@link Session.msg}. */
-export interface MsgOptions<T extends string> {
-  /** Message content. Default `{}`. */
-  content?: ContentOf<T>;
-  /** The request this answers: its header, or the message itself. Default `{}`. */
-  parent?: ParentHeader | { header: MessageHeader };
-  /** Message metadata. Default `{}`. */
-  metadata?: MetadataOf<T>;
-  /** Binary frames after the content. */
-  buffers?: readonly BufferLike[];
-  /** Routing/topic frames. */
-  identities?: readonly IdentityLike[];
-  /** Use this header instead of a fresh one. */
-  header?: MessageHeader<T>;
-}
-
-/** Options of {@link Session.reply}. */
-export interface ReplyOptions<T extends string> {
-  /** Reply type. Default: the request's type with `_request` replaced by `_reply`. */
-  msgType?: T;
-  /** Reply content. Default `{}`. */
-  content?: ContentOf<T>;
-  /** Reply metadata. Default `{}`. */
-  metadata?: MetadataOf<T>;
-  /** Binary frames after the content. */
-  buffers?: readonly BufferLike[];
-  /** Routing frames. Default: exactly those the request arrived with (PROTOCOL.md §6). */
-  identities?: readonly IdentityLike[];
-}
-
-/** Options of {@link Session.unpack}. */
-export interface UnpackOptions {
-  /**
-   * Check the signature (default `true`). `false` only for frames already checked with
-   * {@link Session.verify}, or on a session without a key where nothing is checked anyway.
-   */
-  verify?: boolean;
-  /**
-   * Reject and remember signatures seen before (default `true`). Pass `false` for an inspected
-   * copy of a message that is (or was) also checked on its real path, PROTOCOL.md §1.4.
-   */
-  replayGuard?: boolean;
-  /** Attach the received signature and JSON frames as `raw` (default `false`). */
-  raw?: boolean;
-}
-
-/** Options of {@link Session.verify}. */
-export interface VerifyOptions {
-  /** Reject and remember signatures seen before (default `true`); see {@link UnpackOptions}. */
-  replayGuard?: boolean;
-}
-
-/** A multipart message split at the delimiter (PROTOCOL.md §1.1). */
-export interface SplitFrames {
-  /** The frames before the first delimiter. */
-  identities: Uint8Array[];
-  /** The frames after it: signature, four JSON frames, buffers. */
-  parts: Uint8Array[];
-}
-
-// ---------------------------------------------------------------------------
-// splitIdentities
-// ---------------------------------------------------------------------------
-
-function delimiterIndex(frames: readonly Uint8Array[]): number {
-  if (!Array.isArray(frames)) {
-    throw new MessageFormatError("bad-frames", `Frames must be an array, got ${typeof frames}`);
-  }
-  let index = -1;
-  for (let i = 0; i < frames.length; i++) {
-    const frame = frames[i];
-    if (!(frame instanceof Uint8Array)) {
-      throw new MessageFormatError(
-        "bad-frames",
-        `Frame ${i} must be a Uint8Array, got ${describe(frame)}`,
-      );
-    }
-    if (index < 0 && isDelimiter(frame)) index = i;
-  }
-  if (index < 0) {
-    throw new MessageFormatError("no-delimiter", `No "${DELIMITER}" frame in the message`);
-  }
-  return index;
-}
-
-/**
- * Splits a multipart message at the **first** `<IDS|MSG>` frame (PROTOCOL.md §1.1), without
- * parsing or verifying anything. Relays use it to read or swap routing frames.
- *
- * @param frames The received frames.
- * @returns The identities and the frames after the delimiter (both new arrays of the same
- * frame objects).
- * @throws {MessageFormatError} `"bad-frames"` if `frames` is not an array of `Uint8Array`,
- * `"no-delimiter"` if there is no delimiter.
- * @example
- * ```ts
- * import { splitIdentities } from "./session.ts";
- * const enc = new TextEncoder();
- * const { identities, parts } = splitIdentities([enc.encode("engine"), enc.encode("<IDS|MSG>"), enc.encode("")]);
- * console.log(identities.length, parts.length); // 1 1
- * ```
- */
-export function splitIdentities(frames: readonly Uint8Array[]): SplitFrames {
-  const d = delimiterIndex(frames);
-  return { identities: frames.slice(0, d), parts: frames.slice(d + 1) };
-}
-
-// ---------------------------------------------------------------------------
-// Session
-// ---------------------------------------------------------------------------
 
 /**
  * A Jupyter message session (PROTOCOL.md §1): one per component, like
@@ -1042,9 +504,4 @@ export class Session {
     }
     this.#history.add(expected);
   }
-}
-
-function identityFrame(id: unknown): Uint8Array {
-  if (typeof id === "string") return encodeFrame(id);
-  return toFrame(id, "An identity");
 }
