@@ -354,15 +354,20 @@ export class AsyncResult<T = unknown> implements PromiseLike<T>, AsyncIterable<E
     const out = this.options.output ?? processOutput;
     const terminal = out.isTerminal();
     const start = this.clock.now();
-    let shown = -1;
+    // Off a terminal (logs, CI) a plain line per tenth of the way keeps logs short.
+    let shownTenth = -1;
     const report = () => {
       const done = this.progress;
-      const line = progressLine(this.fname, done, this.length, this.clock.now() - start, 30);
-      if (terminal) out.stdout(`\r${line}`);
-      else if (done !== shown) {
-        out.stdout(progressLine(this.fname, done, this.length, this.clock.now() - start, 0) + "\n");
+      const elapsed = this.clock.now() - start;
+      if (terminal) {
+        out.stdout(`\r${progressLine(this.fname, done, this.length, elapsed, 30)}`);
+        return;
       }
-      shown = done;
+      const tenth = this.length === 0 ? 10 : Math.floor((done / this.length) * 10);
+      if (tenth !== shownTenth) {
+        shownTenth = tenth;
+        out.stdout(progressLine(this.fname, done, this.length, elapsed, 0) + "\n");
+      }
     };
     while (!this.ready()) {
       report();

@@ -1,0 +1,431 @@
+/**
+ * The engine process's wire side: registers with a controller (Python `ipcontroller` or
+ * ours), connects its sockets, answers heartbeats, and serves shell and control requests by
+ * running user JavaScript/TypeScript in a {@link Kernel} (a Web Worker), so the main thread
+ * — sockets and heartbeats — never waits on user code.
+ *
+ * Startup, exactly in the order of PROTOCOL.md §4.2 (the controller routes to an engine only
+ * after its first pong, so everything else must be connected by then, §3.1):
+ *
+ * 1. read the engine connection file (waiting for it, §2.1);
+ * 2. `registration_request {uuid[, id]}` on a DEALER, identity = uuid (§4.1); no reply within
+ *    the timeout → `unregistration_request {id: null}` and a {@link RegistrationError};
+ * 3. shell ROUTER (identity uuid) → `mux`, `task`, `broadcast[id % n]`;
+ * 4. control ROUTER (identity uuid) → `control`;
+ * 5. IOPub PUB → `iopub`, `status: starting`;
+ * 6. heart: SUB → `hb_ping`, DEALER (identity uuid) → `hb_pong`, echoing every ping (§4.3),
+ *    and a watchdog that gives up on the controller after `maxHeartbeatMisses` checks
+ *    of `hb_period + 500` ms without a ping (§4.6).
+ *
+ * The lifecycle is the XState machine of `engine_machine.ts`
+ * (`starting → registering → connecting → running.idle ⇄ running.busy → stopping →
+ * stopped | failed`); {@link Engine.finished} resolves with the process exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { Engine } from "./engine.ts";
+ * const engine = await Engine.start({ find: { profileDir: "/tmp/profile", clusterId: "abc" } });
+ * console.log(`engine ${engine.id} (${engine.uuid}) is running`);
+ * const exit = await engine.finished; // after a client's shutdown, a signal, or controller loss
+ * Deno.exit(exit.exitCode);
+ * ```
+ *
+ * @module
+ */
+
+import { createActor } from "xstate";
+import {
+  ControllerLostError,
+  IppError,
+  RegistrationError,
+  UnsupportedSchemeError,
+} from "../errors.ts";
+import {
+  connectionFilePath,
+  connectionUrls,
+  type EngineConnectionInfo,
+  findConnectionFile,
+  type FindConnectionFileOptions,
+} from "../protocol/connection.ts";
+import { Session } from "../protocol/session.ts";
+import { createSocket, type Socket } from "../zmtp/mod.ts";
+import { Control } from "./control.ts";
+import { engineLifecycleMachine } from "./engine_machine.ts";
+import { Heart } from "./heart.ts";
+import { IOPub } from "./iopub.ts";
+import { Kernel } from "./kernel/mod.ts";
+import { Logger } from "./log.ts";
+import { Registrar } from "./registration.ts";
+import type { EngineIdentity } from "./replies.ts";
+import { Shell } from "./shell.ts";
+
+/** Options of {@link Engine.start}. */
+export interface EngineOptions {
+  /** An already read engine connection file. One of `info` and `find` is required. */
+  info?: EngineConnectionInfo;
+  /** Where to find the engine connection file (profile, profile dir, cluster id, file, wait). */
+  find?: Omit<FindConnectionFileOptions, "kind">;
+  /** Override the file's `location` (used to disambiguate `0.0.0.0`, §2.4). */
+  location?: string;
+  /** Ask the Hub for this engine id (honoured if free). */
+  id?: number;
+  /** How long to wait for `registration_reply`, in ms. Default 5000 (`IPEngine.timeout`). */
+  registrationTimeoutMs?: number;
+  /** Missed heartbeat checks before giving up on the controller; 0 = never. Default 50. */
+  maxHeartbeatMisses?: number;
+  /** Treat every cell as TypeScript. Default false (types stripped when JS does not parse). */
+  typescript?: boolean;
+  /** Directory relative imports in user code resolve against. Default `Deno.cwd()`. */
+  cwd?: string;
+  /** The engine uuid (= session id). Default: a new one. */
+  uuid?: string;
+  /** Logger (stderr, level info, by default). */
+  log?: Logger;
+  /** Milliseconds `close` waits to flush queued messages. Default 500. */
+  lingerMs?: number;
+  /**
+   * Cancels the start (waiting for the file or the registration reply): `start` then rejects
+   * with the signal's reason or a {@link RegistrationError}.
+   */
+  signal?: AbortSignal;
+}
+
+/** How an engine ended. */
+export interface EngineExit {
+  /** `"stopped"` (clean) or `"failed"`. */
+  state: "stopped" | "failed";
+  /** The process exit code: 0 clean, 1 controller lost, 255 registration failure. */
+  exitCode: number;
+  /** Why it ended. */
+  reason: string;
+}
+
+/** Exit code when registration fails or times out (as ipengine). */
+export const EXIT_REGISTRATION_FAILED = 255;
+/** Exit code when the controller stopped answering heartbeats. */
+export const EXIT_CONTROLLER_LOST = 1;
+
+/** A running engine. Create it with {@link Engine.start}. */
+export class Engine implements AsyncDisposable {
+  readonly #o: EngineOptions;
+  readonly #log: Logger;
+  readonly #actor = createActor(engineLifecycleMachine);
+  #session!: Session;
+  #registrar: Registrar | undefined;
+  #kernel: Kernel | undefined;
+  #shell: Shell | undefined;
+  #shellSocket: Socket | undefined;
+  #controlSocket: Socket | undefined;
+  #iopubSocket: Socket | undefined;
+  #heart: Heart | undefined;
+  #identity: EngineIdentity | undefined;
+  #loops: Promise<void>[] = [];
+  #stopping: Promise<EngineExit> | undefined;
+  #resolveFinished!: (exit: EngineExit) => void;
+  /** Resolves when the engine has stopped or failed, with the process exit code. */
+  readonly finished: Promise<EngineExit>;
+
+  private constructor(options: EngineOptions) {
+    this.#o = options;
+    this.#log = options.log ?? new Logger();
+    this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
+    this.#actor.subscribe((s) => this.#log.debug(`state: ${JSON.stringify(s.value)}`));
+    this.#actor.start();
+  }
+
+  /**
+   * Find the connection file, register, connect and start serving.
+   *
+   * @param options Connection file, id, time-outs, kernel settings, logger.
+   * @returns The running engine.
+   * @throws {ConnectionFileError} when the connection file does not appear in time.
+   * @throws {RegistrationError} when registration times out (after sending
+   *   `unregistration_request {id: null}`) or the Hub refuses it.
+   * @throws {UnsupportedSchemeError} for CurveZMQ connection files.
+   */
+  static async start(options: EngineOptions): Promise<Engine> {
+    const engine = new Engine(options);
+    try {
+      await engine.#start();
+    } catch (e) {
+      await engine.#teardown();
+      const code = e instanceof RegistrationError ? EXIT_REGISTRATION_FAILED : 1;
+      engine.#actor.send({
+        type: "FAIL",
+        reason: String((e as Error).message ?? e),
+        exitCode: code,
+      });
+      engine.#finish();
+      throw e;
+    }
+    return engine;
+  }
+
+  /** The engine uuid (session id and routing identity). */
+  get uuid(): string {
+    return this.#session.session;
+  }
+
+  /** The engine id the Hub assigned. */
+  get id(): number {
+    return this.#identity?.id ?? -1;
+  }
+
+  /** The lifecycle state, e.g. `"running.busy"`. */
+  get state(): string {
+    const v = this.#actor.getSnapshot().value;
+    return typeof v === "string" ? v : Object.entries(v).map(([k, s]) => `${k}.${s}`).join();
+  }
+
+  /** Heartbeat pings echoed so far. */
+  get heartbeats(): number {
+    return this.#heart?.beats ?? 0;
+  }
+
+  /**
+   * Stop cleanly: queued and running requests are answered `aborted`, then
+   * `unregistration_request {id}` is sent and every socket closed. Idempotent.
+   *
+   * @param reason Why (logged, and in {@link EngineExit.reason}).
+   * @param exitCode The process exit code to report. Default 0.
+   * @returns How the engine ended.
+   */
+  stop(reason = "stopped", exitCode = 0): Promise<EngineExit> {
+    return this.#stop(reason, exitCode, false);
+  }
+
+  /** Same as {@link Engine.stop}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("disposed");
+  }
+
+  async #start(): Promise<void> {
+    const o = this.#o;
+    const log = this.#log;
+    let info = o.info;
+    if (info === undefined) {
+      if (o.find === undefined) throw new IppError("Engine.start needs `info` or `find`");
+      const path = connectionFilePath({ ...o.find, kind: "engine" });
+      const wait = o.find.timeoutMs === undefined ? "no limit" : `${o.find.timeoutMs / 1000} s`;
+      log.info(`looking for ${path} (waiting up to ${wait})`);
+      const found = await findConnectionFile({ ...o.find, kind: "engine", signal: o.signal });
+      log.info(`loading connection file ${found.path}`);
+      info = found.info;
+    }
+    if (info.curve_serverkey) {
+      throw new UnsupportedSchemeError(
+        "curve",
+        "This controller uses CurveZMQ (curve_serverkey is set), which the Deno engine does " +
+          "not support yet: start the controller without IPP_ENABLE_CURVE",
+      );
+    }
+    if (info.ssh) {
+      log.warn(
+        `the connection file asks for an SSH tunnel via ${info.ssh}, which this engine does ` +
+          "not make: connecting directly",
+      );
+    }
+    this.#actor.send({ type: "FOUND" });
+    this.#session = new Session({
+      key: info.key,
+      signatureScheme: info.signature_scheme,
+      session: o.uuid,
+    });
+    const urls = await connectionUrls(info, { location: o.location });
+
+    // The kernel's worker starts while we register: it must be ready before the first pong.
+    const kernelStart = Kernel.start({
+      onEvent: (e) => this.#shell?.onKernelEvent(e),
+      cwd: o.cwd,
+      typescript: o.typescript,
+    });
+    kernelStart.catch(() => {});
+
+    this.#registrar = new Registrar(this.#session, urls.registration, log);
+    let reg;
+    try {
+      reg = await this.#registrar.register({
+        id: o.id,
+        timeoutMs: o.registrationTimeoutMs ?? 5000,
+        signal: o.signal,
+      });
+    } catch (e) {
+      if (e instanceof RegistrationError && e.reason === "timeout") {
+        await this.#registrar.unregister(null);
+      }
+      kernelStart.then((k) => k.close(), () => {});
+      throw e;
+    }
+    const id = reg.id;
+    this.#identity = { uuid: this.uuid, id };
+    log.name = `IPEngine.${id}`;
+    log.info(`registered as engine ${id} (heartbeat period ${reg.hbPeriod} ms)`);
+    this.#actor.send({ type: "REGISTERED", id, hbPeriod: reg.hbPeriod });
+
+    this.#kernel = await kernelStart;
+    const protocolError = (what: string) => (reason: string, peer: string) =>
+      log.warn(`${what} connection to ${peer} dropped: ${reason}`);
+
+    // §4.2 step 1: shell ROUTER to mux, task and this engine's broadcast leaf.
+    const shellSocket = createSocket("ROUTER", {
+      identity: this.uuid,
+      sendHwm: 0,
+      receiveHwm: 0,
+      onProtocolError: protocolError("shell"),
+    });
+    this.#shellSocket = shellSocket;
+    shellSocket.connect(urls.mux);
+    shellSocket.connect(urls.task);
+    if (urls.broadcast.length > 0) shellSocket.connect(urls.broadcast[id % urls.broadcast.length]);
+    // Step 2: control ROUTER.
+    const controlSocket = createSocket("ROUTER", {
+      identity: this.uuid,
+      sendHwm: 0,
+      receiveHwm: 0,
+      onProtocolError: protocolError("control"),
+    });
+    this.#controlSocket = controlSocket;
+    controlSocket.connect(urls.control);
+    // Step 3: IOPub PUB.
+    const iopubSocket = createSocket("PUB", {
+      identity: this.uuid,
+      sendHwm: 0,
+      onProtocolError: protocolError("IOPub"),
+    });
+    this.#iopubSocket = iopubSocket;
+    iopubSocket.connect(urls.iopub);
+    const iopub = new IOPub(this.#session, iopubSocket, log);
+    iopub.id = id;
+    iopub.status("starting");
+
+    const context = {
+      session: this.#session,
+      engine: this.#identity,
+      log,
+      kernel: this.#kernel,
+      iopub,
+      typescript: o.typescript ?? false,
+    };
+    const shell = new Shell({
+      ...context,
+      onBusy: () => this.#actor.send({ type: "BUSY" }),
+      onIdle: () => this.#actor.send({ type: "IDLE" }),
+    });
+    this.#shell = shell;
+    const control = new Control({
+      ...context,
+      shell,
+      stop: (reason, code) => void this.#stop(reason, code, false),
+    });
+    this.#loops.push(
+      this.#serve(shellSocket, "shell", (m) => shell.enqueue(shellSocket, m)),
+      this.#serve(controlSocket, "control", (m) => {
+        control.handle(controlSocket, m).catch((e) => log.error(`control: ${e}`));
+      }),
+    );
+
+    // Step 4: the heart, last.
+    const maxMisses = o.maxHeartbeatMisses ?? 50;
+    this.#heart = new Heart({
+      uuid: this.uuid,
+      pingUrl: urls.hb_ping,
+      pongUrl: urls.hb_pong,
+      hbPeriod: reg.hbPeriod,
+      maxMisses,
+      log,
+      onLost: (misses, period) => {
+        const error = new ControllerLostError(
+          `controller went away: no heartbeat for ${misses} checks of ${period} ms ` +
+            `(${((misses * period) / 1000).toFixed(1)} s); unregistering and exiting`,
+        );
+        log.critical(error.message);
+        void this.#stop(error.message, EXIT_CONTROLLER_LOST, true);
+      },
+    });
+    this.#heart.start();
+    if (maxMisses > 0) {
+      log.info(`watching the controller's heartbeat every ${this.#heart.checkPeriodMs} ms`);
+    }
+    this.#actor.send({ type: "CONNECTED" });
+    log.info(`engine ${id} is running (JavaScript/TypeScript kernel, uuid ${this.uuid})`);
+  }
+
+  async #serve(
+    socket: Socket,
+    name: string,
+    handle: (m: ReturnType<Session["unpack"]>) => void,
+  ): Promise<void> {
+    try {
+      for await (const frames of socket) {
+        let msg;
+        try {
+          msg = this.#session.unpack(frames);
+        } catch (e) {
+          this.#log.warn(`dropped a bad message on ${name}: ${e}`);
+          continue;
+        }
+        this.#log.debug(`${name}: ${msg.msgType} ${msg.msgId}`);
+        try {
+          handle(msg);
+        } catch (e) {
+          this.#log.error(`${name}: ${msg.msgType} ${msg.msgId} failed: ${e}`);
+        }
+      }
+    } catch (e) {
+      if (!socket.closed) this.#log.error(`${name} socket failed: ${e}`);
+    }
+  }
+
+  #stop(reason: string, exitCode: number, failed: boolean): Promise<EngineExit> {
+    if (this.#stopping) return this.#stopping;
+    this.#actor.send({ type: "STOP", reason, exitCode });
+    this.#stopping = (async () => {
+      this.#log.info(`stopping: ${reason}`);
+      try {
+        await this.#teardown();
+      } catch (e) {
+        this.#log.error(`error while stopping: ${e}`);
+      }
+      this.#actor.send(failed ? { type: "FAIL", reason, exitCode } : { type: "STOPPED" });
+      return this.#finish();
+    })();
+    return this.#stopping;
+  }
+
+  #finish(): EngineExit {
+    const snap = this.#actor.getSnapshot();
+    const exit: EngineExit = {
+      state: snap.value === "failed" ? "failed" : "stopped",
+      exitCode: snap.context.exitCode ?? 0,
+      reason: snap.context.reason ?? "stopped",
+    };
+    this.#actor.stop();
+    this.#resolveFinished(exit);
+    return exit;
+  }
+
+  /** Abort work, unregister, close everything. Safe on a partly started engine. */
+  async #teardown(): Promise<void> {
+    const linger = this.#o.lingerMs ?? 500;
+    this.#heart?.stopWatching();
+    const shellClosed = this.#shell?.close();
+    await this.#kernel?.close();
+    if (shellClosed) await withTimeout(shellClosed, 2000);
+    if (this.#identity) await this.#registrar?.unregister(this.#identity.id);
+    await Promise.all([
+      this.#shellSocket?.close({ linger }),
+      this.#controlSocket?.close({ linger }),
+      this.#iopubSocket?.close({ linger }),
+      this.#registrar?.close(linger),
+      this.#heart?.close(),
+    ]);
+    await withTimeout(Promise.all(this.#loops), 1000);
+  }
+}
+
+function withTimeout(p: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([p, new Promise((r) => timer = setTimeout(r, ms))]).finally(() =>
+    clearTimeout(timer)
+  );
+}

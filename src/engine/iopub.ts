@@ -1,0 +1,97 @@
+/**
+ * The engine's IOPub publisher (PROTOCOL.md §6.6): a PUB socket connected to the
+ * controller's engine-side `iopub` port, sending every side effect with a topic frame
+ * `engine.<id>.<kind>` (mandatory: the Python Hub drops untopiced IOPub messages), the
+ * causing request's header as parent, and metadata `{"engine": uuid}`.
+ *
+ * @module
+ */
+
+import type { MessageHeader, ParentHeader } from "../protocol/messages.ts";
+import type { BufferLike, Session } from "../protocol/session.ts";
+import type { Socket } from "../zmtp/mod.ts";
+import type { Logger } from "./log.ts";
+
+/** IOPub `status` values. */
+export type ExecutionState = "starting" | "busy" | "idle";
+
+/** Publishes an engine's IOPub messages. */
+export class IOPub {
+  readonly #session: Session;
+  readonly #socket: Socket;
+  readonly #log: Logger | undefined;
+  #id: number | null = null;
+
+  /**
+   * A publisher over a connected PUB socket.
+   * @param session The engine's session (its id is the engine uuid).
+   * @param socket A connected PUB socket.
+   * @param log Logger for send failures.
+   */
+  constructor(session: Session, socket: Socket, log?: Logger) {
+    this.#session = session;
+    this.#socket = socket;
+    this.#log = log;
+  }
+
+  /** The engine id used in topics (set once registered). */
+  set id(id: number) {
+    this.#id = id;
+  }
+
+  /**
+   * The topic frame for a kind of message: `engine.<id>.<kind>` (PROTOCOL.md §6.6).
+   * @param kind e.g. `status`, `stdout`, `execute_result`.
+   * @returns The topic.
+   */
+  topic(kind: string): string {
+    return `engine.${this.#id ?? "?"}.${kind}`;
+  }
+
+  /**
+   * Send one IOPub message.
+   *
+   * @param msgType The message type, e.g. `stream`.
+   * @param options `topic` (defaults to `engine.<id>.<kind>`), `kind`, content, parent, buffers;
+   *   `metadata` defaults to `{"engine": uuid}`.
+   */
+  publish(
+    msgType: string,
+    options: {
+      kind?: string;
+      topic?: string;
+      content: Record<string, unknown>;
+      parent?: ParentHeader | MessageHeader;
+      metadata?: Record<string, unknown>;
+      buffers?: readonly BufferLike[];
+    },
+  ): void {
+    const s = this.#session;
+    let frames: Uint8Array[];
+    try {
+      frames = s.pack(s.msg(msgType, {
+        identities: [options.topic ?? this.topic(options.kind ?? msgType)],
+        content: options.content,
+        parent: options.parent ?? {},
+        metadata: options.metadata ?? { engine: s.session },
+        buffers: options.buffers,
+      }));
+    } catch (e) {
+      this.#log?.error(`cannot pack IOPub ${msgType}: ${e}`);
+      return;
+    }
+    // PUB never blocks (it drops at the high-water mark), so nothing to await for order.
+    this.#socket.send(frames).catch((e) => {
+      if (!this.#socket.closed) this.#log?.warn(`IOPub ${msgType} not sent: ${e}`);
+    });
+  }
+
+  /**
+   * Publish `status` (`starting`, `busy`, `idle`) with the request as parent.
+   * @param state The execution state.
+   * @param parent The request's header (`{}` for `starting`).
+   */
+  status(state: ExecutionState, parent: ParentHeader | MessageHeader = {}): void {
+    this.publish("status", { content: { execution_state: state }, parent });
+  }
+}

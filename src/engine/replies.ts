@@ -1,0 +1,183 @@
+/**
+ * Reply building blocks shared by the shell and control handlers: reply metadata
+ * (PROTOCOL.md §6.3), error content (§6.4), `kernel_info_reply` (§6.5.5), and sending a
+ * reply back on the socket and routing frames its request came with (§6).
+ *
+ * @module
+ */
+
+import type { Message } from "../protocol/messages.ts";
+import { formatDate, nowMs } from "../protocol/session.ts";
+import type { BufferLike, Session } from "../protocol/session.ts";
+import type { Socket } from "../zmtp/mod.ts";
+import type { Logger } from "./log.ts";
+
+/** The engine's identity as it appears in replies. */
+export interface EngineIdentity {
+  /** The engine uuid (= session id). */
+  uuid: string;
+  /** The engine id the Hub assigned. */
+  id: number;
+}
+
+/** What an engine handler needs to answer requests. */
+export interface ReplyContext {
+  /** The engine session. */
+  session: Session;
+  /** Who we are. */
+  engine: EngineIdentity;
+  /** Logger. */
+  log: Logger;
+}
+
+/** Reply `status` values. */
+export type ReplyStatus = "ok" | "error" | "aborted";
+
+/**
+ * The current time as a header date (for `metadata.started`).
+ * @returns e.g. `2026-11-29T12:06:23.967757Z`.
+ */
+export function now(): string {
+  return formatDate(nowMs());
+}
+
+/**
+ * Reply metadata of `execute_reply` / `apply_reply` (PROTOCOL.md §6.3): `started`,
+ * `dependencies_met`, `engine`, the broadcast flags and `original_msg_id` copied from the
+ * request metadata, `status` (mandatory: the Python task scheduler drops replies without
+ * it), and `engine_info` on errors.
+ *
+ * @param request The request.
+ * @param engine Who we are.
+ * @param started When the request started (header date form).
+ * @param status The reply status.
+ * @returns The metadata object.
+ */
+export function replyMetadata(
+  request: Message,
+  engine: EngineIdentity,
+  started: string,
+  status: ReplyStatus,
+): Record<string, unknown> {
+  const m = (request.metadata ?? {}) as Record<string, unknown>;
+  const md: Record<string, unknown> = {
+    started,
+    dependencies_met: true,
+    engine: engine.uuid,
+    is_broadcast: m.is_broadcast ?? false,
+    is_coalescing: m.is_coalescing ?? false,
+    original_msg_id: m.original_msg_id ?? "",
+    status,
+  };
+  if (status === "error") md.engine_info = { engine_uuid: engine.uuid, engine_id: engine.id };
+  return md;
+}
+
+/**
+ * `engine_info` for error content (§6.4). Unlike Python engines (which send -1, §10 #4) we
+ * send our real id.
+ *
+ * @param engine Who we are.
+ * @param method `"execute"` or `"apply"`.
+ * @returns The dict.
+ */
+export function engineInfo(engine: EngineIdentity, method: string): Record<string, unknown> {
+  return { engine_uuid: engine.uuid, engine_id: engine.id, method };
+}
+
+/**
+ * Error content for a failure of the engine itself (not of user code).
+ *
+ * @param ename Exception name.
+ * @param evalue Message.
+ * @returns `{status: "error", ename, evalue, traceback}`.
+ */
+export function errorContent(ename: string, evalue: string): Record<string, unknown> {
+  return { status: "error", ename, evalue, traceback: [`${ename}: ${evalue}`] };
+}
+
+/**
+ * The reply type of a request type: `x_request` → `x_reply` (anything else gets `_reply`
+ * appended).
+ *
+ * @param msgType The request type.
+ * @returns The reply type.
+ */
+export function replyType(msgType: string): string {
+  return msgType.endsWith("_request") ? `${msgType.slice(0, -8)}_reply` : `${msgType}_reply`;
+}
+
+/**
+ * Send a reply on the socket the request came from, with exactly its routing frames
+ * (PROTOCOL.md §6), the request header as parent, a fresh header from our session.
+ *
+ * @param ctx Session and logger.
+ * @param socket The socket the request arrived on.
+ * @param request The request.
+ * @param reply Content, metadata, buffers, and the reply type (default {@link replyType}).
+ */
+export function sendReply(
+  ctx: ReplyContext,
+  socket: Socket,
+  request: Message,
+  reply: {
+    msgType?: string;
+    content: Record<string, unknown>;
+    metadata?: Record<string, unknown>;
+    buffers?: readonly BufferLike[];
+  },
+): void {
+  const s = ctx.session;
+  let frames: Uint8Array[];
+  try {
+    frames = s.pack(s.msg(reply.msgType ?? replyType(request.msgType), {
+      identities: request.identities,
+      parent: request.header,
+      content: reply.content,
+      metadata: reply.metadata ?? { engine: ctx.engine.uuid },
+      buffers: reply.buffers,
+    }));
+  } catch (e) {
+    ctx.log.error(`cannot pack the reply to ${request.msgType} ${request.msgId}: ${e}`);
+    return;
+  }
+  socket.send(frames).catch((e) => {
+    if (!socket.closed) ctx.log.warn(`reply to ${request.msgId} not sent: ${e}`);
+  });
+}
+
+/** The engine's implementation version, reported in `kernel_info_reply`. */
+export const IMPLEMENTATION_VERSION = "0.1.0";
+
+/**
+ * `kernel_info_reply` content (PROTOCOL.md §6.5.5): a JavaScript/TypeScript kernel,
+ * implementation `ipp-deno`.
+ *
+ * @param typescript Whether cells are treated as TypeScript.
+ * @returns The content.
+ */
+export function kernelInfoContent(typescript: boolean): Record<string, unknown> {
+  const language_info = typescript
+    ? {
+      name: "typescript",
+      version: Deno.version.typescript,
+      mimetype: "text/typescript",
+      file_extension: ".ts",
+    }
+    : {
+      name: "javascript",
+      version: Deno.version.v8,
+      mimetype: "text/javascript",
+      file_extension: ".js",
+    };
+  return {
+    status: "ok",
+    protocol_version: "5.3",
+    implementation: "ipp-deno",
+    implementation_version: IMPLEMENTATION_VERSION,
+    language_info,
+    banner: `ipp-deno engine ${IMPLEMENTATION_VERSION} (Deno ${Deno.version.deno}, ` +
+      `V8 ${Deno.version.v8}, TypeScript ${Deno.version.typescript})`,
+    help_links: [],
+  };
+}

@@ -1,0 +1,421 @@
+/**
+ * The engine's shell side (PROTOCOL.md §3.5.1–§3.5.3, §6.1–§6.3, §6.6): requests from the
+ * mux, task and broadcast schedulers (all on the one shell ROUTER) wait in one queue and run
+ * in the kernel one at a time, in arrival order. Each gets:
+ *
+ * ```
+ * IOPub  status busy            parent = request header
+ * IOPub  execute_input, stream, display_data, execute_result, data_message   (from the kernel)
+ * IOPub  error                  on failure
+ * shell  <type>_reply           same socket and routing frames, metadata of §6.3
+ * IOPub  status idle
+ * ```
+ *
+ * Aborts (control `abort_request`, §6.5.2) mark queued requests; a marked request is not run
+ * when it reaches the front of the queue and gets an `aborted` reply. Control requests never
+ * wait in this queue, so they are processed before queued shell work.
+ *
+ * @module
+ */
+
+import type { Kernel, KernelEvent } from "./kernel/mod.ts";
+import type { ApplyReply, ExecuteReply } from "./kernel/mod.ts";
+import type { Message, MessageHeader, ParentHeader } from "../protocol/messages.ts";
+import { serializeObjectPickle } from "../protocol/pickle.ts";
+import { deserializeObject, detectFormat } from "../protocol/serialize.ts";
+import type { Socket } from "../zmtp/mod.ts";
+import type { IOPub } from "./iopub.ts";
+import {
+  engineInfo,
+  errorContent,
+  kernelInfoContent,
+  now,
+  type ReplyContext,
+  replyMetadata,
+  type ReplyStatus,
+  sendReply,
+} from "./replies.ts";
+
+/** What the shell needs besides the reply context. */
+export interface ShellOptions extends ReplyContext {
+  /** The kernel that runs user code. */
+  kernel: Kernel;
+  /** The IOPub publisher. */
+  iopub: IOPub;
+  /** Whether cells are TypeScript (for `kernel_info_reply`). */
+  typescript: boolean;
+  /** Called when a request starts running after the queue was empty. */
+  onBusy?: () => void;
+  /** Called when the queue has drained. */
+  onIdle?: () => void;
+}
+
+interface Item {
+  socket: Socket;
+  msg: Message;
+  aborted: boolean;
+}
+
+/** How many request headers are remembered for output that arrives after a reply. */
+const RECENT_LIMIT = 256;
+/** How many abort marks for not-yet-seen msg_ids are kept. */
+const ABORT_LIMIT = 100_000;
+/** How many client sessions known to speak ipp-js are remembered. */
+const JS_CLIENTS_LIMIT = 1024;
+
+const PICKLE_HINT = "; this engine runs JavaScript (ipp-deno) and cannot run Python " +
+  "functions: send JavaScript from a JavaScript client, or call a function defined on the " +
+  "engine by name with ipyparallel.Reference('name')";
+
+/** The shell request queue and handlers. */
+export class Shell {
+  readonly #o: ShellOptions;
+  readonly #queue: Item[] = [];
+  #running: Item | undefined;
+  readonly #abortIds = new Set<string>();
+  readonly #recent = new Map<string, MessageHeader>();
+  #pump: Promise<void> | undefined;
+  #closing = false;
+  /** Client sessions that sent ipp-js apply requests: they read ipp-js `data_message`s. */
+  readonly #jsClients = new Set<string>();
+
+  /**
+   * A shell queue.
+   * @param options Session, identity, kernel, IOPub and busy/idle hooks.
+   */
+  constructor(options: ShellOptions) {
+    this.#o = options;
+  }
+
+  /** Requests waiting (not counting the running one). */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /** The msg_id of the running request, if any. */
+  get runningId(): string | undefined {
+    return this.#running?.msg.msgId;
+  }
+
+  /**
+   * Queue a request that arrived on a shell socket.
+   * @param socket The socket it came from (the reply goes back there).
+   * @param msg The unpacked request.
+   */
+  enqueue(socket: Socket, msg: Message): void {
+    if (this.#closing) {
+      this.#o.log.warn(`dropped ${msg.msgType} ${msg.msgId}: the engine is stopping`);
+      return;
+    }
+    this.#queue.push({ socket, msg, aborted: false });
+    this.#pump ??= this.#drain();
+  }
+
+  /**
+   * Mark requests as aborted (PROTOCOL.md §6.5.2): queued ones and ones not seen yet get an
+   * `aborted` reply instead of running. An empty list aborts every queued `execute_request`.
+   * A running request cannot be aborted.
+   *
+   * @param msgIds The msg_ids.
+   * @returns How many queued requests were marked.
+   */
+  abort(msgIds: readonly string[]): number {
+    let marked = 0;
+    if (msgIds.length === 0) {
+      for (const item of this.#queue) {
+        if (item.msg.msgType === "execute_request" && !item.aborted) {
+          item.aborted = true;
+          marked++;
+        }
+      }
+      return marked;
+    }
+    const ids = new Set(msgIds);
+    for (const item of this.#queue) {
+      if (ids.delete(item.msg.msgId) && !item.aborted) {
+        item.aborted = true;
+        marked++;
+      }
+    }
+    // Ids not here yet (still in flight, or already done): remember them, bounded.
+    for (const id of ids) {
+      if (id === this.#running?.msg.msgId || this.#recent.has(id)) continue;
+      if (this.#abortIds.size >= ABORT_LIMIT) {
+        this.#abortIds.delete(this.#abortIds.values().next().value!);
+      }
+      this.#abortIds.add(id);
+    }
+    return marked;
+  }
+
+  /**
+   * Turn a kernel event into an IOPub message whose parent is the request that caused it
+   * (PROTOCOL.md §6.6).
+   *
+   * @param event The kernel event.
+   */
+  onKernelEvent(event: KernelEvent): void {
+    if (event.type === "started") return;
+    const iopub = this.#o.iopub;
+    const parent = (event.requestId !== null ? this.#recent.get(event.requestId) : undefined) ??
+      this.#running?.msg.header ?? {};
+    switch (event.type) {
+      case "stream":
+        iopub.publish("stream", {
+          kind: event.name,
+          content: { name: event.name, text: event.text },
+          parent,
+        });
+        break;
+      case "display_data":
+        iopub.publish("display_data", {
+          kind: "displaypub",
+          content: { data: event.data, metadata: event.metadata, transient: event.transient },
+          parent,
+        });
+        break;
+      case "data_message":
+        iopub.publish("data_message", {
+          topic: "datapub",
+          content: { keys: event.keys },
+          parent,
+          buffers: this.#dataFrames(event.buffers, parent),
+        });
+        break;
+      case "execute_input":
+        iopub.publish("execute_input", {
+          content: { code: event.code, execution_count: event.executionCount },
+          parent,
+        });
+        break;
+      case "execute_result":
+        iopub.publish("execute_result", {
+          content: {
+            data: event.data,
+            metadata: event.metadata,
+            execution_count: event.executionCount,
+          },
+          parent,
+        });
+        break;
+    }
+  }
+
+  /**
+   * Stop taking requests: every queued request is answered `aborted`; resolves when the
+   * running request (if any) has been answered. The kernel must be closed (or the running
+   * request finish) for this to resolve.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    for (const item of this.#queue) item.aborted = true;
+    await this.#pump;
+  }
+
+  /**
+   * `data_message` buffers in a format the requesting client reads: ipp-js for clients seen
+   * sending ipp-js, else a pickle (Python clients unpickle them in their I/O thread and fail
+   * loudly on anything else; our client reads both).
+   */
+  #dataFrames(frames: Uint8Array[], parent: ParentHeader): Uint8Array[] {
+    if (parent.session !== undefined && this.#jsClients.has(parent.session)) return frames;
+    try {
+      return serializeObjectPickle(deserializeObject(frames)[0]);
+    } catch (e) {
+      this.#o.log.warn(`data_message sent as ipp-js (it cannot be pickled: ${e})`);
+      return frames;
+    }
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      this.#o.onBusy?.();
+      while (this.#queue.length > 0) {
+        const item = this.#queue.shift()!;
+        this.#running = item;
+        try {
+          await this.#run(item);
+        } catch (e) {
+          this.#o.log.error(`shell request ${item.msg.msgId} failed in the engine: ${e}`);
+        }
+        this.#running = undefined;
+      }
+    } finally {
+      this.#pump = undefined;
+      this.#o.onIdle?.();
+    }
+  }
+
+  #remember(header: MessageHeader): void {
+    if (this.#recent.size >= RECENT_LIMIT) {
+      this.#recent.delete(this.#recent.keys().next().value!);
+    }
+    this.#recent.set(header.msg_id, header);
+  }
+
+  async #run(item: Item): Promise<void> {
+    const { msg, socket } = item;
+    const o = this.#o;
+    const started = now();
+    this.#remember(msg.header);
+    o.iopub.status("busy", msg.header);
+    try {
+      if (item.aborted || this.#abortIds.delete(msg.msgId)) {
+        this.#replyAborted(socket, msg, started);
+        return;
+      }
+      switch (msg.msgType) {
+        case "execute_request":
+          await this.#execute(socket, msg, started);
+          break;
+        case "apply_request":
+          await this.#apply(socket, msg, started);
+          break;
+        case "kernel_info_request":
+          sendReply(o, socket, msg, { content: kernelInfoContent(o.typescript) });
+          break;
+        default: {
+          o.log.warn(`unsupported shell message ${msg.msgType} ${msg.msgId}`);
+          sendReply(o, socket, msg, {
+            content: errorContent(
+              "NotImplementedError",
+              `${msg.msgType} is not supported on the shell channel of this engine`,
+            ),
+            metadata: replyMetadata(msg, o.engine, started, "error"),
+          });
+        }
+      }
+    } catch (e) {
+      // The engine failed, not user code (e.g. the kernel could not restart): still answer.
+      o.log.error(`${msg.msgType} ${msg.msgId} failed in the engine: ${e}`);
+      sendReply(o, socket, msg, {
+        content: {
+          ...errorContent("EngineError", `the engine failed to run the request: ${e}`),
+          engine_info: engineInfo(o.engine, msg.msgType === "apply_request" ? "apply" : "execute"),
+        },
+        metadata: replyMetadata(msg, o.engine, started, "error"),
+      });
+    } finally {
+      o.iopub.status("idle", msg.header);
+    }
+  }
+
+  #replyAborted(socket: Socket, msg: Message, started: string): void {
+    this.#o.log.info(`aborted ${msg.msgType} ${msg.msgId}`);
+    sendReply(this.#o, socket, msg, {
+      content: { status: "aborted" },
+      metadata: replyMetadata(msg, this.#o.engine, started, "aborted"),
+    });
+  }
+
+  async #execute(socket: Socket, msg: Message, started: string): Promise<void> {
+    const o = this.#o;
+    const c = msg.content as Record<string, unknown>;
+    if (typeof c.code !== "string") {
+      sendReply(o, socket, msg, {
+        content: {
+          ...errorContent("BadRequest", "execute_request needs a string `code`"),
+          engine_info: engineInfo(o.engine, "execute"),
+          execution_count: o.kernel.executionCount,
+          user_expressions: {},
+          payload: [],
+        },
+        metadata: replyMetadata(msg, o.engine, started, "error"),
+      });
+      return;
+    }
+    const silent = c.silent === true;
+    const expressions = isStringRecord(c.user_expressions) ? c.user_expressions : {};
+    const reply: ExecuteReply = await o.kernel.execute(c.code, {
+      requestId: msg.msgId,
+      silent,
+      storeHistory: typeof c.store_history === "boolean" ? c.store_history : undefined,
+      userExpressions: expressions,
+    });
+    if (reply.status === "aborted") {
+      this.#replyAborted(socket, msg, started);
+      return;
+    }
+    const common = {
+      execution_count: reply.executionCount,
+      user_expressions: reply.userExpressions,
+      payload: [],
+    };
+    if (reply.status === "ok") {
+      sendReply(o, socket, msg, {
+        content: { status: "ok", ...common },
+        metadata: replyMetadata(msg, o.engine, started, "ok"),
+      });
+      return;
+    }
+    const error = { ename: reply.ename, evalue: reply.evalue, traceback: reply.traceback };
+    o.iopub.publish("error", { content: error, parent: msg.header });
+    sendReply(o, socket, msg, {
+      content: {
+        status: "error",
+        ...error,
+        engine_info: engineInfo(o.engine, "execute"),
+        ...common,
+      },
+      metadata: replyMetadata(msg, o.engine, started, "error"),
+    });
+    // ipykernel: a failed non-silent cell aborts the execute requests queued behind it.
+    if (!silent && c.stop_on_error !== false) {
+      const n = this.abort([]);
+      if (n > 0) o.log.info(`aborted ${n} queued execute requests after an error`);
+    }
+  }
+
+  async #apply(socket: Socket, msg: Message, started: string): Promise<void> {
+    const o = this.#o;
+    let reply: ApplyReply;
+    if (msg.buffers.length === 0) {
+      reply = {
+        status: "error",
+        ename: "SerializationError",
+        evalue: "apply_request without buffers (expected the function and its arguments)",
+        traceback: [],
+      };
+    } else {
+      if (detectFormat(msg.buffers[0]) === "ipp-js" && !this.#jsClients.has(msg.header.session)) {
+        if (this.#jsClients.size >= JS_CLIENTS_LIMIT) this.#jsClients.clear();
+        this.#jsClients.add(msg.header.session);
+      }
+      reply = await o.kernel.apply(msg.buffers, { requestId: msg.msgId });
+    }
+    if (reply.status === "aborted") {
+      this.#replyAborted(socket, msg, started);
+      return;
+    }
+    if (reply.status === "ok") {
+      sendReply(o, socket, msg, {
+        content: { status: "ok" },
+        metadata: replyMetadata(msg, o.engine, started, "ok"),
+        buffers: reply.buffers,
+      });
+      return;
+    }
+    let evalue = reply.evalue;
+    let traceback = reply.traceback;
+    if (reply.ename === "UnsupportedSerialization" && !evalue.includes("JavaScript")) {
+      evalue += PICKLE_HINT;
+      traceback = [`UnsupportedSerialization: ${evalue}`];
+    }
+    const error: Record<string, unknown> = {
+      ename: reply.ename,
+      evalue,
+      traceback,
+      engine_info: engineInfo(o.engine, "apply"),
+    };
+    o.iopub.publish("error", { content: error, parent: msg.header });
+    sendReply(o, socket, msg, {
+      content: { status: "error", ...error },
+      metadata: replyMetadata(msg, o.engine, started, "error" satisfies ReplyStatus),
+    });
+  }
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  return v !== null && typeof v === "object" && !Array.isArray(v) &&
+    Object.values(v).every((x) => typeof x === "string");
+}
