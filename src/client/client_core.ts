@@ -1,0 +1,509 @@
+/**
+ * {@link ClientCore}: the wiring under `Client` — sockets, Session, the actors' owners (task
+ * registry, engine table, Hub link) and the router between them (DESIGN.md "The actors"),
+ * the submission hot path, control requests, controller liveness and lifecycle. `Client`
+ * (`client.ts`) adds the public API on top: views, Hub queries, waiting.
+ *
+ * @module
+ */
+
+import { ControllerLostError, InvalidOptionError } from "../errors.ts";
+import type { ClientConnectionInfo, ClientUrls } from "../protocol/connection.ts";
+import { packApplyPickle } from "../protocol/pickle.ts";
+import type { Reference } from "../protocol/pickle.ts";
+import { packApplyMessage } from "../protocol/serialize.ts";
+import { Session } from "../protocol/session.ts";
+import { HubLink } from "./actors/hub_link_machine.ts";
+import { AsyncMapResult } from "./async_map_result.ts";
+import { AsyncResult } from "./async_result.ts";
+import type { AsyncResultOptions } from "./async_result.ts";
+import { ClientSockets, consoleLogger, debugLogger, endpointAlive } from "./client_sockets.ts";
+import type { Channel, Logger } from "./client_sockets.ts";
+import { checkReplies, ControlChannel } from "./control_channel.ts";
+import { decodeResult } from "./decode.ts";
+import { EngineTable } from "./engine_table.ts";
+import type { IncomingMessage } from "./messages.ts";
+import type { Metadata } from "./metadata.ts";
+import type { ClientSide, TaskResult } from "./result_source.ts";
+import { MessageRouter } from "./router.ts";
+import { Submitter } from "./submit.ts";
+import type {
+  ApplyRequestOptions,
+  ExecuteRequestOptions,
+  Serializer,
+  Submitted,
+} from "./submit.ts";
+import { resolveTargets } from "./targets.ts";
+import type { Targets } from "./targets.ts";
+import { TaskRegistry } from "./task_registry.ts";
+
+export type { ApplyRequestOptions, ExecuteRequestOptions, Serializer, Submitted, Targets };
+
+/** Options of {@link Client.connect}. */
+export interface ClientOptions {
+  /** Path of the client connection file; wins over profile and cluster id. */
+  urlFile?: string;
+  /** Profile name (default `"default"`). */
+  profile?: string;
+  /** Explicit profile folder. */
+  profileDir?: string;
+  /** IPython folder (default `$IPYTHONDIR` or `~/.ipython`). */
+  ipythonDir?: string;
+  /** Cluster id: the file is `ipcontroller-<clusterId>-client.json`. */
+  clusterId?: string;
+  /** Milliseconds to wait for the connection file and for `connection_reply` (default 10 000). */
+  timeout?: number;
+  /** Log every message sent and received. */
+  debug?: boolean;
+  /** Header `username` (default `$USER`, else `"username"`). */
+  username?: string;
+  /** HMAC key overriding the file's. */
+  key?: string;
+  /** Tunnel every channel through this SSH server, `[user@]host[:port]` (system `ssh`). */
+  sshserver?: string;
+  /** Private key for the SSH tunnel (`ssh -i`); alone, tunnels through the controller host. */
+  sshkey?: string;
+  /** Not supported (ssh runs without prompting): giving it throws. Use an agent or `sshkey`. */
+  password?: string;
+  /** The ssh program (default `"ssh"`). */
+  sshCommand?: string;
+  /** Where warnings (bad messages, stray replies) and debug lines go. */
+  log?: Logger;
+  /** Default of `block` for views and control methods (default false). */
+  block?: boolean;
+  /** Settled results kept for look-up by msg_id (default 10 000). */
+  maxCachedResults?: number;
+  /** How long a replied task waits for its IOPub idle, in ms (default 10 000). */
+  outputTimeoutMs?: number;
+  /** Controller liveness check period in ms while work is outstanding (default 1000; 0 = off). */
+  livenessIntervalMs?: number;
+}
+
+/** A job: a msg_id, an index into `history`, or an AsyncResult. */
+export type Job = string | number | { msgIds: readonly string[] };
+
+/** What `Client` reaches of its core. */
+export interface ClientParts {
+  /** Tasks and results. */
+  tasks: TaskRegistry;
+  /** Engines. */
+  engines: EngineTable;
+  /** The Hub link. */
+  hub: HubLink;
+  /** Control requests. */
+  control: ControlChannel;
+  /** Submitted msg_ids (mutable). */
+  history: string[];
+  /** Abort and spin for AsyncResults. */
+  clientSide: ClientSide;
+}
+
+/**
+ * The wiring of a client (see the module doc). Use `Client.connect` from `client.ts`.
+ */
+export class ClientCore implements AsyncDisposable {
+  /** Default `block` for views and control methods. */
+  block: boolean;
+  /** This client's Session (its id filters IOPub, §6.6). */
+  readonly session: Session;
+  /** The connection file's contents. */
+  readonly connectionInfo: ClientConnectionInfo;
+  /** Where the connection file was found. */
+  readonly connectionFile: string;
+  readonly #history: string[] = [];
+  readonly #tasks: TaskRegistry;
+  readonly #engines: EngineTable;
+  readonly #hub: HubLink;
+  readonly #router: MessageRouter;
+  readonly #sockets: ClientSockets;
+  readonly #log: Logger;
+  readonly #control: ControlChannel;
+  readonly #submitter: Submitter;
+  readonly #clientSide: ClientSide;
+  #liveness: ReturnType<typeof setInterval> | undefined;
+  #probeFailures = 0;
+  #probing = false;
+  #closing: Promise<void> | null = null;
+
+  readonly #registrationUrl: string;
+  /** Run after the sockets closed (the SSH tunnel, for one). */
+  protected readonly closers: (() => Promise<void>)[] = [];
+
+  /**
+   * Wires a client to a connection file's sockets; nothing connects until
+   * {@link ClientCore.handshake}.
+   *
+   * @param info The connection file's contents.
+   * @param path Where it was found.
+   * @param urls Its channel URLs.
+   * @param options Client options.
+   */
+  protected constructor(
+    info: ClientConnectionInfo,
+    path: string,
+    urls: ClientUrls,
+    options: ClientOptions,
+  ) {
+    this.connectionInfo = info;
+    this.connectionFile = path;
+    this.#registrationUrl = urls.registration;
+    this.block = options.block ?? false;
+    this.#log = options.log ?? (options.debug ? debugLogger : consoleLogger);
+    this.session = new Session({
+      key: options.key ?? info.key,
+      signatureScheme: info.signature_scheme,
+      username: options.username ?? Deno.env.get("USER") ?? "username",
+    });
+    this.#engines = new EngineTable({
+      failTask: (id, e) => this.#tasks.engineDied(id, e),
+      onChange: (e) => {
+        if (e.event === "unregister") this.#control.engineGone(e.id);
+      },
+    });
+    this.#tasks = new TaskRegistry({
+      decode: decodeResult,
+      engines: this.#engines,
+      maxCachedResults: options.maxCachedResults,
+      outputTimeoutMs: options.outputTimeoutMs,
+      onStray: (msgId, msg) =>
+        this.#log("warn", `Ignored ${msg.header.msg_type} for unknown or settled msg_id ${msgId}`),
+    });
+    this.#sockets = new ClientSockets({
+      session: this.session,
+      urls,
+      debug: options.debug,
+      log: this.#log,
+      onMessage: (channel, msg) => this.#dispatch(channel, msg),
+    });
+    this.#submitter = new Submitter({
+      session: this.session,
+      tasks: this.#tasks,
+      history: this.#history,
+      send: (channel, frames) => this.#sockets.send(channel, frames),
+      uuidOf: (id) => this.#requireUuid(id),
+      closed: () => this.closed,
+    });
+    this.#control = new ControlChannel({
+      session: this.session,
+      send: (frames) => this.#sockets.send("control", frames),
+      uuidOf: (id) => this.#requireUuid(id),
+      log: this.#log,
+    });
+    this.#hub = new HubLink({
+      connectTimeoutMs: options.timeout ?? 10_000,
+      send: (msgType, content) => {
+        const msg = this.session.msg(msgType, { content });
+        this.#sockets.send("registration", this.session.pack(msg)).catch((e) =>
+          this.#log("warn", `Could not send ${msgType}: ${(e as Error).message}`)
+        );
+        return msg.header.msg_id;
+      },
+    });
+    this.#router = new MessageRouter({
+      session: this.session.session,
+      tasks: this.#tasks,
+      engines: this.#engines,
+      hub: this.#hub,
+      onControlReply: (msg) => this.#control.handleReply(msg),
+      onShutdown: () => void this.close(),
+    });
+    this.#clientSide = {
+      abort: (ids) => this.abort(ids, { block: false }),
+    };
+    const interval = options.livenessIntervalMs ?? 1000;
+    if (interval > 0) {
+      const timer = setInterval(() => this.#checkLiveness(urls.registration), interval);
+      Deno.unrefTimer(timer);
+      this.#liveness = timer;
+    }
+  }
+
+  /**
+   * Connects every socket and waits for `connection_reply` (PROTOCOL.md §5.1).
+   *
+   * @param timeout Milliseconds to wait.
+   * @throws {ControllerLostError} No reply in time (the client is closed).
+   */
+  protected async handshake(timeout: number): Promise<void> {
+    this.#sockets.openAll();
+    try {
+      const reply = await this.#hub.query("connection_request", {}, { timeoutMs: timeout });
+      this.#engines.update((reply.content.engines ?? {}) as Record<string, string>);
+      this.#hub.connected();
+      if (!(await this.#sockets.subscribed(Math.min(timeout, 5000)))) {
+        this.#log("warn", "IOPub/notification sockets not connected yet: early output may be lost");
+      }
+    } catch (error) {
+      await this.close();
+      if (error instanceof ControllerLostError || !(error instanceof Error)) throw error;
+      throw new ControllerLostError(
+        `No connection_reply from the controller at ${this.#registrationUrl} within ` +
+          `${timeout} ms (connection file ${this.connectionFile}; is the controller running?)`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** The client's parts, for the API layer (`Client`) and its helpers. */
+  protected get parts(): ClientParts {
+    return {
+      tasks: this.#tasks,
+      engines: this.#engines,
+      hub: this.#hub,
+      control: this.#control,
+      history: this.#history,
+      clientSide: this.#clientSide,
+    };
+  }
+
+  // -- state ----------------------------------------------------------------------------------
+
+  /** Ids of the registered engines, ascending; follows registrations as they arrive. */
+  get ids(): number[] {
+    return this.#engines.ids;
+  }
+
+  /** msg_ids this client submitted, oldest first. */
+  get history(): readonly string[] {
+    return this.#history;
+  }
+
+  /** msg_ids of the tasks not yet settled. */
+  get outstanding(): ReadonlySet<string> {
+    return this.#tasks.outstanding;
+  }
+
+  /** Settled results by msg_id (`get` gives `undefined` while outstanding or unknown). */
+  get results(): { get(msgId: string): TaskResult | undefined; has(msgId: string): boolean } {
+    const tasks = this.#tasks;
+    const get = (msgId: string) => {
+      try {
+        return tasks.resultOf(msgId);
+      } catch {
+        return undefined;
+      }
+    };
+    return { get, has: (msgId) => get(msgId) !== undefined };
+  }
+
+  /** Metadata by msg_id (timings, engine, captured output; PROTOCOL.md §9.5). */
+  get metadata(): { get(msgId: string): Metadata | undefined } {
+    const tasks = this.#tasks;
+    return {
+      get: (msgId) => {
+        try {
+          return tasks.metadataOf(msgId);
+        } catch {
+          return undefined;
+        }
+      },
+    };
+  }
+
+  /** Whether {@link Client.close} was called (or the controller shut down). */
+  get closed(): boolean {
+    return this.#closing !== null;
+  }
+
+  /** The engine uuid of an id, or `undefined` if not registered. */
+  uuidOf(engineId: number): string | undefined {
+    return this.#engines.uuidOf(engineId);
+  }
+
+  // -- sending --------------------------------------------------------------------------------
+
+  /**
+   * Sends an `apply_request` (PROTOCOL.md §6.1) and tracks its result. The hot path of every
+   * view: serialize, sign, create the task actor, queue on the socket — without awaiting the
+   * transport, so many tasks can be submitted back to back.
+   *
+   * @param channel `"mux"` (needs `target`), `"task"` or `"broadcast"` (needs `broadcastTargets`).
+   * @param f The function (its source travels) or a `Reference` to one on the engine.
+   * @param options Arguments, metadata, target engine, serializer.
+   * @returns The msg_id and the ids its results are tracked under.
+   * @throws {SerializationError} An argument cannot be encoded.
+   * @throws {InvalidOptionError} A target is missing or not registered.
+   */
+  sendApplyRequest(
+    channel: "mux" | "task" | "broadcast",
+    f: ((...args: never[]) => unknown) | Reference,
+    options: ApplyRequestOptions = {},
+  ): Submitted {
+    const buffers = options.serializer === "pickle"
+      ? packApplyPickle(f as Reference, options.args, options.kwargs)
+      : packApplyMessage(f, options.args, options.kwargs);
+    return this.#submitter.submit(channel, "apply_request", {}, buffers, options);
+  }
+
+  /**
+   * Sends an `execute_request` (PROTOCOL.md §6.2) and tracks its result (an `ExecuteReply`).
+   *
+   * @param channel `"mux"` (needs `target`), `"task"` or `"broadcast"`.
+   * @param code The code (JavaScript/TypeScript for our engines, Python for Python engines).
+   * @param options `silent` (default true), `userExpressions`, metadata, target.
+   * @returns The msg_id and the ids its results are tracked under.
+   */
+  sendExecuteRequest(
+    channel: "mux" | "task" | "broadcast",
+    code: string,
+    options: ExecuteRequestOptions = {},
+  ): Submitted {
+    const content = {
+      code,
+      silent: options.silent ?? true,
+      user_expressions: options.userExpressions ?? {},
+    };
+    return this.#submitter.submit(channel, "execute_request", content, [], options);
+  }
+
+  #requireUuid(target: number | undefined): string {
+    const uuid = target === undefined ? undefined : this.#engines.uuidOf(target);
+    if (uuid === undefined) {
+      throw new InvalidOptionError(
+        "target",
+        `Engine ${target} is not registered (registered: [${this.ids.join(", ")}])`,
+      );
+    }
+    return uuid;
+  }
+
+  /**
+   * An AsyncResult over msg_ids this client tracks, wired to this client (abort, output).
+   *
+   * @param msgIds One msg_id (single result) or a list.
+   * @param options AsyncResult options (`fname`, `returnExceptions`…).
+   * @returns The result.
+   */
+  asyncResult<T = unknown>(
+    msgIds: string | readonly string[],
+    options: AsyncResultOptions = {},
+  ): AsyncResult<T> {
+    return new AsyncResult<T>(this.#tasks, msgIds, { client: this.#clientSide, ...options });
+  }
+
+  /**
+   * An AsyncMapResult over chunk msg_ids this client tracks.
+   *
+   * @param msgIds One msg_id per chunk.
+   * @param options AsyncResult options plus `ordered`.
+   * @returns The result.
+   */
+  asyncMapResult<U = unknown>(
+    msgIds: readonly string[],
+    options: AsyncResultOptions & { ordered?: boolean } = {},
+  ): AsyncMapResult<U> {
+    return new AsyncMapResult<U>(this.#tasks, msgIds, { client: this.#clientSide, ...options });
+  }
+
+  // -- control --------------------------------------------------------------------------------
+
+  /**
+   * Asks engines to abort queued requests (`abort_request`, §6.5.2). Running requests finish;
+   * aborted ones settle with `TaskAborted`.
+   *
+   * @param jobs msg_ids, history indices or AsyncResults (default: every outstanding task).
+   * @param options `targets` (default all engines), `block` (wait for the replies).
+   * @throws {RemoteError} An engine refused (with `block`).
+   */
+  async abort(
+    jobs?: Job | readonly Job[],
+    options: { targets?: Targets; block?: boolean } = {},
+  ): Promise<void> {
+    const ids = jobs === undefined ? [...this.outstanding] : this.msgIdsOf(jobs);
+    this.#tasks.abort(ids);
+    const targets = resolveTargets(options.targets, this.ids);
+    const replies = this.#control.request("abort_request", { msg_ids: ids }, targets);
+    if (options.block ?? this.block) checkReplies(await replies);
+    else replies.catch(() => {});
+  }
+
+  /**
+   * The msg_ids of jobs: msg_id strings, indices into `history` (negative from the end), or
+   * anything with `msgIds` (AsyncResults).
+   *
+   * @param jobs One job or a list.
+   * @returns The msg_ids.
+   * @throws {InvalidOptionError} An index is out of range.
+   */
+  msgIdsOf(jobs: Job | readonly Job[]): string[] {
+    const list = Array.isArray(jobs) ? jobs as readonly Job[] : [jobs as Job];
+    const out: string[] = [];
+    for (const job of list) {
+      if (typeof job === "string") out.push(job);
+      else if (typeof job === "number") {
+        const id = this.#history.at(job);
+        if (id === undefined) {
+          throw new InvalidOptionError("jobs", `No history entry ${job} (${this.#history.length})`);
+        }
+        out.push(id);
+      } else out.push(...job.msgIds);
+    }
+    return out;
+  }
+
+  // -- lifecycle ------------------------------------------------------------------------------
+
+  /**
+   * Closes the sockets. Outstanding tasks fail with `ControllerLostError` (their results stay
+   * at the Hub). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#liveness !== undefined) clearInterval(this.#liveness);
+      this.#hub.close();
+      this.#tasks.close();
+      this.#control.failAll(new ControllerLostError("The client was closed"));
+      await this.#sockets.close();
+      this.#engines.close();
+      for (const close of this.closers.splice(0)) await close();
+    })();
+    return this.#closing;
+  }
+
+  /** Same as {@link Client.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // -- internals ------------------------------------------------------------------------------
+
+  #dispatch(channel: Channel, msg: IncomingMessage): void {
+    const router = this.#router;
+    switch (channel) {
+      case "mux":
+      case "task":
+      case "broadcast":
+        return router.reply(msg);
+      case "iopub":
+        return router.iopub(msg);
+      case "notification":
+        return router.notification(msg);
+      case "registration":
+        return router.query(msg);
+      case "control":
+        return router.control(msg);
+    }
+  }
+
+  async #checkLiveness(url: string): Promise<void> {
+    if (this.#probing || this.closed) return;
+    if (this.outstanding.size === 0 && this.#hub.pendingCount === 0 && this.#control.size === 0) {
+      this.#probeFailures = 0;
+      return;
+    }
+    this.#probing = true;
+    try {
+      const alive = await endpointAlive(url);
+      this.#probeFailures = alive ? 0 : this.#probeFailures + 1;
+    } finally {
+      this.#probing = false;
+    }
+    if (this.#probeFailures >= 2 && !this.closed) {
+      const reason = `the controller at ${url} refuses connections (its process is gone)`;
+      this.#log("error", `Lost the controller: ${reason}`);
+      this.#router.controllerLost(reason);
+      this.#control.failAll(new ControllerLostError(`Lost the controller: ${reason}`));
+      await this.close();
+    }
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * {@link SshTunnel}: the client's channels through an SSH server, with the system `ssh`
+ * (PROTOCOL.md §2.4; ipyparallel's `sshserver`/`sshkey`). One `ssh -N` process forwards a
+ * local loopback port to each controller port as the SSH server sees it
+ * (`-L 127.0.0.1:<local>:<ip>:<port>`); the client then connects to the local ports.
+ * Tunnelling is invisible on the wire.
+ *
+ * Authentication is non-interactive (`BatchMode=yes`): an SSH agent, a default key, or
+ * `sshkey`. Password prompts are not supported.
+ *
+ * @module
+ */
+
+import { InvalidOptionError, IppError } from "../errors.ts";
+import type { ClientUrls } from "../protocol/connection.ts";
+
+/** Options of {@link SshTunnel.open}. */
+export interface SshTunnelOptions {
+  /** `[user@]host[:port]`. */
+  server: string;
+  /** Private key file (`ssh -i`). */
+  keyfile?: string;
+  /** The ssh program (default `"ssh"`). */
+  sshCommand?: string;
+  /** Milliseconds to wait for every forward to accept connections (default 15 000). */
+  timeoutMs?: number;
+}
+
+/** Whether an address is this machine's loopback. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+/** A running `ssh -N -L …` process and the local URLs it forwards. */
+export class SshTunnel {
+  /** The client URLs, rewritten to the local ends of the tunnels. */
+  readonly urls: ClientUrls;
+  /** The ssh command line (without the program), for messages and tests. */
+  readonly args: string[];
+  readonly #process: Deno.ChildProcess;
+  #closed = false;
+
+  private constructor(urls: ClientUrls, args: string[], process: Deno.ChildProcess) {
+    this.urls = urls;
+    this.args = args;
+    this.#process = process;
+  }
+
+  /**
+   * Starts `ssh` with one forward per controller port and waits until every local end
+   * accepts connections.
+   *
+   * @param urls The client URLs from the connection file (`tcp://ip:port`).
+   * @param options Server, key, ssh program, time limit.
+   * @returns The tunnel; close it with {@link SshTunnel.close}.
+   * @throws {InvalidOptionError} A URL is not TCP, or the server is malformed.
+   * @throws {IppError} ssh exited or the forwards did not come up in time (with ssh's stderr).
+   */
+  static async open(urls: ClientUrls, options: SshTunnelOptions): Promise<SshTunnel> {
+    const m = /^(?:([^@]+)@)?([^:@]+)(?::(\d+))?$/.exec(options.server);
+    if (m === null) {
+      throw new InvalidOptionError(
+        "sshserver",
+        `sshserver must be [user@]host[:port], got ${JSON.stringify(options.server)}`,
+      );
+    }
+    const [, user, host, port] = m;
+    const forwards = new Map<string, number>();
+    const local: Record<string, string> = {};
+    for (const [channel, url] of Object.entries(urls)) {
+      const u = /^tcp:\/\/(.+):(\d+)$/.exec(url);
+      if (u === null) {
+        throw new InvalidOptionError("sshserver", `Cannot tunnel ${url}: only tcp:// is supported`);
+      }
+      const remote = `${u[1]}:${u[2]}`;
+      let lport = forwards.get(remote);
+      if (lport === undefined) forwards.set(remote, lport = freePort());
+      local[channel] = `tcp://127.0.0.1:${lport}`;
+    }
+    const args = [
+      "-N",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ExitOnForwardFailure=yes",
+      "-o",
+      "ServerAliveInterval=15",
+      ...(options.keyfile ? ["-i", options.keyfile] : []),
+      ...(port ? ["-p", port] : []),
+      ...[...forwards].flatMap(([remote, lport]) => ["-L", `127.0.0.1:${lport}:${remote}`]),
+      user ? `${user}@${host}` : host,
+    ];
+    const process = new Deno.Command(options.sshCommand ?? "ssh", {
+      args,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const tunnel = new SshTunnel(local as unknown as ClientUrls, args, process);
+    const stderr = new Response(process.stderr).text();
+    const exited = process.status.then((s) => s);
+    const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+    for (const lport of forwards.values()) {
+      while (!(await accepts(lport))) {
+        const done = await Promise.race([exited, delay(50).then(() => null)]);
+        if (done !== null || Date.now() > deadline) {
+          await tunnel.close();
+          const why = done !== null ? `ssh exited with code ${done.code}` : "timed out";
+          throw new IppError(
+            `SSH tunnel to ${options.server} failed (${why}): ${
+              (await stderr).trim() || "no output"
+            }` +
+              " (check that `ssh " + `${user ? user + "@" : ""}${host}` +
+              "` works without a password prompt: use an agent or sshkey)",
+          );
+        }
+      }
+    }
+    stderr.catch(() => {});
+    return tunnel;
+  }
+
+  /** Stops the ssh process. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#process.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await this.#process.status;
+  }
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function accepts(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,203 @@
+/**
+ * Test launcher for a real Python ipyparallel 7.1 cluster: `ipcontroller` and `ipengine`s in
+ * their own process groups (setsid), in a temporary HOME/IPYTHONDIR, always torn down by
+ * killing each process group (STYLE.md item 12).
+ *
+ * @module
+ */
+
+import { PYTHON } from "../helpers/interop.ts";
+
+/** Options of {@link PythonCluster.start}. */
+export interface PythonClusterOptions {
+  /** Number of Python engines to start (default 2). */
+  engines?: number;
+  /** Number of our JavaScript engines to start (default 0). */
+  jsEngines?: number;
+  /** Extra controller arguments. */
+  controllerArgs?: string[];
+}
+
+/** A running Python controller with engines. */
+export class PythonCluster implements AsyncDisposable {
+  readonly dir: string;
+  readonly profileDir: string;
+  readonly clusterId: string;
+  readonly env: Record<string, string>;
+  #controller: Deno.ChildProcess | undefined;
+  readonly #engines: Deno.ChildProcess[] = [];
+  #stopped = false;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.profileDir = `${dir}/profile`;
+    this.clusterId = `t${crypto.randomUUID().slice(0, 8)}`;
+    this.env = { HOME: dir, IPYTHONDIR: `${dir}/ipython`, PYTHONUNBUFFERED: "1" };
+  }
+
+  /** The client connection file. */
+  get clientFile(): string {
+    return `${this.profileDir}/security/ipcontroller-${this.clusterId}-client.json`;
+  }
+
+  /** The engine connection file. */
+  get engineFile(): string {
+    return `${this.profileDir}/security/ipcontroller-${this.clusterId}-engine.json`;
+  }
+
+  /** Options for `Client.connect`. */
+  get connectOptions(): { profileDir: string; clusterId: string } {
+    return { profileDir: this.profileDir, clusterId: this.clusterId };
+  }
+
+  /**
+   * Starts a controller, waits for its connection files, then starts engines (without
+   * waiting for them to register: use {@link waitFor} with the client's `ids`).
+   */
+  static async start(options: PythonClusterOptions = {}): Promise<PythonCluster> {
+    const dir = await Deno.makeTempDir({ prefix: "ipp-client-test-" });
+    const c = new PythonCluster(dir);
+    try {
+      c.#controller = c.#spawn([
+        "-m",
+        "ipyparallel.controller",
+        "--ip=127.0.0.1",
+        `--profile-dir=${c.profileDir}`,
+        `--cluster-id=${c.clusterId}`,
+        "--ping=500",
+        "--log-level=40",
+        ...(options.controllerArgs ?? []),
+      ], "controller");
+      await waitFor(
+        async () => {
+          try {
+            JSON.parse(await Deno.readTextFile(c.engineFile));
+            JSON.parse(await Deno.readTextFile(c.clientFile));
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        20_000,
+        "the controller's connection files",
+      );
+      for (let i = 0; i < (options.engines ?? 2); i++) c.startEngine();
+      for (let i = 0; i < (options.jsEngines ?? 0); i++) c.startJsEngine();
+      return c;
+    } catch (e) {
+      await c.stop();
+      throw e;
+    }
+  }
+
+  /** Starts one more engine. */
+  startEngine(): void {
+    this.#engines.push(
+      this.#spawn([
+        "-m",
+        "ipyparallel.engine",
+        `--file=${this.engineFile}`,
+        "--log-level=40",
+      ], `engine${this.#engines.length}`),
+    );
+  }
+
+  /** Starts one of our JavaScript engines (`ipp engine --file=…`) against this controller. */
+  startJsEngine(): void {
+    const root = new URL("../../", import.meta.url).pathname;
+    const p = new Deno.Command("setsid", {
+      args: [
+        Deno.execPath(),
+        "run",
+        "-A",
+        `${root}src/cli/main.ts`,
+        "engine",
+        `--file=${this.engineFile}`,
+      ],
+      cwd: root,
+      env: this.env,
+      stdin: "null",
+      stdout: "null",
+      stderr: Deno.env.get("IPP_TEST_LOGS") ? "inherit" : "null",
+    }).spawn();
+    this.#engines.push(p);
+  }
+
+  /** Kills the controller's process group (the engines stay). */
+  async killController(): Promise<void> {
+    const p = this.#controller;
+    this.#controller = undefined;
+    if (p) await killGroup(p);
+  }
+
+  /**
+   * Runs a Python script with the cluster's environment.
+   *
+   * @returns Its stdout, trimmed.
+   * @throws {Error} The script failed (with its stderr).
+   */
+  async python(code: string): Promise<string> {
+    const out = await new Deno.Command(PYTHON, {
+      args: ["-c", code],
+      env: this.env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    if (!out.success) throw new Error(`python failed: ${text.decode(out.stderr)}`);
+    return text.decode(out.stdout).trim();
+  }
+
+  /** Kills every process group. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    const all = [...this.#engines, ...(this.#controller ? [this.#controller] : [])];
+    await Promise.all(all.map(killGroup));
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+
+  /** Same as {@link PythonCluster.stop}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  #spawn(args: string[], name: string): Deno.ChildProcess {
+    // setsid (not a group leader here) execs in place: pid = process group id.
+    const p = new Deno.Command("setsid", {
+      args: [PYTHON, ...args],
+      env: this.env,
+      stdin: "null",
+      stdout: "null",
+      stderr: Deno.env.get("IPP_TEST_LOGS") ? "inherit" : "null",
+    }).spawn();
+    (p as unknown as { name: string }).name = name;
+    return p;
+  }
+}
+
+async function killGroup(p: Deno.ChildProcess): Promise<void> {
+  try {
+    Deno.kill(-p.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+  await p.status;
+}
+
+/**
+ * Polls `cond` every 50 ms until it holds.
+ *
+ * @throws {Error} It did not hold within `timeoutMs`.
+ */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
