@@ -191,6 +191,46 @@ export type { FinalTaskState } from "./src/client/actors/task_machine.ts";
 export type { TextOutput } from "./src/client/display.ts";
 export { AsyncMapResult } from "./src/client/async_map_result.ts";
 export { AsyncHubResult } from "./src/client/async_hub_result.ts";
+export type { HubOutcome } from "./src/client/async_hub_result.ts";
 export { Metadata } from "./src/client/metadata.ts";
 export type { DisplayContent } from "./src/client/metadata.ts";
 export { ExecuteReply } from "./src/client/execute_reply.ts";
+
+// Client and views (src/client/)
+export { Client } from "./src/client/client.ts";
+export type {
+  ApplyRequestOptions,
+  ClientOptions,
+  ExecuteRequestOptions,
+  Job,
+  Serializer,
+  Submitted,
+  Targets,
+} from "./src/client/client.ts";
+export { ClientCore } from "./src/client/client_core.ts";
+export type { Logger } from "./src/client/client_sockets.ts";
+export { HubQueries } from "./src/client/hub_queries.ts";
+export type { DbRecord, EngineQueue, QueueStatus, ResultStatus } from "./src/client/hub_queries.ts";
+export { View } from "./src/client/view_base.ts";
+export type {
+  ArgsOf,
+  ExecuteOptions,
+  Remote,
+  RemoteValue,
+  ViewFlags,
+} from "./src/client/view_base.ts";
+export { DirectView } from "./src/client/direct_view.ts";
+export { LoadBalancedView } from "./src/client/load_balanced_view.ts";
+export type {
+  DependencyLike,
+  MapOptions,
+  SchedulerFlags,
+} from "./src/client/load_balanced_view.ts";
+export { BroadcastView } from "./src/client/broadcast_view.ts";
+export { ParallelFunction, RemoteFunction } from "./src/client/remote_function.ts";
+export type { RemoteFunctionOptions } from "./src/client/remote_function.ts";
+export { PxRunner } from "./src/client/px.ts";
+
+// Cluster (src/cluster/)
+export { Cluster } from "./src/cluster/cluster.ts";
+export type { ClusterOptions } from "./src/cluster/cluster.ts";

@@ -2,6 +2,7 @@
  * The `ipp` command line: `ipp controller`, `ipp engine`, `ipp cluster`.
  *
  * Run it with `deno task ipp <command>` or `deno run -A src/cli/main.ts <command>`.
+ * Each command is loaded only when asked for, so `ipp engine` never loads the controller.
  *
  * @module
  */
@@ -12,23 +13,25 @@ Usage:
   ipp <command> [options]
 
 Commands:
-  controller   start a controller (Hub and schedulers)      [not implemented yet]
-  engine       start an engine that registers with a controller [not implemented yet]
-  cluster      start, stop and list local clusters          [not implemented yet]
+  controller   start a controller (Hub and schedulers), like ipcontroller
+  engine       start an engine that registers with a controller, like ipengine
+  cluster      start, stop and list clusters on this machine, like ipcluster
 
 Options:
-  -h, --help   show this help
+  -h, --help   show this help (also: ipp <command> --help)
 
 Examples:
-  deno task ipp controller --help
-  deno task ipp cluster start -n 4
+  ipp controller --ip=127.0.0.1 --cluster-id=demo
+  ipp engine --cluster-id=demo
+  ipp cluster start -n 4 --daemonize && ipp cluster stop
 `;
 
-/** Commands this build knows, with the issue that brings each one. */
-const PLANNED: Record<string, string> = {
-  controller: "the controller (issue 4)",
-  engine: "the engine (issue 5)",
-  cluster: "the Cluster API and launchers (issue 7)",
+type Command = (args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  controller: async () => (await import("./controller.ts")).controllerCommand,
+  engine: async () => (await import("./engine.ts")).engineCommand,
+  cluster: async () => (await import("./cluster.ts")).clusterCommand,
 };
 
 /**
@@ -36,29 +39,21 @@ const PLANNED: Record<string, string> = {
  * @param args The arguments after the program name.
  * @returns The process exit code.
  */
-export function main(args: string[]): number {
+export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (command === undefined || command === "-h" || command === "--help" || command === "help") {
     console.log(HELP);
     return command === undefined ? 2 : 0;
   }
-  const planned = PLANNED[command];
-  if (planned === undefined) {
+  const load = COMMANDS[command];
+  if (load === undefined) {
     console.error(`ipp: unknown command ${JSON.stringify(command)}\n`);
     console.error(HELP);
     return 2;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(`ipp ${command}: ${planned} is not in this build yet.`);
-    return 0;
-  }
-  console.error(
-    `ipp ${command}: ${planned} is not in this build yet. ` +
-      "Until it lands, use the Python ipyparallel tools (ipcontroller, ipengine, ipcluster).",
-  );
-  return 2;
+  return await (await load())(rest);
 }
 
 if (import.meta.main) {
-  Deno.exit(main(Deno.args));
+  Deno.exit(await main(Deno.args));
 }

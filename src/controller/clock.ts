@@ -21,7 +21,8 @@ export interface Clock {
 /** The real clock: `Date.now()` and `setTimeout`. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer: (ms, fn) => setTimeout(fn, ms),
+  // Timers longer than setTimeout's 2^31-1 ms would fire at once: cap them (~24.8 days).
+  setTimer: (ms, fn) => setTimeout(fn, Math.min(ms, 2 ** 31 - 1)),
   clearTimer: (id) => clearTimeout(id as number),
 };
 

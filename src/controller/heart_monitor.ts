@@ -95,9 +95,13 @@ export class HeartMonitor {
   /**
    * Judges the period that ended and makes the next ping.
    *
+   * @param options `countMisses: false` judges new hearts only: silent hearts get no miss for
+   *   this period (the wiring passes it when its own beat came late, i.e. the controller was
+   *   too busy to read pongs, so silence proves nothing).
    * @returns The ping to publish and the new and stopped hearts.
    */
-  beat(): BeatResult {
+  beat(options: { countMisses?: boolean } = {}): BeatResult {
+    const countMisses = options.countMisses !== false;
     const newHearts: string[] = [];
     const stoppedHearts: string[] = [];
     for (const h of this.#responses) {
@@ -111,6 +115,7 @@ export class HeartMonitor {
         this.#misses.delete(h);
         continue;
       }
+      if (!countMisses) continue;
       const n = (this.#misses.get(h) ?? 0) + 1;
       if (n > this.maxMisses) {
         stoppedHearts.push(h);

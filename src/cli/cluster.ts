@@ -1,0 +1,335 @@
+/**
+ * `ipp cluster start | stop | list`: a controller plus engines on this machine, like
+ * `ipcluster`. A running cluster is described by `<profile>/security/cluster-<id>.json`
+ * (the shape ipyparallel's `Cluster` writes: ids, pids, paths), which `stop` and `list` read.
+ *
+ * @module
+ */
+
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { Cluster } from "../cluster/cluster.ts";
+import { ipythonDir } from "../protocol/connection.ts";
+import { Progress } from "./progress.ts";
+
+const HELP = `ipp cluster — start, stop and list clusters on this machine
+
+Usage:
+  ipp cluster start [-n N] [--daemonize] [options]
+  ipp cluster stop [options]
+  ipp cluster list [--ipython-dir DIR]
+
+Options:
+  -n, --n <N>            engines to start (default: the number of cores, ${availableParallelism()})
+  --profile <name>       IPython profile (default: default)
+  --profile-dir <dir>    profile folder (default: <ipython-dir>/profile_<profile>)
+  --ipython-dir <dir>    IPython folder (default: $IPYTHONDIR or ~/.ipython)
+  --cluster-id <id>      cluster id (default: none, so Client.connect() finds it)
+  --daemonize            start in the background and return once the engines registered
+  --restart              restart engines that exit on their own
+  --controller-arg <a>   extra flag for ipp controller (repeatable), e.g. --controller-arg=--ping=1000
+  --engine-arg <a>       extra flag for ipp engine (repeatable)
+  --timeout <s>          seconds to wait for the controller and engines (default: 60)
+  -h, --help             show this help
+
+Examples:
+  ipp cluster start -n 4              # foreground; Ctrl-C stops everything
+  ipp cluster start -n 4 --daemonize  # background; then:
+  ipp cluster list
+  ipp cluster stop
+`;
+
+/** What `cluster-<id>.json` records about a running cluster. */
+interface ClusterFile {
+  cluster_id: string;
+  profile_dir: string;
+  n: number;
+  pid: number;
+  controller_pid?: number;
+  engine_pids: number[];
+  started: string;
+}
+
+interface ClusterFlags {
+  n: number;
+  profile?: string;
+  profileDir?: string;
+  ipythonDir?: string;
+  clusterId: string;
+  daemonize: boolean;
+  restart: boolean;
+  controllerArgs: string[];
+  engineArgs: string[];
+  timeoutS: number;
+}
+
+/**
+ * Run `ipp cluster`.
+ * @param args Arguments after `cluster`.
+ * @returns The exit code.
+ */
+export async function clusterCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === "-h" || sub === "--help" || rest.includes("--help")) {
+    console.log(HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  let flags: ClusterFlags;
+  try {
+    flags = parseFlags(rest);
+  } catch (e) {
+    console.error(`ipp cluster: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  switch (sub) {
+    case "start":
+      return flags.daemonize ? await startDaemon(flags) : await startForeground(flags);
+    case "stop":
+      return await stop(flags);
+    case "list":
+      return await list(flags);
+    default:
+      console.error(`ipp cluster: unknown subcommand ${JSON.stringify(sub)}\n\n${HELP}`);
+      return 2;
+  }
+}
+
+function parseFlags(args: string[]): ClusterFlags {
+  const flags: ClusterFlags = {
+    n: availableParallelism(),
+    clusterId: "",
+    daemonize: false,
+    restart: false,
+    controllerArgs: [],
+    engineArgs: [],
+    timeoutS: 60,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const eq = arg.indexOf("=");
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const value = () => {
+      if (eq > 0) return arg.slice(eq + 1);
+      const next = args[++i];
+      if (next === undefined) throw new Error(`${name} needs a value`);
+      return next;
+    };
+    switch (name) {
+      case "-n":
+      case "--n": {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number`);
+        flags.n = n;
+        break;
+      }
+      case "--profile":
+        flags.profile = value();
+        break;
+      case "--profile-dir":
+        flags.profileDir = value();
+        break;
+      case "--ipython-dir":
+        flags.ipythonDir = value();
+        break;
+      case "--cluster-id":
+        flags.clusterId = value();
+        break;
+      case "--daemonize":
+        flags.daemonize = true;
+        break;
+      case "--restart":
+        flags.restart = true;
+        break;
+      case "--controller-arg":
+        flags.controllerArgs.push(value());
+        break;
+      case "--engine-arg":
+        flags.engineArgs.push(value());
+        break;
+      case "--timeout": {
+        const t = Number(value());
+        if (!(t > 0)) throw new Error("--timeout must be a positive number of seconds");
+        flags.timeoutS = t;
+        break;
+      }
+      default:
+        throw new Error(`unknown flag ${JSON.stringify(arg)}`);
+    }
+  }
+  return flags;
+}
+
+function profileDirOf(flags: ClusterFlags): string {
+  if (flags.profileDir) return flags.profileDir;
+  const base = flags.ipythonDir ?? ipythonDir();
+  return join(base, `profile_${flags.profile ?? "default"}`);
+}
+
+function clusterFilePath(profileDir: string, clusterId: string): string {
+  return join(profileDir, "security", `cluster-${clusterId}.json`);
+}
+
+async function startForeground(flags: ClusterFlags): Promise<number> {
+  const profileDir = profileDirOf(flags);
+  const cluster = new Cluster({
+    n: flags.n,
+    profileDir,
+    clusterId: flags.clusterId,
+    controllerArgs: flags.controllerArgs,
+    engineArgs: flags.engineArgs,
+    restart: flags.restart,
+    timeoutMs: flags.timeoutS * 1000,
+    onEvent: (line) => console.error(`ipp cluster: ${line}`),
+  });
+  const file = clusterFilePath(profileDir, flags.clusterId);
+  let stopping: Promise<void> | undefined;
+  const stopAll = () => stopping ??= cluster.stop();
+  const stopSignals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  let signalled!: () => void;
+  const signal = new Promise<void>((resolve) => signalled = resolve);
+  for (const s of stopSignals) Deno.addSignalListener(s, signalled);
+  try {
+    console.error(`ipp cluster: starting a controller and ${flags.n} engines (${profileDir})`);
+    await cluster.start();
+    const client = await cluster.connect();
+    const bar = new Progress("engines registered", flags.n);
+    await Promise.race([cluster.waitForEngines(client, flags.n, (c) => bar.update(c)), signal]);
+    bar.done();
+    await client.close();
+    const record: ClusterFile = {
+      cluster_id: flags.clusterId,
+      profile_dir: profileDir,
+      n: flags.n,
+      pid: Deno.pid,
+      controller_pid: cluster.pids.controller,
+      engine_pids: cluster.pids.engines,
+      started: new Date().toISOString(),
+    };
+    await Deno.writeTextFile(file, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
+    console.error(
+      `ipp cluster: ready — ${flags.n} engines. Connect with Client.connect(${
+        flags.clusterId ? `{ clusterId: ${JSON.stringify(flags.clusterId)} }` : ""
+      }); stop with Ctrl-C or \`ipp cluster stop\`.`,
+    );
+    await signal;
+    console.error("ipp cluster: stopping");
+    return 0;
+  } catch (e) {
+    console.error(`ipp cluster: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    for (const s of stopSignals) Deno.removeSignalListener(s, signalled);
+    await stopAll();
+    await Deno.remove(file).catch(() => {});
+  }
+}
+
+async function startDaemon(flags: ClusterFlags): Promise<number> {
+  const profileDir = profileDirOf(flags);
+  const file = clusterFilePath(profileDir, flags.clusterId);
+  await Deno.remove(file).catch(() => {});
+  const args = ["cluster", "start", `--n=${flags.n}`, `--profile-dir=${profileDir}`];
+  if (flags.clusterId) args.push(`--cluster-id=${flags.clusterId}`);
+  if (flags.restart) args.push("--restart");
+  for (const a of flags.controllerArgs) args.push(`--controller-arg=${a}`);
+  for (const a of flags.engineArgs) args.push(`--engine-arg=${a}`);
+  args.push(`--timeout=${flags.timeoutS}`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", new URL("./main.ts", import.meta.url).href, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    detached: true,
+  }).spawn();
+  child.unref();
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + flags.timeoutS * 1000 + 5000;
+  while (Date.now() < deadline && !exited) {
+    try {
+      const record = JSON.parse(await Deno.readTextFile(file)) as ClusterFile;
+      console.log(
+        `cluster ${record.cluster_id || "(default)"} started: ${record.n} engines, pid ${record.pid}`,
+      );
+      return 0;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  console.error(
+    exited
+      ? "ipp cluster: the background cluster exited before it was ready (run without --daemonize to see why)"
+      : "ipp cluster: timed out waiting for the background cluster",
+  );
+  if (!exited) {
+    try {
+      Deno.kill(-child.pid, "SIGTERM");
+    } catch { /* already gone */ }
+  }
+  return 1;
+}
+
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stop(flags: ClusterFlags): Promise<number> {
+  const file = clusterFilePath(profileDirOf(flags), flags.clusterId);
+  let record: ClusterFile;
+  try {
+    record = JSON.parse(await Deno.readTextFile(file));
+  } catch {
+    console.error(`ipp cluster: no running cluster found (looked for ${file})`);
+    return 1;
+  }
+  if (alive(record.pid)) Deno.kill(record.pid, "SIGTERM");
+  const deadline = Date.now() + 10_000;
+  while (alive(record.pid) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // Whatever is still there (the cluster process was killed hard, say) is stopped by pid.
+  for (const pid of [record.pid, record.controller_pid, ...record.engine_pids]) {
+    if (pid !== undefined && alive(pid)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone meanwhile */ }
+    }
+  }
+  await Deno.remove(file).catch(() => {});
+  console.log(`cluster ${record.cluster_id || "(default)"} stopped`);
+  return 0;
+}
+
+async function list(flags: ClusterFlags): Promise<number> {
+  const base = flags.ipythonDir ?? ipythonDir();
+  const rows: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(base)) {
+      if (!entry.isDirectory || !entry.name.startsWith("profile_")) continue;
+      const security = join(base, entry.name, "security");
+      try {
+        for await (const f of Deno.readDir(security)) {
+          if (!/^cluster-.*\.json$/.test(f.name)) continue;
+          const record = JSON.parse(await Deno.readTextFile(join(security, f.name))) as ClusterFile;
+          const state = alive(record.pid) ? "running" : "stale";
+          rows.push(
+            `${entry.name.slice(8).padEnd(12)} ${(record.cluster_id || "(default)").padEnd(20)} ` +
+              `${String(record.n).padStart(7)}  ${state.padEnd(8)} ${record.pid}`,
+          );
+        }
+      } catch { /* no security folder */ }
+    }
+  } catch { /* no IPython folder */ }
+  if (rows.length === 0) {
+    console.log(`no clusters found under ${base}`);
+    return 0;
+  }
+  console.log(`${"PROFILE".padEnd(12)} ${"CLUSTER ID".padEnd(20)} ENGINES  STATE    PID`);
+  for (const r of rows) console.log(r);
+  return 0;
+}

@@ -1,0 +1,138 @@
+/**
+ * The heartbeat wiring (PROTOCOL.md §4.3): every period the {@link HeartMonitor} judges the
+ * period that ended (new and stopped hearts go to `onBeat`, which completes registrations and
+ * unregisters dead engines), then one ping frame is published on `hb_ping`; engines echo it
+ * through their uuid-identified DEALERs to the `hb_pong` ROUTER, which arrives here as
+ * `[uuid, ping]`. Pings are not Jupyter messages and are not signed.
+ *
+ * Miss limit: see {@link defaultMaxMisses}.
+ *
+ * @module
+ */
+
+import type { Frames, Socket } from "../zmtp/mod.ts";
+import { type BeatResult, HeartMonitor } from "./heart_monitor.ts";
+import type { Logger } from "./logger.ts";
+import { pump, sendQuiet, text } from "./pump.ts";
+
+/**
+ * Default consecutive missed beats before a heart counts as stopped: `floor(500 / periodMs)`,
+ * at least 1 and at most 10 (Python's default is always 10, i.e. ~33 s at 3 s).
+ *
+ * With a miss limit `m` a dead engine is detected between `(m + 1)` and `(m + 2)` periods after
+ * it died; the wiring fails or retries its tasks at once, so everything an engine death causes
+ * is settled within two periods plus about half a second for short periods (`--ping=250` → 2
+ * misses → 0.75–1 s), and within 2–3 periods for long ones (3000 ms → 1 miss → 6–9 s).
+ * `--HeartMonitor.max_heartmonitor_misses=N` (or `--max-misses=N`) overrides it. A beat whose
+ * timer fired more than half a period late counts no misses (the controller was too busy to
+ * read pongs), and so does a beat in which none of several known engines answered (a stalled
+ * machine, far likelier than all engines dying together) until that silence has lasted 10
+ * beats; so a stalled controller or machine does not declare healthy engines dead, while one
+ * dead engine among live ones is still found in `(m + 1)`–`(m + 2)` periods.
+ *
+ * @param periodMs The heartbeat period.
+ * @returns The miss limit.
+ * @example
+ * ```ts
+ * defaultMaxMisses(250); // 2
+ * ```
+ */
+export function defaultMaxMisses(periodMs: number): number {
+  return Math.min(10, Math.max(1, Math.floor(500 / periodMs)));
+}
+
+/** Beats of silence from every known engine tolerated before misses count again. */
+const GLOBAL_SILENCE_BEATS = 10;
+
+/** Options of {@link Heartbeat}. */
+export interface HeartbeatOptions {
+  /** `hb_ping` PUB. */
+  ping: Socket;
+  /** `hb_pong` ROUTER. */
+  pong: Socket;
+  /** Beat period in ms. */
+  periodMs: number;
+  /** Miss limit (default {@link defaultMaxMisses}). */
+  maxMisses?: number;
+  /** New and stopped hearts of each beat, before its ping goes out. */
+  onBeat: (result: BeatResult) => void;
+  /** Logger. */
+  logger: Logger;
+}
+
+/** Pings engines and collects their pongs. */
+export class Heartbeat {
+  /** The monitor (misses, known hearts). */
+  readonly monitor: HeartMonitor;
+  /** The pong receive loop; settles when the ROUTER closes. */
+  readonly done: Promise<void>;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #last = 0;
+  #stopped = false;
+  #knownAnswered = false;
+  #silentBeats = 0;
+  #o: HeartbeatOptions;
+
+  /**
+   * Starts pinging at once and every period after.
+   * @param options Sockets, period, miss limit and the beat callback.
+   */
+  constructor(options: HeartbeatOptions) {
+    this.#o = options;
+    this.monitor = new HeartMonitor({
+      periodMs: options.periodMs,
+      maxMisses: options.maxMisses ?? defaultMaxMisses(options.periodMs),
+    });
+    const handle = (frames: Frames) => {
+      if (frames.length < 2) return;
+      const uuid = text(frames[0]);
+      if (this.monitor.pong(uuid, frames[1]) && this.monitor.hearts.has(uuid)) {
+        this.#knownAnswered = true;
+      }
+    };
+    this.done = pump(options.pong, handle, (e) => options.logger.warn(`heartbeat: ${e}`));
+    this.#last = performance.now();
+    this.#beat(true);
+    this.#timer = setInterval(() => {
+      // Let pongs already received be read before judging (a macrotask after the timer), and
+      // count no misses for a beat that comes late: the controller itself was busy.
+      const now = performance.now();
+      const onTime = now - this.#last < options.periodMs * 1.5;
+      this.#last = now;
+      setTimeout(() => this.#beat(onTime), 0);
+    }, options.periodMs);
+  }
+
+  #beat(onTime: boolean): void {
+    if (this.#stopped) return;
+    // Global silence: several engines known and none answered. That is the machine or this
+    // process stalling far more often than all engines dying at once, so such beats count no
+    // misses until it lasts GLOBAL_SILENCE_BEATS beats (then every heart is judged as usual).
+    const global = this.monitor.hearts.size >= 2 && !this.#knownAnswered;
+    this.#silentBeats = global ? this.#silentBeats + 1 : 0;
+    this.#knownAnswered = false;
+    const countMisses = onTime && (!global || this.#silentBeats > GLOBAL_SILENCE_BEATS);
+    let result: BeatResult;
+    try {
+      result = this.monitor.beat({ countMisses });
+    } catch (err) {
+      this.#o.logger.error(`heartbeat failed: ${err}`);
+      return;
+    }
+    if (result.newHearts.length || result.stoppedHearts.length) {
+      try {
+        this.#o.onBeat(result);
+      } catch (err) {
+        this.#o.logger.error(`heartbeat handler failed: ${err instanceof Error ? err.stack : err}`);
+      }
+    }
+    sendQuiet(this.#o.ping, [result.ping]);
+  }
+
+  /** Stops pinging (the sockets are closed by the controller). Idempotent. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The controller's socket plumbing: one receive loop per socket feeding a synchronous handler
+ * (one event loop, no per-message promises beyond the receive), and sends that never throw
+ * into the caller (PUB and ROUTER drop instead of blocking, PROTOCOL.md §3.1).
+ *
+ * @module
+ */
+
+import type { Frames, Socket } from "../zmtp/mod.ts";
+
+/**
+ * Runs `handler` for every message received on `socket` until it is closed. A handler that
+ * throws is reported to `onError` and the loop goes on: one bad message must not stop a channel.
+ *
+ * @param socket The socket to read.
+ * @param handler Called with each message, synchronously.
+ * @param onError Called when the handler throws.
+ * @returns A promise that settles when the socket is closed.
+ */
+export async function pump(
+  socket: Socket,
+  handler: (frames: Frames) => void,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  for await (const frames of socket) {
+    try {
+      handler(frames);
+    } catch (err) {
+      try {
+        onError(err);
+      } catch {
+        // a logger must not stop the loop
+      }
+    }
+  }
+}
+
+/**
+ * Sends without waiting and without throwing: a closed socket or a rejected frame list is
+ * ignored (the controller is shutting down, or the peer is gone).
+ *
+ * @param socket Where to send.
+ * @param frames The frames.
+ */
+export function sendQuiet(socket: Socket, frames: Frames): void {
+  socket.send(frames).catch(() => {});
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * UTF-8 bytes of a string (identities such as engine uuids).
+ *
+ * @param text The string.
+ * @returns Its bytes.
+ */
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/**
+ * A frame as text (engine uuids arrive as routing frames).
+ *
+ * @param frame The bytes.
+ * @returns The decoded string (invalid sequences replaced).
+ */
+export function text(frame: Uint8Array): string {
+  return decoder.decode(frame);
+}
