@@ -18,8 +18,9 @@
  *    of `hb_period + 500` ms without a ping (§4.6).
  *
  * The lifecycle is the XState machine of `engine_machine.ts`
- * (`starting → registering → connecting → running.idle ⇄ running.busy → stopping →
- * stopped | failed`); {@link Engine.finished} resolves with the process exit code.
+ * (`starting → registering → connecting → running → stopping → stopped | failed`);
+ * busy/idle is a flag beside it ({@link Engine.state} reports `running.idle`/`running.busy`).
+ * {@link Engine.finished} resolves with the process exit code.
  *
  * @example
  * ```ts ignore
@@ -120,6 +121,7 @@ export class Engine implements AsyncDisposable {
   #heart: Heart | undefined;
   #identity: EngineIdentity | undefined;
   #loops: Promise<void>[] = [];
+  #busy = false;
   #stopping: Promise<EngineExit> | undefined;
   #resolveFinished!: (exit: EngineExit) => void;
   /** Resolves when the engine has stopped or failed, with the process exit code. */
@@ -173,8 +175,9 @@ export class Engine implements AsyncDisposable {
 
   /** The lifecycle state, e.g. `"running.busy"`. */
   get state(): string {
-    const v = this.#actor.getSnapshot().value;
-    return typeof v === "string" ? v : Object.entries(v).map(([k, s]) => `${k}.${s}`).join();
+    const v = this.#actor.getSnapshot().value as string;
+    if (v !== "running") return v;
+    return this.#busy ? "running.busy" : "running.idle";
   }
 
   /** Heartbeat pings echoed so far. */
@@ -308,8 +311,9 @@ export class Engine implements AsyncDisposable {
     };
     const shell = new Shell({
       ...context,
-      onBusy: () => this.#actor.send({ type: "BUSY" }),
-      onIdle: () => this.#actor.send({ type: "IDLE" }),
+      // Busy/idle is a plain flag, not a machine event: it changes twice per request.
+      onBusy: () => this.#busy = true,
+      onIdle: () => this.#busy = false,
     });
     this.#shell = shell;
     const control = new Control({
@@ -359,7 +363,8 @@ export class Engine implements AsyncDisposable {
       for await (const frames of socket) {
         let msg;
         try {
-          msg = this.#session.unpack(frames);
+          // raw: the request's header frame is reused verbatim as the parent of its replies.
+          msg = this.#session.unpack(frames, { raw: true });
         } catch (e) {
           this.#log.warn(`dropped a bad message on ${name}: ${e}`);
           continue;

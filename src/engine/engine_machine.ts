@@ -2,12 +2,11 @@
  * The engine process's lifecycle as an XState v5 machine (DESIGN.md "The actors").
  *
  * ```
- *            FOUND           REGISTERED          CONNECTED         BUSY
- *  starting ───────► registering ──────► connecting ──────► running.idle ◄────► running.busy
- *     │                   │                   │                   │         IDLE      │
- *     │                   │                   │                   └────────┬──────────┘
- *     │                   │                   │ STOP                       │ STOP
- *     │                   │                   └──────────────► stopping ◄──┘
+ *            FOUND           REGISTERED          CONNECTED
+ *  starting ───────► registering ──────► connecting ──────► running
+ *     │                   │                   │                │
+ *     │                   │                   │ STOP           │ STOP
+ *     │                   │                   └──────────► stopping
  *     │                   │                                       │ STOPPED
  *     └──── FAIL ─────────┴──── FAIL (from any live state) ───► failed      ▼
  *                                                                        stopped
@@ -16,7 +15,9 @@
  * - `starting`: looking for (and waiting for) the engine connection file (PROTOCOL.md §2.1).
  * - `registering`: `registration_request` sent, waiting for the reply (§4.1).
  * - `connecting`: shell, control, IOPub and heart sockets being set up (§4.2).
- * - `running`: serving; `busy` while a shell request runs in the kernel.
+ * - `running`: serving. Whether a shell request is running (busy/idle) is not a machine
+ *   state: it changes twice per request, and an XState transition per change cost ~12 % of
+ *   the engine's main thread; the {@link Engine} keeps it as a flag.
  * - `stopping`: shutting down (shutdown request, signal, controller lost): replies flushed,
  *   `unregistration_request` sent, sockets closed.
  * - `stopped` / `failed`: final; the context holds the process exit code and the reason.
@@ -48,10 +49,6 @@ export type EngineLifecycleEvent =
   | { type: "REGISTERED"; id: number; hbPeriod: number }
   /** All sockets connected, heart beating. */
   | { type: "CONNECTED" }
-  /** A shell request started in the kernel. */
-  | { type: "BUSY" }
-  /** The shell queue is empty again. */
-  | { type: "IDLE" }
   /** Begin a clean shutdown with this exit code. */
   | { type: "STOP"; reason: string; exitCode: number }
   /** The shutdown finished. */
@@ -64,7 +61,7 @@ export type EngineLifecycleState =
   | "starting"
   | "registering"
   | "connecting"
-  | { running: "idle" | "busy" }
+  | "running"
   | "stopping"
   | "stopped"
   | "failed";
@@ -120,12 +117,7 @@ export const engineLifecycleMachine = setup({
       on: { CONNECTED: "running", STOP: { target: "stopping", actions: "ending" } },
     },
     running: {
-      initial: "idle",
       on: { STOP: { target: "stopping", actions: "ending" } },
-      states: {
-        idle: { on: { BUSY: "busy" } },
-        busy: { on: { IDLE: "idle" } },
-      },
     },
     stopping: {
       on: {

@@ -11,6 +11,14 @@ import type { MessageHeader, ParentHeader } from "../protocol/messages.ts";
 import type { BufferLike, Session } from "../protocol/session.ts";
 import type { Socket } from "../zmtp/mod.ts";
 import type { Logger } from "./log.ts";
+import { FastPacker } from "./replies.ts";
+
+const encoder = new TextEncoder();
+const STATUS_CONTENT: Record<string, Uint8Array> = {
+  starting: encoder.encode('{"execution_state":"starting"}'),
+  busy: encoder.encode('{"execution_state":"busy"}'),
+  idle: encoder.encode('{"execution_state":"idle"}'),
+};
 
 /** IOPub `status` values. */
 export type ExecutionState = "starting" | "busy" | "idle";
@@ -21,6 +29,10 @@ export class IOPub {
   readonly #socket: Socket;
   readonly #log: Logger | undefined;
   #id: number | null = null;
+  /** The packer of the engine's hot path (shares the session's msg_id counter). */
+  readonly packer: FastPacker;
+  #statusTopic: Uint8Array[] | undefined;
+  #metadata: Uint8Array | undefined;
 
   /**
    * A publisher over a connected PUB socket.
@@ -32,11 +44,13 @@ export class IOPub {
     this.#session = session;
     this.#socket = socket;
     this.#log = log;
+    this.packer = new FastPacker(session);
   }
 
   /** The engine id used in topics (set once registered). */
   set id(id: number) {
     this.#id = id;
+    this.#statusTopic = undefined;
   }
 
   /**
@@ -93,5 +107,33 @@ export class IOPub {
    */
   status(state: ExecutionState, parent: ParentHeader | MessageHeader = {}): void {
     this.publish("status", { content: { execution_state: state }, parent });
+  }
+
+  /**
+   * Publish `status` with the request's raw header bytes as parent: the same message as
+   * {@link IOPub.status}, packed with prebuilt topic, metadata and content frames.
+   * @param state The execution state.
+   * @param parent The parent header as JSON bytes (the request's header frame).
+   */
+  statusFast(state: ExecutionState, parent: Uint8Array): void {
+    const packer = this.packer;
+    this.#statusTopic ??= [encoder.encode(this.topic("status"))];
+    this.#metadata ??= encoder.encode(JSON.stringify({ engine: this.#session.session }));
+    let frames: Uint8Array[];
+    try {
+      frames = packer.pack(
+        this.#statusTopic,
+        "status",
+        parent,
+        this.#metadata,
+        STATUS_CONTENT[state],
+      );
+    } catch (e) {
+      this.#log?.error(`cannot pack IOPub status: ${e}`);
+      return;
+    }
+    this.#socket.send(frames).catch((e) => {
+      if (!this.#socket.closed) this.#log?.warn(`IOPub status not sent: ${e}`);
+    });
   }
 }

@@ -30,11 +30,15 @@ import {
   errorContent,
   kernelInfoContent,
   now,
+  parentBytes,
   type ReplyContext,
   replyMetadata,
   type ReplyStatus,
   sendReply,
+  sendReplyFast,
 } from "./replies.ts";
+
+const OK_CONTENT = new TextEncoder().encode('{"status":"ok"}');
 
 /** What the shell needs besides the reply context. */
 export interface ShellOptions extends ReplyContext {
@@ -258,18 +262,29 @@ export class Shell {
     const o = this.#o;
     const started = now();
     this.#remember(msg.header);
-    o.iopub.status("busy", msg.header);
+    const parent = parentBytes(msg);
+    let busy = false;
+    const markBusy = () => {
+      if (busy) return;
+      busy = true;
+      o.iopub.statusFast("busy", parent);
+    };
+    const aborted = item.aborted || this.#abortIds.delete(msg.msgId);
+    // An apply is handed to the kernel first and announced `busy` right after, so the worker
+    // starts while this thread packs and sends `busy`. Nothing of an apply's output can come
+    // before: the kernel emits its events from worker messages, never synchronously.
+    if (aborted || msg.msgType !== "apply_request") markBusy();
     try {
-      if (item.aborted || this.#abortIds.delete(msg.msgId)) {
+      if (aborted) {
         this.#replyAborted(socket, msg, started);
         return;
       }
       switch (msg.msgType) {
         case "execute_request":
-          await this.#execute(socket, msg, started);
+          await this.#execute(socket, msg, started, parent);
           break;
         case "apply_request":
-          await this.#apply(socket, msg, started);
+          await this.#apply(socket, msg, started, parent, markBusy);
           break;
         case "kernel_info_request":
           sendReply(o, socket, msg, { content: kernelInfoContent(o.typescript) });
@@ -286,6 +301,7 @@ export class Shell {
         }
       }
     } catch (e) {
+      markBusy();
       // The engine failed, not user code (e.g. the kernel could not restart): still answer.
       o.log.error(`${msg.msgType} ${msg.msgId} failed in the engine: ${e}`);
       sendReply(o, socket, msg, {
@@ -296,7 +312,8 @@ export class Shell {
         metadata: replyMetadata(msg, o.engine, started, "error"),
       });
     } finally {
-      o.iopub.status("idle", msg.header);
+      markBusy();
+      o.iopub.statusFast("idle", parent);
     }
   }
 
@@ -308,7 +325,12 @@ export class Shell {
     });
   }
 
-  async #execute(socket: Socket, msg: Message, started: string): Promise<void> {
+  async #execute(
+    socket: Socket,
+    msg: Message,
+    started: string,
+    parent: Uint8Array,
+  ): Promise<void> {
     const o = this.#o;
     const c = msg.content as Record<string, unknown>;
     if (typeof c.code !== "string") {
@@ -342,10 +364,15 @@ export class Shell {
       payload: [],
     };
     if (reply.status === "ok") {
-      sendReply(o, socket, msg, {
-        content: { status: "ok", ...common },
-        metadata: replyMetadata(msg, o.engine, started, "ok"),
-      });
+      sendReplyFast(
+        o,
+        o.iopub.packer,
+        socket,
+        msg,
+        parent,
+        replyMetadata(msg, o.engine, started, "ok"),
+        { status: "ok", ...common },
+      );
       return;
     }
     const error = { ename: reply.ename, evalue: reply.evalue, traceback: reply.traceback };
@@ -366,10 +393,17 @@ export class Shell {
     }
   }
 
-  async #apply(socket: Socket, msg: Message, started: string): Promise<void> {
+  async #apply(
+    socket: Socket,
+    msg: Message,
+    started: string,
+    parent: Uint8Array,
+    markBusy: () => void,
+  ): Promise<void> {
     const o = this.#o;
     let reply: ApplyReply;
     if (msg.buffers.length === 0) {
+      markBusy();
       reply = {
         status: "error",
         ename: "SerializationError",
@@ -381,18 +415,25 @@ export class Shell {
         if (this.#jsClients.size >= JS_CLIENTS_LIMIT) this.#jsClients.clear();
         this.#jsClients.add(msg.header.session);
       }
-      reply = await o.kernel.apply(msg.buffers, { requestId: msg.msgId });
+      const pending = o.kernel.apply(msg.buffers, { requestId: msg.msgId });
+      markBusy();
+      reply = await pending;
     }
     if (reply.status === "aborted") {
       this.#replyAborted(socket, msg, started);
       return;
     }
     if (reply.status === "ok") {
-      sendReply(o, socket, msg, {
-        content: { status: "ok" },
-        metadata: replyMetadata(msg, o.engine, started, "ok"),
-        buffers: reply.buffers,
-      });
+      sendReplyFast(
+        o,
+        o.iopub.packer,
+        socket,
+        msg,
+        parent,
+        replyMetadata(msg, o.engine, started, "ok"),
+        OK_CONTENT,
+        reply.buffers,
+      );
       return;
     }
     let evalue = reply.evalue;

@@ -2,24 +2,20 @@ import assert from "node:assert/strict";
 import { createActor } from "xstate";
 import { engineLifecycleMachine } from "../../src/engine/engine_machine.ts";
 
-Deno.test("engine lifecycle: starting → registering → connecting → running ⇄ busy → stopped", () => {
+Deno.test("engine lifecycle: starting → registering → connecting → running → stopped", () => {
   const actor = createActor(engineLifecycleMachine).start();
   const seen: unknown[] = [];
   actor.subscribe((s) => seen.push(s.value));
   actor.send({ type: "FOUND" });
   actor.send({ type: "REGISTERED", id: 7, hbPeriod: 1000 });
   actor.send({ type: "CONNECTED" });
-  actor.send({ type: "BUSY" });
-  actor.send({ type: "IDLE" });
   actor.send({ type: "STOP", reason: "shutdown requested by a client", exitCode: 0 });
   actor.send({ type: "STOP", reason: "received SIGINT", exitCode: 0 }); // ignored while stopping
   actor.send({ type: "STOPPED" });
   assert.deepEqual(seen, [
     "registering",
     "connecting",
-    { running: "idle" },
-    { running: "busy" },
-    { running: "idle" },
+    "running",
     "stopping",
     "stopping",
     "stopped",
@@ -54,7 +50,7 @@ Deno.test("engine lifecycle: controller loss stops, then fails, keeping the firs
   const s = actor.getSnapshot();
   assert.equal(s.value, "failed");
   assert.equal(s.context.exitCode, 1);
-  // a BUSY after the end changes nothing
-  actor.send({ type: "BUSY" });
+  // a STOP after the end changes nothing
+  actor.send({ type: "STOP", reason: "late", exitCode: 0 });
   assert.equal(actor.getSnapshot().value, "failed");
 });

@@ -24,7 +24,7 @@ import {
   type StackContext,
 } from "./format.ts";
 import { type FromWorker, ownedFrames, type ToWorker } from "./protocol.ts";
-import { compileCell, compileFunction } from "./rewrite.ts";
+import type * as Rewrite from "./rewrite.ts";
 import { stripTypes } from "./strip_types.ts";
 import type { ApplyReply, ExecuteReply, UserExpressionResult } from "./types.ts";
 
@@ -144,7 +144,16 @@ self.addEventListener("unhandledrejection", (e) => {
   report("Uncaught (in promise) ", e.reason, current());
 });
 
+// The cell compiler (and its parser, acorn) loads on first use, not at worker start: a
+// worker is ready sooner (engine start, 64-engine registration), and pull/push/Reference
+// calls never need it.
+let rewrite: typeof Rewrite | undefined;
+async function loadRewrite(): Promise<typeof Rewrite> {
+  return rewrite ??= await import("./rewrite.ts");
+}
+
 async function compile(code: string, name: string, ts: boolean) {
+  const { compileCell } = await loadRewrite();
   if (ts) code = await stripTypes(code);
   try {
     return compileCell(code, { name });
@@ -220,10 +229,13 @@ async function execute(msg: Extract<ToWorker, { t: "exec" }>): Promise<ExecuteRe
 const functions = new Map<string, (...a: unknown[]) => unknown>();
 const MAX_FUNCTIONS = 256;
 
-function compiledFunction(source: string, name: string): (...a: unknown[]) => unknown {
+async function compiledFunction(
+  source: string,
+  name: string,
+): Promise<(...a: unknown[]) => unknown> {
   let fn = functions.get(source);
   if (!fn) {
-    const c = compileFunction(source, name);
+    const c = (rewrite ?? await loadRewrite()).compileFunction(source, name);
     remember(name, c.prefixLength);
     fn = (0, eval)(c.source)(...helpers()) as (...a: unknown[]) => unknown;
     if (typeof fn !== "function") throw new TypeError("apply: source is not a function");
@@ -239,7 +251,9 @@ async function apply(
   try {
     const call = decodeApply(msg.frames, lookup);
     const t = call.target;
-    const fn = t.kind === "source" ? compiledFunction(t.source, msg.name) : t.value;
+    const fn = t.kind === "source"
+      ? (functions.get(t.source) ?? await compiledFunction(t.source, msg.name))
+      : t.value;
     if (typeof fn !== "function") {
       throw new TypeError(`${t.name || "apply target"} is not a function: ${reprText(fn)}`);
     }
