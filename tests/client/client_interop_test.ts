@@ -1,7 +1,8 @@
 /**
- * The Client against the real Python `ipcontroller` with two Python `ipengine`s
- * (PROTOCOL.md §11.3): connection, engines, execute with output, Hub queries, results of
- * other clients, abort, resubmit, time-outs, shutdown and controller loss.
+ * The Client against the real Python `ipcontroller` and against ours, with two Python
+ * `ipengine`s (PROTOCOL.md §11.3): connection, engines, execute with output, Hub queries,
+ * results of other clients, abort, resubmit, time-outs, shutdown and controller loss. Every
+ * scenario runs once per controller, named in the test name.
  */
 
 import assert from "node:assert/strict";
@@ -16,7 +17,7 @@ import {
 } from "../../src/errors.ts";
 import { needsPython } from "../helpers/interop.ts";
 import { fakeSsh } from "./fake_ssh.ts";
-import { PythonCluster, waitFor } from "./python_cluster.ts";
+import { CONTROLLERS, PythonCluster, waitFor } from "./python_cluster.ts";
 
 const ignore = needsPython("ipyparallel");
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -47,222 +48,230 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "Client works against ipcontroller with Python engines",
-  ignore,
-  ...opts,
-  async fn(t) {
-    await using cluster = await PythonCluster.start({ engines: 2 });
-    await using client = await connected(cluster);
-    const dv = client.directView();
-    dv.serializer = "pickle";
+for (const { kind, label } of CONTROLLERS) {
+  Deno.test({
+    name: `Client works against the controller with Python engines ${label}`,
+    ignore,
+    ...opts,
+    async fn(t) {
+      await using cluster = await PythonCluster.start({ controller: kind, engines: 2 });
+      await using client = await connected(cluster);
+      const dv = client.directView();
+      dv.serializer = "pickle";
 
-    await t.step("ids follow registrations", () => {
-      assert.deepEqual(client.ids, [0, 1]);
-      assert.ok(client.uuidOf(0));
-    });
-
-    await t.step("execute of Python code captures stdout and execute_result", async () => {
-      const ar = client.engine(0).execute("print('hello')\n6 * 7", { silent: false });
-      const reply = (await ar) as ExecuteReply;
-      assert.equal(reply.text, "42");
-      assert.equal(ar.stdout, "hello\n");
-      assert.equal(String(reply), `Out[0:${reply.executionCount}]: 42`);
-      assert.deepEqual((ar.metadata as { engineId: number }).engineId, 0);
-      const all = await dv.execute("x = 5");
-      assert.equal((all as unknown[]).length, 2);
-    });
-
-    await t.step("a remote Python error becomes RemoteError / CompositeError", async () => {
-      await assert.rejects(client.engine(1).execute("1/0").get(), (e: Error) => {
-        assert.ok(e instanceof RemoteError);
-        assert.equal(e.ename, "ZeroDivisionError");
-        assert.equal(e.engineInfo.engineId, 1);
-        return true;
+      await t.step("ids follow registrations", () => {
+        assert.deepEqual(client.ids, [0, 1]);
+        assert.ok(client.uuidOf(0));
       });
-    });
 
-    await t.step("apply(Reference('len')) with the pickle serializer", async () => {
-      const e0 = client.engine(0);
-      e0.serializer = "pickle";
-      assert.equal(await e0.apply(new Reference("len"), [1, 2, 3]), 3);
-      assert.deepEqual(await dv.apply(new Reference("len"), "abcd"), [4, 4]);
-    });
+      await t.step("execute of Python code captures stdout and execute_result", async () => {
+        const ar = client.engine(0).execute("print('hello')\n6 * 7", { silent: false });
+        const reply = (await ar) as ExecuteReply;
+        assert.equal(reply.text, "42");
+        assert.equal(ar.stdout, "hello\n");
+        assert.equal(String(reply), `Out[0:${reply.executionCount}]: 42`);
+        assert.deepEqual((ar.metadata as { engineId: number }).engineId, 0);
+        const all = await dv.execute("x = 5");
+        assert.equal((all as unknown[]).length, 2);
+      });
 
-    await t.step("queueStatus, resultStatus, hubHistory, dbQuery", async () => {
-      const e0 = client.engine(0);
-      e0.serializer = "pickle";
-      const ok = e0.apply(new Reference("len"), [1, 2]);
-      assert.equal(await ok, 2);
-      const msgId = ok.msgIds[0];
-      const status = await client.queueStatus();
-      assert.ok("unassigned" in status);
-      assert.equal(typeof (status as Record<number, { completed: number }>)[0].completed, "number");
-      const one = await client.queueStatus(0, { verbose: true });
-      assert.ok(Array.isArray((one as { completed: string[] }).completed));
-      const rs = await client.resultStatus(msgId);
-      assert.deepEqual(rs.completed, [msgId]);
-      const full = await client.resultStatus([msgId], { statusOnly: false });
-      assert.equal(full.results[msgId].value, 2);
-      const history = await client.hubHistory();
-      assert.ok(history.includes(msgId));
-      const records = await client.dbQuery({ msg_id: msgId }, [
-        "msg_id",
-        "completed",
-        "client_uuid",
-        "result_buffers",
-      ]);
-      assert.equal(records.length, 1);
-      assert.ok(records[0].completed instanceof Date);
-      assert.equal(records[0].client_uuid, client.session.session);
-      assert.equal((records[0].result_buffers as Uint8Array[]).length, 1);
-    });
+      await t.step("a remote Python error becomes RemoteError / CompositeError", async () => {
+        await assert.rejects(client.engine(1).execute("1/0").get(), (e: Error) => {
+          assert.ok(e instanceof RemoteError);
+          assert.equal(e.ename, "ZeroDivisionError");
+          assert.equal(e.engineInfo.engineId, 1);
+          return true;
+        });
+      });
 
-    await t.step("getResult of a task submitted by a separate Python client", async () => {
-      const msgId = await cluster.python(`
+      await t.step("apply(Reference('len')) with the pickle serializer", async () => {
+        const e0 = client.engine(0);
+        e0.serializer = "pickle";
+        assert.equal(await e0.apply(new Reference("len"), [1, 2, 3]), 3);
+        assert.deepEqual(await dv.apply(new Reference("len"), "abcd"), [4, 4]);
+      });
+
+      await t.step("queueStatus, resultStatus, hubHistory, dbQuery", async () => {
+        const e0 = client.engine(0);
+        e0.serializer = "pickle";
+        const ok = e0.apply(new Reference("len"), [1, 2]);
+        assert.equal(await ok, 2);
+        const msgId = ok.msgIds[0];
+        const status = await client.queueStatus();
+        assert.ok("unassigned" in status);
+        assert.equal(
+          typeof (status as Record<number, { completed: number }>)[0].completed,
+          "number",
+        );
+        const one = await client.queueStatus(0, { verbose: true });
+        assert.ok(Array.isArray((one as { completed: string[] }).completed));
+        const rs = await client.resultStatus(msgId);
+        assert.deepEqual(rs.completed, [msgId]);
+        const full = await client.resultStatus([msgId], { statusOnly: false });
+        assert.equal(full.results[msgId].value, 2);
+        const history = await client.hubHistory();
+        assert.ok(history.includes(msgId));
+        const records = await client.dbQuery({ msg_id: msgId }, [
+          "msg_id",
+          "completed",
+          "client_uuid",
+          "result_buffers",
+        ]);
+        assert.equal(records.length, 1);
+        assert.ok(records[0].completed instanceof Date);
+        assert.equal(records[0].client_uuid, client.session.session);
+        assert.equal((records[0].result_buffers as Uint8Array[]).length, 1);
+      });
+
+      await t.step("getResult of a task submitted by a separate Python client", async () => {
+        const msgId = await cluster.python(`
 import ipyparallel as ipp
 rc = ipp.Client(profile_dir=${JSON.stringify(cluster.profileDir)}, cluster_id=${
-        JSON.stringify(cluster.clusterId)
-      })
+          JSON.stringify(cluster.clusterId)
+        })
 ar = rc[1].apply_async(len, [1, 2, 3, 4])
 ar.get(10)
 print(ar.msg_ids[0])
 rc.close()`);
-      assert.ok((await client.hubHistory()).includes(msgId));
-      const [rec] = await client.dbQuery({ msg_id: msgId });
-      assert.notEqual(rec.client_uuid, client.session.session);
-      const ar = client.getResult(msgId);
-      assert.equal(await ar.get(10_000), 4);
-      assert.equal((ar.metadata as { engineId: number }).engineId, 1);
-    });
+        assert.ok((await client.hubHistory()).includes(msgId));
+        const [rec] = await client.dbQuery({ msg_id: msgId });
+        assert.notEqual(rec.client_uuid, client.session.session);
+        const ar = client.getResult(msgId);
+        assert.equal(await ar.get(10_000), 4);
+        assert.equal((ar.metadata as { engineId: number }).engineId, 1);
+      });
 
-    await t.step("a separate Python client reads our result", async () => {
-      const e1 = client.engine(1);
-      e1.serializer = "pickle";
-      const ar = e1.apply(new Reference("sum"), [1, 2, 3]);
-      assert.equal(await ar, 6);
-      const out = await cluster.python(`
+      await t.step("a separate Python client reads our result", async () => {
+        const e1 = client.engine(1);
+        e1.serializer = "pickle";
+        const ar = e1.apply(new Reference("sum"), [1, 2, 3]);
+        assert.equal(await ar, 6);
+        const out = await cluster.python(`
 import ipyparallel as ipp
 rc = ipp.Client(profile_dir=${JSON.stringify(cluster.profileDir)}, cluster_id=${
-        JSON.stringify(cluster.clusterId)
-      })
+          JSON.stringify(cluster.clusterId)
+        })
 print(rc.get_result(${JSON.stringify(ar.msgIds[0])}).get(10))
 rc.close()`);
-      assert.equal(out, "6");
-    });
+        assert.equal(out, "6");
+      });
 
-    await t.step("abort a queued request: TaskAborted", async () => {
-      const e0 = client.engine(0);
-      e0.serializer = "pickle";
-      const slow = e0.execute("import time; time.sleep(1)");
-      const queued = e0.apply(new Reference("len"), [1]);
-      await client.abort(queued, { targets: 0, block: true });
-      await assert.rejects(queued.get(10_000), TaskAborted);
-      await slow;
-    });
+      await t.step("abort a queued request: TaskAborted", async () => {
+        const e0 = client.engine(0);
+        e0.serializer = "pickle";
+        const slow = e0.execute("import time; time.sleep(1)");
+        const queued = e0.apply(new Reference("len"), [1]);
+        await client.abort(queued, { targets: 0, block: true });
+        await assert.rejects(queued.get(10_000), TaskAborted);
+        await slow;
+      });
 
-    await t.step("resubmit runs a task again under a new msg_id", async () => {
-      const e0 = client.engine(0);
-      e0.serializer = "pickle";
-      const ar = e0.apply(new Reference("len"), [1, 2, 3, 4, 5]);
-      await ar;
-      const newIds = await client.resubmit(ar);
-      assert.equal(newIds.length, 1);
-      assert.notEqual(newIds[0], ar.msgIds[0]);
-      assert.equal(await client.getResult(newIds[0]).get(10_000), 5);
-      assert.deepEqual(await client.getResult(newIds).get(10_000), [5]);
-    });
+      await t.step("resubmit runs a task again under a new msg_id", async () => {
+        const e0 = client.engine(0);
+        e0.serializer = "pickle";
+        const ar = e0.apply(new Reference("len"), [1, 2, 3, 4, 5]);
+        await ar;
+        const newIds = await client.resubmit(ar);
+        assert.equal(newIds.length, 1);
+        assert.notEqual(newIds[0], ar.msgIds[0]);
+        assert.equal(await client.getResult(newIds[0]).get(10_000), 5);
+        assert.deepEqual(await client.getResult(newIds).get(10_000), [5]);
+      });
 
-    await t.step("wait and get honour their time-outs; spin is harmless", async () => {
-      const ar = client.engine(1).execute("import time; time.sleep(1.5)");
-      client.spin();
-      client.spinThread(10);
-      client.stopSpinThread();
-      assert.equal(await client.wait(ar, 100), false);
-      assert.equal(await ar.wait(50), false);
-      await assert.rejects(ar.get(100), TimeoutError);
-      assert.equal(await client.wait(ar, 10_000), true);
-      assert.equal(await client.wait(), true);
-      assert.equal(client.outstanding.size, 0);
-    });
+      await t.step("wait and get honour their time-outs; spin is harmless", async () => {
+        const ar = client.engine(1).execute("import time; time.sleep(1.5)");
+        client.spin();
+        client.spinThread(10);
+        client.stopSpinThread();
+        assert.equal(await client.wait(ar, 100), false);
+        assert.equal(await ar.wait(50), false);
+        await assert.rejects(ar.get(100), TimeoutError);
+        assert.equal(await client.wait(ar, 10_000), true);
+        assert.equal(await client.wait(), true);
+        assert.equal(client.outstanding.size, 0);
+      });
 
-    await t.step("purge results here and at the Hub", async () => {
-      const e0 = client.engine(0);
-      e0.serializer = "pickle";
-      const ar = e0.apply(new Reference("len"), [7]);
-      await ar;
-      const id = ar.msgIds[0];
-      assert.ok(client.results.has(id));
-      await client.purgeResults(id);
-      assert.equal(client.results.get(id), undefined);
-      assert.deepEqual(await client.dbQuery({ msg_id: id }), []);
-      await client.purgeHubResults([], 1);
-      await client.purgeEverything();
-      assert.equal(client.history.length, 0);
-      assert.deepEqual(await client.hubHistory(), []);
-    });
+      await t.step("purge results here and at the Hub", async () => {
+        const e0 = client.engine(0);
+        e0.serializer = "pickle";
+        const ar = e0.apply(new Reference("len"), [7]);
+        await ar;
+        const id = ar.msgIds[0];
+        assert.ok(client.results.has(id));
+        await client.purgeResults(id);
+        assert.equal(client.results.get(id), undefined);
+        assert.deepEqual(await client.dbQuery({ msg_id: id }), []);
+        await client.purgeHubResults([], 1);
+        await client.purgeEverything();
+        assert.equal(client.history.length, 0);
+        assert.deepEqual(await client.hubHistory(), []);
+      });
 
-    await t.step("a second client through an SSH tunnel sees the same engines", async () => {
-      const ssh = await fakeSsh();
-      try {
-        await using tunnelled = await Client.connect({
-          ...cluster.connectOptions,
-          sshserver: "localhost",
-          sshCommand: ssh.command,
-          timeout: 20_000,
-        });
-        assert.deepEqual(tunnelled.ids, client.ids);
-        const ar = tunnelled.engine(0).execute("print('via ssh')\n1 + 1", { silent: false });
-        assert.equal(((await ar.get(20_000)) as ExecuteReply).text, "2");
-        assert.equal(ar.stdout, "via ssh\n");
-      } finally {
-        await Deno.remove(ssh.dir, { recursive: true });
-      }
-    });
+      await t.step("a second client through an SSH tunnel sees the same engines", async () => {
+        const ssh = await fakeSsh();
+        try {
+          await using tunnelled = await Client.connect({
+            ...cluster.connectOptions,
+            sshserver: "localhost",
+            sshCommand: ssh.command,
+            timeout: 20_000,
+          });
+          assert.deepEqual(tunnelled.ids, client.ids);
+          const ar = tunnelled.engine(0).execute("print('via ssh')\n1 + 1", { silent: false });
+          assert.equal(((await ar.get(20_000)) as ExecuteReply).text, "2");
+          assert.equal(ar.stdout, "via ssh\n");
+        } finally {
+          await Deno.remove(ssh.dir, { recursive: true });
+        }
+      });
 
-    await t.step("clear resets the namespaces", async () => {
-      await dv.execute("cleared = 1");
-      await client.clear(undefined, { block: true });
-      await assert.rejects(dv.execute("cleared").get(), /NameError/);
-    });
-  },
-});
+      await t.step("clear resets the namespaces", async () => {
+        await dv.execute("cleared = 1");
+        await client.clear(undefined, { block: true });
+        await assert.rejects(dv.execute("cleared").get(), /NameError/);
+      });
+    },
+  });
 
-Deno.test({
-  name: "Client: a controller that dies mid-wait fails waiters with ControllerLostError",
-  ignore,
-  ...opts,
-  async fn() {
-    await using cluster = await PythonCluster.start({ engines: 1 });
-    await using client = await Client.connect({
-      ...cluster.connectOptions,
-      timeout: 20_000,
-      livenessIntervalMs: 200,
-      log: () => {},
-    });
-    await waitFor(() => client.ids.length === 1, 30_000, "an engine");
-    const ar = client.engine(0).execute("import time; time.sleep(30)");
-    await new Promise((r) => setTimeout(r, 200));
-    await cluster.killController();
-    const t0 = Date.now();
-    await assert.rejects(ar.get(20_000), ControllerLostError);
-    assert.ok(Date.now() - t0 < 10_000);
-    await assert.rejects(client.queueStatus(), ControllerLostError);
-  },
-});
+  Deno.test({
+    name: `Client: a controller that dies mid-wait fails waiters with ControllerLostError ${label}`,
+    ignore,
+    ...opts,
+    async fn() {
+      await using cluster = await PythonCluster.start({ controller: kind, engines: 1 });
+      await using client = await Client.connect({
+        ...cluster.connectOptions,
+        timeout: 20_000,
+        livenessIntervalMs: 200,
+        log: () => {},
+      });
+      await waitFor(() => client.ids.length === 1, 30_000, "an engine");
+      const ar = client.engine(0).execute("import time; time.sleep(30)");
+      await new Promise((r) => setTimeout(r, 200));
+      await cluster.killController();
+      const t0 = Date.now();
+      await assert.rejects(ar.get(20_000), ControllerLostError);
+      assert.ok(Date.now() - t0 < 10_000);
+      await assert.rejects(client.queueStatus(), ControllerLostError);
+    },
+  });
 
-Deno.test({
-  name: "Client.shutdown({hub: true}) stops engines and the controller, then closes",
-  ignore,
-  ...opts,
-  async fn() {
-    await using cluster = await PythonCluster.start({ engines: 2 });
-    const client = await connected(cluster);
-    await client.shutdown({ targets: 1, block: true });
-    await waitFor(() => client.ids.length === 1, 10_000, "engine 1 to leave");
-    await assert.rejects(client.shutdown({ restart: true }), /not supported/);
-    await client.shutdown({ hub: true });
-    assert.equal(client.closed, true);
-    await client.close();
-  },
-});
+  Deno.test({
+    name: `Client.shutdown({hub: true}) stops engines and the controller, then closes ${label}`,
+    ignore,
+    ...opts,
+    async fn() {
+      await using cluster = await PythonCluster.start({ controller: kind, engines: 2 });
+      const client = await connected(cluster);
+      await client.shutdown({ targets: 1, block: true });
+      await waitFor(() => client.ids.length === 1, 10_000, "engine 1 to leave");
+      await assert.rejects(client.shutdown({ restart: true }), /not supported/);
+      await client.shutdown({ hub: true });
+      assert.equal(client.closed, true);
+      await client.close();
+      const status = await cluster.controllerExit(10_000);
+      assert.ok(status, "the controller still runs after shutdown({hub: true})");
+      assert.equal(status.code, 0);
+    },
+  });
+}

@@ -1,15 +1,23 @@
 /**
- * Test launcher for a real Python ipyparallel 7.1 cluster: `ipcontroller` and `ipengine`s in
- * their own process groups (setsid), in a temporary HOME/IPYTHONDIR, always torn down by
- * killing each process group (STYLE.md item 12).
+ * Test launcher for a real Python ipyparallel 7.1 cluster: `ipcontroller` (or our controller,
+ * `ipp controller`, with the same flags) and `ipengine`s in their own process groups (setsid),
+ * in a temporary HOME/IPYTHONDIR, always torn down by killing each process group (STYLE.md
+ * item 12).
  *
  * @module
  */
 
 import { PYTHON } from "../helpers/interop.ts";
+import type { ControllerKind } from "../engine/procs.ts";
+
+export { type ControllerKind, CONTROLLERS } from "../engine/procs.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** Options of {@link PythonCluster.start}. */
 export interface PythonClusterOptions {
+  /** The controller to run (default "python": `ipcontroller`). */
+  controller?: ControllerKind;
   /** Number of Python engines to start (default 2). */
   engines?: number;
   /** Number of our JavaScript engines to start (default 0). */
@@ -18,7 +26,7 @@ export interface PythonClusterOptions {
   controllerArgs?: string[];
 }
 
-/** A running Python controller with engines. */
+/** A running controller with engines. */
 export class PythonCluster implements AsyncDisposable {
   readonly dir: string;
   readonly profileDir: string;
@@ -58,16 +66,17 @@ export class PythonCluster implements AsyncDisposable {
     const dir = await Deno.makeTempDir({ prefix: "ipp-client-test-" });
     const c = new PythonCluster(dir);
     try {
-      c.#controller = c.#spawn([
-        "-m",
-        "ipyparallel.controller",
+      const flags = [
         "--ip=127.0.0.1",
         `--profile-dir=${c.profileDir}`,
         `--cluster-id=${c.clusterId}`,
         "--ping=500",
         "--log-level=40",
         ...(options.controllerArgs ?? []),
-      ], "controller");
+      ];
+      c.#controller = options.controller === "deno"
+        ? c.#spawnDeno(["controller", ...flags])
+        : c.#spawn(["-m", "ipyparallel.controller", ...flags], "controller");
       await waitFor(
         async () => {
           try {
@@ -104,23 +113,20 @@ export class PythonCluster implements AsyncDisposable {
 
   /** Starts one of our JavaScript engines (`ipp engine --file=…`) against this controller. */
   startJsEngine(): void {
-    const root = new URL("../../", import.meta.url).pathname;
-    const p = new Deno.Command("setsid", {
-      args: [
-        Deno.execPath(),
-        "run",
-        "-A",
-        `${root}src/cli/main.ts`,
-        "engine",
-        `--file=${this.engineFile}`,
-      ],
-      cwd: root,
-      env: this.env,
-      stdin: "null",
-      stdout: "null",
-      stderr: Deno.env.get("IPP_TEST_LOGS") ? "inherit" : "null",
-    }).spawn();
-    this.#engines.push(p);
+    this.#engines.push(this.#spawnDeno(["engine", `--file=${this.engineFile}`]));
+  }
+
+  /** The controller's exit status, or `undefined` if it still runs after `ms`. */
+  async controllerExit(ms: number): Promise<Deno.CommandStatus | undefined> {
+    const p = this.#controller;
+    if (!p) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      p.status,
+      new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), ms)),
+    ]);
+    clearTimeout(timer);
+    return status;
   }
 
   /** Kills the controller's process group (the engines stay). */
@@ -173,6 +179,18 @@ export class PythonCluster implements AsyncDisposable {
     }).spawn();
     (p as unknown as { name: string }).name = name;
     return p;
+  }
+
+  /** `ipp <args>` (src/cli/main.ts) in its own process group. */
+  #spawnDeno(args: string[]): Deno.ChildProcess {
+    return new Deno.Command("setsid", {
+      args: [Deno.execPath(), "run", "-A", `${ROOT}src/cli/main.ts`, ...args],
+      cwd: ROOT,
+      env: this.env,
+      stdin: "null",
+      stdout: "null",
+      stderr: Deno.env.get("IPP_TEST_LOGS") ? "inherit" : "null",
+    }).spawn();
   }
 }
 

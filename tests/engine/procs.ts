@@ -1,5 +1,5 @@
 /**
- * Process launchers for the engine tests: a real Python `ipcontroller`, Python `ipengine`s,
+ * Process launchers for the engine tests: a real Python `ipcontroller` or ours, Python `ipengine`s,
  * our engine (`src/cli/engine.ts` as a subprocess) and the Python client peer. Every process
  * is started with `setsid` in its own process group, and disposing it kills the group
  * (SIGTERM, then SIGKILL), so nothing outlives a test.
@@ -7,6 +7,7 @@
  * @module
  */
 
+import { Client } from "../../src/client/client.ts";
 import { PYTHON } from "../helpers/interop.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -138,21 +139,38 @@ export class ClusterDirs implements AsyncDisposable {
   }
 }
 
-/** Start the real Python controller and wait for its connection files. */
-export async function startController(dirs: ClusterDirs, extra: string[] = []): Promise<Proc> {
+/** Which controller a test runs against: Python's `ipcontroller` or ours (`ipp controller`). */
+export type ControllerKind = "python" | "deno";
+
+/** Every controller kind, with the label the tests put in their names. */
+export const CONTROLLERS: readonly { kind: ControllerKind; label: string }[] = [
+  { kind: "python", label: "[ipcontroller]" },
+  { kind: "deno", label: "[ipp controller]" },
+];
+
+/**
+ * Start a controller (the real Python `ipcontroller`, or ours with `kind` "deno", given the
+ * same flags) and wait for its connection files.
+ */
+export async function startController(
+  dirs: ClusterDirs,
+  extra: string[] = [],
+  kind: ControllerKind = "python",
+): Promise<Proc> {
+  const flags = [
+    "--ip=127.0.0.1",
+    `--profile-dir=${dirs.profileDir}`,
+    `--cluster-id=${dirs.clusterId}`,
+    "--ping=1000",
+    "--log-level=40",
+    ...extra,
+  ];
+  const name = kind === "python" ? "ipcontroller" : "ipp controller";
   const proc = new Proc(
-    "ipcontroller",
-    [
-      PYTHON,
-      "-m",
-      "ipyparallel.controller",
-      "--ip=127.0.0.1",
-      `--profile-dir=${dirs.profileDir}`,
-      `--cluster-id=${dirs.clusterId}`,
-      "--ping=1000",
-      "--log-level=40",
-      ...extra,
-    ],
+    name,
+    kind === "python"
+      ? [PYTHON, "-m", "ipyparallel.controller", ...flags]
+      : [Deno.execPath(), "run", "-A", "--quiet", `${ROOT}src/cli/main.ts`, "controller", ...flags],
     dirs.env,
     dirs.home,
   );
@@ -165,11 +183,11 @@ export async function startController(dirs: ClusterDirs, extra: string[] = []): 
       return proc;
     } catch { /* not yet */ }
     if (await proc.exitWithin(100)) {
-      throw new Error(`ipcontroller exited early: ${proc.stderr}`);
+      throw new Error(`${name} exited early: ${proc.stderr}`);
     }
   }
   await proc[Symbol.asyncDispose]();
-  throw new Error(`ipcontroller wrote no connection files in 30 s: ${proc.stderr}`);
+  throw new Error(`${name} wrote no connection files in 30 s: ${proc.stderr}`);
 }
 
 /** Start our engine (`src/cli/engine.ts`) against the cluster. */
@@ -231,6 +249,32 @@ export async function runClient(
   }
   const last = proc.stdout.trim().split("\n").pop() ?? "";
   return JSON.parse(last);
+}
+
+/**
+ * Wait until the Hub lists `n` registered engines (a direct `queue_status` query). An engine
+ * logs its registration at the `registration_reply`, but the Hub completes it only at its first
+ * heartbeat, and the Python client subscribes to registration notifications only after its
+ * `connection_request`: a registration completing in between is never seen by that client
+ * (with either controller), so scenarios start once the Hub has them all.
+ */
+export async function hubRegistered(dirs: ClusterDirs, n: number, ms = 30_000): Promise<void> {
+  await using client = await Client.connect({
+    profileDir: dirs.profileDir,
+    clusterId: dirs.clusterId,
+    timeout: ms,
+  });
+  const deadline = Date.now() + ms;
+  for (;;) {
+    // with no engine at all, queue_status answers `IndexError: No Engines Registered`
+    const status = await client.queueStatus().catch(() => ({}));
+    const engines = Object.keys(status).filter((k) => k !== "unassigned").length;
+    if (engines >= n) return;
+    if (Date.now() > deadline) {
+      throw new Error(`the Hub lists ${engines} of ${n} engines after ${ms} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** The engine id our engine logged at registration. */
