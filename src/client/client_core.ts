@@ -244,7 +244,10 @@ export class ClientCore implements AsyncDisposable {
     }
   }
 
-  /** The client's parts, for the API layer (`Client`) and its helpers. */
+  /**
+   * The client's parts, for the API layer (`Client`) and its helpers.
+   * @ignore
+   */
   protected get parts(): ClientParts {
     return {
       tasks: this.#tasks,

@@ -6,6 +6,14 @@
  * An engine that reaches `stopped` or `dead` leaves the table; its direct tasks were failed
  * with `EngineError` by its actor on the way out.
  *
+ * Busy and idle are the one part of an engine's state that changes on every request (IOPub
+ * `status` around each one, PROTOCOL.md §6.6), and no decision depends on them: every event has
+ * the same target from `idle` as from `busy`. So the table records them in a plain field and
+ * the engine actor stays in `idle` while its engine runs; {@link EngineTable.stateOf} reports
+ * `busy` from that field. Registration, unregistration, shutdown and controller loss — the
+ * transitions that fail tasks or remove the engine — are all driven through the actor
+ * (DESIGN.md "The actors", "Performance principles").
+ *
  * @module
  */
 
@@ -15,6 +23,14 @@ import type { EngineError } from "../errors.ts";
 import type { EngineEvent, EngineState } from "./actors/engine_machine.ts";
 import { engineMachine } from "./actors/engine_machine.ts";
 import type { EngineTracker } from "./task_registry.ts";
+
+/** What the per-message paths need of one engine, without asking its actor for a snapshot. */
+interface EngineEntry {
+  /** The last IOPub status said `busy`. */
+  busy: boolean;
+  /** The actor's own set of direct tasks (its context's, mutated in place). */
+  outstanding: Set<string>;
+}
 
 /** Options of {@link EngineTable}. */
 export interface EngineTableOptions {
@@ -39,6 +55,8 @@ export interface EngineTableOptions {
 export class EngineTable implements EngineTracker, Disposable {
   readonly #byId = new Map<number, Actor<typeof engineMachine>>();
   readonly #idByUuid = new Map<string, number>();
+  // uuid -> the engine's entry, for the per-message paths (status, direct tasks).
+  readonly #byUuid = new Map<string, EngineEntry>();
   readonly #options: EngineTableOptions;
 
   /**
@@ -67,7 +85,11 @@ export class EngineTable implements EngineTracker, Disposable {
 
   /** The engine's state, or `undefined` once it left the table. */
   stateOf(id: number): EngineState | undefined {
-    return this.#byId.get(id)?.getSnapshot().value as EngineState | undefined;
+    const actor = this.#byId.get(id);
+    if (actor === undefined) return undefined;
+    const snapshot = actor.getSnapshot();
+    const state = snapshot.value as EngineState;
+    return state === "idle" && this.#byUuid.get(snapshot.context.uuid)?.busy ? "busy" : state;
   }
 
   /** msg_ids sent directly to the engine and not yet settled. */
@@ -89,6 +111,10 @@ export class EngineTable implements EngineTracker, Disposable {
     actor.start();
     this.#byId.set(id, actor);
     this.#idByUuid.set(uuid, id);
+    this.#byUuid.set(uuid, {
+      busy: false,
+      outstanding: actor.getSnapshot().context.outstanding,
+    });
     this.#drive(id, { type: "REGISTERED" });
     this.#options.onChange?.({ event: "register", id, uuid });
   }
@@ -98,14 +124,15 @@ export class EngineTable implements EngineTracker, Disposable {
     this.#drive(id, { type: "UNREGISTERED" });
   }
 
-  /** IOPub `status` from an engine (`metadata.engine` is its uuid). */
-  status(uuid: string, executionState: string): void {
-    const id = this.#idByUuid.get(uuid);
-    if (id === undefined) return;
-    const state = this.stateOf(id);
-    // Only changes cost an event: engines report busy/idle around every request.
-    if (executionState === "busy" && state === "idle") this.#drive(id, { type: "BUSY" });
-    else if (executionState === "idle" && state === "busy") this.#drive(id, { type: "IDLE" });
+  /**
+   * IOPub `status` from an engine (`metadata.engine` is its uuid): recorded, not sent to the
+   * actor (module doc).
+   */
+  status(uuid: string, executionState: unknown): void {
+    const entry = this.#byUuid.get(uuid);
+    if (entry === undefined) return;
+    if (executionState === "busy") entry.busy = true;
+    else if (executionState === "idle") entry.busy = false;
   }
 
   /** This client sent `shutdown_request` to the engine. */
@@ -136,14 +163,12 @@ export class EngineTable implements EngineTracker, Disposable {
    * every direct request's path, and an event costs several microseconds.
    */
   taskAssigned(uuid: string, msgId: string): void {
-    const id = this.#idByUuid.get(uuid);
-    if (id !== undefined) this.#byId.get(id)!.getSnapshot().context.outstanding.add(msgId);
+    this.#byUuid.get(uuid)?.outstanding.add(msgId);
   }
 
   /** {@inheritDoc EngineTracker.taskFinished} (equivalent to `TASK_FINISHED`, see above) */
   taskFinished(uuid: string, msgId: string): void {
-    const id = this.#idByUuid.get(uuid);
-    if (id !== undefined) this.#byId.get(id)!.getSnapshot().context.outstanding.delete(msgId);
+    this.#byUuid.get(uuid)?.outstanding.delete(msgId);
   }
 
   /** Stops every engine actor without failing tasks. Idempotent. */
@@ -151,6 +176,7 @@ export class EngineTable implements EngineTracker, Disposable {
     for (const actor of this.#byId.values()) actor.stop();
     this.#byId.clear();
     this.#idByUuid.clear();
+    this.#byUuid.clear();
   }
 
   /** Same as {@link EngineTable.close}. */
@@ -166,6 +192,7 @@ export class EngineTable implements EngineTracker, Disposable {
       const uuid = actor.getSnapshot().context.uuid;
       this.#byId.delete(id);
       this.#idByUuid.delete(uuid);
+      this.#byUuid.delete(uuid);
       this.#options.onChange?.({ event: "unregister", id, uuid });
     }
   }

@@ -3,8 +3,8 @@
  * that owns it — a task, an engine, or the Hub link (DESIGN.md "The actors": one event loop,
  * one decode per message). The Client's socket readers call one method per channel.
  *
- * An IOPub `status` is the one message that feeds two actors: the task it belongs to (started,
- * output complete) and the engine that sent it (busy, idle).
+ * An IOPub `status` is the one message that feeds two owners: the task it belongs to (started,
+ * output complete) and the engine that sent it (busy, idle, recorded by the engine table).
  *
  * @module
  */
@@ -92,7 +92,7 @@ export class MessageRouter {
       return;
     }
     if (type === "status" && typeof msg.metadata.engine === "string") {
-      this.#o.engines.status(msg.metadata.engine, String(msg.content.execution_state));
+      this.#o.engines.status(msg.metadata.engine, msg.content.execution_state);
     }
     if (msg.parent_header.session !== this.#o.session) {
       if (type !== "status") this.#unhandled++;

@@ -10,6 +10,31 @@
  * unread. An AsyncResult keeps its own results when they settle, so eviction never takes a
  * value from an AsyncResult; it only ends look-ups by msg_id (the Hub still has them).
  *
+ * ## Hot path (DESIGN.md "Performance principles")
+ *
+ * Every event that can change a task's outcome — abort, resubmit, engine death, time-out,
+ * controller lost, send failure, the final reply — is sent to the task's actor, and a task
+ * leaves `outstanding` only when its actor reaches a final state. An XState actor costs ~10 µs
+ * to create and several µs per event, and three events per task were most of the client's
+ * receive cost, so the common path is kept short without bypassing the machine:
+ *
+ * - **Lazy actor.** A task's actor is created when its first event is delivered, in the
+ *   machine's initial state (`pending`, or `unsent`), which is the state the record reports
+ *   until then. Creating it at `track` would only add a live actor (and ~3.6 KB of old-space
+ *   garbage) to every queued task.
+ * - **Deferred `STARTED`.** IOPub `busy` is recorded in the plain record (`running`) and
+ *   delivered only when it matters: at once while an abort is pending (`aborting`), otherwise
+ *   just before any later event (an `ABORT` must find the task `running`). A `REPLY` has the
+ *   same targets from `pending` and `running`, so the common path never needs it.
+ * - **Reply and idle combined.** A reply whose output is still due (target `repliedOk` or
+ *   `repliedError`) is held in the record; the IOPub `idle` then delivers one `REPLY` with
+ *   `outputComplete: true`, which reaches the same final state as `REPLY` then `IOPUB_IDLE`.
+ *
+ * Deferred events are always delivered, in order, before the next event, so the actor goes
+ * through exactly the transitions of the undeferred sequence; `stateOf` reports the state the
+ * actor is about to be in. Replies waiting for their `idle` share one output timer (a queue in
+ * deadline order) instead of one timer each.
+ *
  * @module
  */
 
@@ -77,6 +102,21 @@ export interface TrackOptions {
   submitted?: number;
 }
 
+// Events without payload are shared (one allocation per process, not per message).
+const SENT: TaskEvent = { type: "SENT" };
+const STARTED: TaskEvent = { type: "STARTED" };
+const IOPUB_IDLE: TaskEvent = { type: "IOPUB_IDLE" };
+const OUTPUT_TIMEOUT: TaskEvent = { type: "OUTPUT_TIMEOUT" };
+const ABORT: TaskEvent = { type: "ABORT" };
+const ENGINE_DIED: TaskEvent = { type: "ENGINE_DIED" };
+const TIMEOUT: TaskEvent = { type: "TIMEOUT" };
+const RESUBMITTED: TaskEvent = { type: "RESUBMITTED" };
+const CONTROLLER_LOST: TaskEvent = { type: "CONTROLLER_LOST" };
+const REPLY_OK: TaskEvent = { type: "REPLY", status: "ok", outputComplete: false };
+const REPLY_ERROR: TaskEvent = { type: "REPLY", status: "error", outputComplete: false };
+const REPLY_OK_COMPLETE: TaskEvent = { type: "REPLY", status: "ok", outputComplete: true };
+const REPLY_ERROR_COMPLETE: TaskEvent = { type: "REPLY", status: "error", outputComplete: true };
+
 /** One task: its actor while outstanding, then a plain settled record. */
 class TaskRecord {
   state: TaskState;
@@ -84,21 +124,87 @@ class TaskRecord {
   error: Error | undefined = undefined;
   successor: string | undefined = undefined;
   hasReply = false;
-  outputTimer: unknown = undefined;
+  /** IOPub `busy` was seen but `STARTED` not yet sent (see the module doc). */
+  startedDeferred = false;
+  /** A `REPLY` held until the IOPub `idle` (see the module doc). */
+  replyDeferred: "ok" | "error" | null = null;
+  /** When the output wait ends (`OUTPUT_TIMEOUT`), while queued for it. */
+  outputDeadline = 0;
   watchers: ((result: TaskResult) => void)[] | null = null;
-  actor: Actor<typeof taskMachine> | null;
+  /** The task actor, once its first event was delivered; `null` once final. */
+  actor: Actor<typeof taskMachine> | null | undefined = undefined;
   constructor(
     readonly msgId: string,
     readonly metadata: Metadata,
     readonly engineUuid: string | undefined,
     readonly expectOutput: boolean,
-    unsent: boolean,
+    readonly unsent: boolean,
   ) {
-    this.actor = createActor(unsent ? unsentTaskMachine : taskMachine).start();
     this.state = unsent ? "unsent" : "pending";
   }
   get final(): boolean {
     return this.actor === null;
+  }
+}
+
+/**
+ * Settled records by msg_id, oldest first. `Map` keeps insertion order, but finding its first
+ * key after many deletions at the front walks over the deleted slots (it was a fifth of the
+ * registry's time at 10 000 cached results), so the order lives in an array queue whose stale
+ * entries (deleted or moved records) are skipped by identity and compacted away.
+ */
+class SettledRecords {
+  readonly #byId = new Map<string, TaskRecord>();
+  #order: (TaskRecord | undefined)[] = [];
+  #head = 0;
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  get(msgId: string): TaskRecord | undefined {
+    return this.#byId.get(msgId);
+  }
+
+  add(rec: TaskRecord): void {
+    this.#byId.set(rec.msgId, rec);
+    this.#order.push(rec);
+    // Stale entries are at most twice the live ones (amortised O(1) per add).
+    if (this.#order.length - this.#head > 2 * this.#byId.size + 1024) this.#compact();
+  }
+
+  delete(msgId: string): boolean {
+    return this.#byId.delete(msgId);
+  }
+
+  clear(): void {
+    this.#byId.clear();
+    this.#order = [];
+    this.#head = 0;
+  }
+
+  dropOldest(): void {
+    const order = this.#order;
+    while (this.#head < order.length) {
+      const rec = order[this.#head];
+      order[this.#head++] = undefined;
+      if (rec !== undefined && this.#byId.get(rec.msgId) === rec) {
+        this.#byId.delete(rec.msgId);
+        break;
+      }
+    }
+    if (this.#head > 1024 && this.#head * 2 > order.length) this.#compact();
+  }
+
+  #compact(): void {
+    const byId = this.#byId;
+    const kept: TaskRecord[] = [];
+    for (let i = this.#head; i < this.#order.length; i++) {
+      const rec = this.#order[i];
+      if (rec !== undefined && byId.get(rec.msgId) === rec) kept.push(rec);
+    }
+    this.#order = kept;
+    this.#head = 0;
   }
 }
 
@@ -135,14 +241,18 @@ export class TaskRegistry implements ResultSource {
   readonly #live = new Map<string, TaskRecord>();
   readonly #outstanding = new Set<string>();
   // Settled records in the order they settled, unread ones and read ones apart.
-  readonly #unread = new Map<string, TaskRecord>();
-  readonly #read = new Map<string, TaskRecord>();
+  readonly #unread = new SettledRecords();
+  readonly #read = new SettledRecords();
   readonly #decode: ResultDecoder;
   readonly #max: number;
   readonly #clock: Clock;
   readonly #engines: EngineTracker | undefined;
   readonly #onStray: TaskRegistryOptions["onStray"];
   readonly #outputTimeoutMs: number;
+  // Tasks with their reply and waiting for their idle, in deadline order (one timeout for all).
+  readonly #awaitingOutput = new Map<string, TaskRecord>();
+  #outputTimer: unknown = undefined;
+  readonly #onOutputTimer = () => this.#sweepOutput();
   #evicted = 0;
   readonly #engineIdOf = (uuid: string) => this.#engines?.engineIdOf(uuid);
 
@@ -187,7 +297,7 @@ export class TaskRegistry implements ResultSource {
   }
 
   /**
-   * Starts tracking a request: creates its task actor.
+   * Starts tracking a request: it is outstanding, in its task actor's initial state.
    *
    * @param msgId The request's msg_id.
    * @param options Whether it is sent yet, its direct engine, whether output follows.
@@ -215,7 +325,7 @@ export class TaskRegistry implements ResultSource {
   /** A request tracked as `unsent` left the client. */
   sent(msgId: string): void {
     const rec = this.#live.get(msgId);
-    if (rec?.state === "unsent") this.#send(rec, { type: "SENT" });
+    if (rec?.state === "unsent") this.#send(rec, SENT);
   }
 
   /**
@@ -235,7 +345,7 @@ export class TaskRegistry implements ResultSource {
     }
     if (status === "resubmitted") return; // ipyparallel ignores these too
     // The reply proves the request left, whatever the send bookkeeping says.
-    if (rec.state === "unsent") this.#send(rec, { type: "SENT" });
+    if (rec.state === "unsent") this.#send(rec, SENT);
     this.#fillReplyMetadata(rec.metadata, msg, coalesced);
     rec.hasReply = true;
     let replyStatus: "ok" | "error" | "aborted" = "error";
@@ -257,16 +367,18 @@ export class TaskRegistry implements ResultSource {
       // An error the engine did not raise (scheduler, Hub) has no output to wait for (§6.6).
       if (isEmpty(content.engine_info)) outputComplete = true;
     }
-    this.#send(rec, { type: "REPLY", status: replyStatus, outputComplete });
+    const state = rec.state;
     if (
-      (rec.state === "repliedOk" || rec.state === "repliedError") &&
-      this.#outputTimeoutMs !== Infinity
+      replyStatus !== "aborted" && !outputComplete &&
+      (state === "pending" || state === "running" || state === "aborting")
     ) {
-      rec.outputTimer = this.#clock.setTimeout(() => {
-        rec.outputTimer = undefined;
-        if (rec.actor !== null) this.#send(rec, { type: "OUTPUT_TIMEOUT" });
-      }, this.#outputTimeoutMs);
+      // Output still due: hold the REPLY until the idle (module doc, "Hot path").
+      rec.replyDeferred = replyStatus;
+      rec.state = replyStatus === "ok" ? "repliedOk" : "repliedError";
+      if (this.#outputTimeoutMs !== Infinity) this.#awaitOutput(rec);
+      return;
     }
+    this.#send(rec, { type: "REPLY", status: replyStatus, outputComplete });
   }
 
   /**
@@ -277,17 +389,22 @@ export class TaskRegistry implements ResultSource {
   handleIopub(msg: IncomingMessage): void {
     const rec = this.#live.get(msg.parent_header.msg_id ?? "");
     if (rec === undefined) return;
-    if (rec.state === "unsent") this.#send(rec, { type: "SENT" });
+    if (rec.state === "unsent") this.#send(rec, SENT);
     const content = msg.content;
     const md = rec.metadata;
     switch (msg.header.msg_type) {
-      case "status":
-        if (content.execution_state === "idle") this.#send(rec, { type: "IOPUB_IDLE" });
-        else if (
-          content.execution_state === "busy" &&
-          (rec.state === "pending" || rec.state === "aborting")
-        ) this.#send(rec, { type: "STARTED" });
+      case "status": {
+        const executionState = content.execution_state;
+        if (executionState === "idle") this.#idle(rec);
+        else if (executionState === "busy") {
+          if (rec.state === "pending") {
+            // Deferred: only an ABORT tells `pending` from `running` (module doc).
+            rec.startedDeferred = true;
+            rec.state = "running";
+          } else if (rec.state === "aborting") this.#send(rec, STARTED);
+        }
         return;
+      }
       case "stream":
         md.appendStream(String(content.name), String(content.text ?? ""));
         return;
@@ -322,7 +439,7 @@ export class TaskRegistry implements ResultSource {
     for (const msgId of msgIds) {
       const rec = this.#live.get(msgId);
       if (rec === undefined) continue;
-      this.#send(rec, { type: "ABORT" });
+      this.#send(rec, ABORT);
       if (rec.state === "aborting") onWire.push(msgId);
     }
     return onWire;
@@ -331,7 +448,7 @@ export class TaskRegistry implements ResultSource {
   /** The task's engine died or was shut down while it held the task. */
   engineDied(msgId: string, error: EngineError): void {
     const rec = this.#live.get(msgId);
-    if (rec !== undefined) this.#send(rec, { type: "ENGINE_DIED" }, error);
+    if (rec !== undefined) this.#send(rec, ENGINE_DIED, error);
   }
 
   /**
@@ -340,13 +457,13 @@ export class TaskRegistry implements ResultSource {
    */
   sendFailed(msgId: string, error: Error): void {
     const rec = this.#live.get(msgId);
-    if (rec !== undefined) this.#send(rec, { type: "CONTROLLER_LOST" }, error);
+    if (rec !== undefined) this.#send(rec, CONTROLLER_LOST, error);
   }
 
   /** The task ran out of time on the client's side. */
   timedOut(msgId: string, error: TaskTimeout = new TaskTimeout(`Task ${msgId} timed out`)): void {
     const rec = this.#live.get(msgId);
-    if (rec !== undefined) this.#send(rec, { type: "TIMEOUT" }, error);
+    if (rec !== undefined) this.#send(rec, TIMEOUT, error);
   }
 
   /**
@@ -361,7 +478,7 @@ export class TaskRegistry implements ResultSource {
       const old = this.#find(oldId);
       if (old === undefined) continue;
       old.successor = newId;
-      if (old.actor !== null) this.#send(old, { type: "RESUBMITTED" });
+      if (old.actor !== null) this.#send(old, RESUBMITTED);
       else if (old.state !== "resubmitted") old.state = "resubmitted";
     }
   }
@@ -381,7 +498,7 @@ export class TaskRegistry implements ResultSource {
   /** The controller is gone: every outstanding task fails with `error`. */
   controllerLost(error: Error): void {
     for (const rec of [...this.#live.values()]) {
-      this.#send(rec, { type: "CONTROLLER_LOST" }, error);
+      this.#send(rec, CONTROLLER_LOST, error);
     }
   }
 
@@ -448,7 +565,7 @@ export class TaskRegistry implements ResultSource {
       const rec = this.#unread.get(id);
       if (rec === undefined) continue;
       this.#unread.delete(id);
-      this.#read.set(id, rec);
+      this.#read.add(rec);
     }
   }
 
@@ -464,22 +581,77 @@ export class TaskRegistry implements ResultSource {
     return rec;
   }
 
-  /** Sends one event; settles the record if the actor reached a final state. */
+  /**
+   * Sends one event, after the deferred ones (module doc); settles the record if the actor
+   * reached a final state.
+   */
   #send(rec: TaskRecord, event: TaskEvent, cause?: Error): void {
-    const actor = rec.actor!;
+    // Created at its first delivered event, in its initial state (module doc).
+    const actor = rec.actor ??= createActor(rec.unsent ? unsentTaskMachine : taskMachine).start();
+    if (rec.startedDeferred) {
+      rec.startedDeferred = false;
+      actor.send(STARTED);
+    }
+    const held = rec.replyDeferred;
+    if (held !== null) {
+      rec.replyDeferred = null;
+      actor.send(held === "ok" ? REPLY_OK : REPLY_ERROR);
+    }
     actor.send(event);
     const snapshot = actor.getSnapshot();
     rec.state = snapshot.value as TaskState;
     if (snapshot.status === "done") this.#settle(rec, cause);
   }
 
+  /** IOPub `idle` for the task: its output is complete. */
+  #idle(rec: TaskRecord): void {
+    const held = rec.replyDeferred;
+    if (held === null) {
+      this.#send(rec, IOPUB_IDLE);
+      return;
+    }
+    // REPLY(outputComplete) from pending/running/aborting reaches the state REPLY + IOPUB_IDLE
+    // reach; STARTED is not needed for it (same targets from pending and running).
+    rec.replyDeferred = null;
+    rec.startedDeferred = false;
+    this.#send(rec, held === "ok" ? REPLY_OK_COMPLETE : REPLY_ERROR_COMPLETE);
+  }
+
+  /** Queues a replied task for `OUTPUT_TIMEOUT`; one timer serves the whole queue. */
+  #awaitOutput(rec: TaskRecord): void {
+    rec.outputDeadline = this.#clock.now() + this.#outputTimeoutMs;
+    this.#awaitingOutput.set(rec.msgId, rec);
+    if (this.#outputTimer === undefined) {
+      this.#outputTimer = this.#clock.setTimeout(this.#onOutputTimer, this.#outputTimeoutMs);
+    }
+  }
+
+  #sweepOutput(): void {
+    this.#outputTimer = undefined;
+    const now = this.#clock.now();
+    let next: TaskRecord | undefined;
+    for (const rec of this.#awaitingOutput.values()) {
+      if (rec.outputDeadline > now) {
+        next = rec;
+        break;
+      }
+      this.#awaitingOutput.delete(rec.msgId);
+      if (rec.actor !== null) this.#send(rec, OUTPUT_TIMEOUT);
+    }
+    // A watcher run by a settlement above may have queued a task and armed the timer already.
+    if (next !== undefined && this.#outputTimer === undefined) {
+      this.#outputTimer = this.#clock.setTimeout(this.#onOutputTimer, next.outputDeadline - now);
+    }
+  }
+
   #settle(rec: TaskRecord, cause: Error | undefined): void {
     const msgId = rec.msgId;
     const state = rec.state as FinalTaskState;
     rec.actor = null; // a final actor has stopped itself
-    if (rec.outputTimer !== undefined) {
-      this.#clock.clearTimeout(rec.outputTimer);
-      rec.outputTimer = undefined;
+    if (this.#awaitingOutput.delete(msgId) && this.#awaitingOutput.size === 0) {
+      // Nothing waits for output: no timer may outlive the tasks (it would hold the process).
+      this.#clock.clearTimeout(this.#outputTimer);
+      this.#outputTimer = undefined;
     }
     this.#live.delete(msgId);
     this.#outstanding.delete(msgId);
@@ -495,7 +667,7 @@ export class TaskRegistry implements ResultSource {
         if (rec.engineUuid !== undefined && md.engineUuid === null) md.engineUuid = rec.engineUuid;
       }
     }
-    this.#unread.set(msgId, rec);
+    this.#unread.add(rec);
     this.#evict();
     const watchers = rec.watchers;
     rec.watchers = null;
@@ -510,9 +682,7 @@ export class TaskRegistry implements ResultSource {
 
   #evict(): void {
     while (this.#unread.size + this.#read.size > this.#max) {
-      const from = this.#read.size > 0 ? this.#read : this.#unread;
-      const oldest = from.keys().next().value!;
-      from.delete(oldest);
+      (this.#read.size > 0 ? this.#read : this.#unread).dropOldest();
       this.#evicted++;
     }
   }

@@ -410,3 +410,62 @@ Deno.test("registry: a reply for a task still marked unsent counts as sent", () 
   assert.equal(tasks.resultOf("v")!.value, 1);
   engines.close();
 });
+
+Deno.test("registry: deferred busy and reply reach the actor before a later event", () => {
+  const { tasks, engines } = setup();
+  tasks.track("d", { engineUuid: ENGINE0 });
+  tasks.handleIopub(status("d", "busy"));
+  assert.equal(tasks.stateOf("d"), "running");
+  tasks.handleReply(reply("d", { value: 5 }));
+  assert.equal(tasks.stateOf("d"), "repliedOk");
+  // repliedOk + ENGINE_DIED → done: the held reply was delivered first.
+  tasks.engineDied("d", new EngineError("gone"));
+  const r = tasks.resultOf("d")!;
+  assert.equal(r.state, "done");
+  assert.equal(r.value, 5);
+  // An abort pending when the task starts: STARTED goes to the actor at once.
+  tasks.track("f");
+  assert.deepEqual(tasks.abort(["f"]), ["f"]);
+  tasks.handleIopub(status("f", "busy"));
+  assert.equal(tasks.stateOf("f"), "running");
+  tasks.handleReply(reply("f", { value: 6 }));
+  tasks.handleIopub(status("f", "idle"));
+  assert.equal(tasks.resultOf("f")!.value, 6);
+  assert.equal(tasks.outstanding.size, 0);
+  engines.close();
+});
+
+Deno.test("registry: replies waiting for output share one timer, each on its own deadline", async () => {
+  const clock = new ManualClock();
+  const tasks = new TaskRegistry({ decode: jsonDecode, clock, outputTimeoutMs: 1000 });
+  tasks.track("a");
+  tasks.track("b");
+  tasks.track("c");
+  tasks.handleReply(reply("a", { value: 1 }));
+  await clock.advance(500);
+  tasks.handleReply(reply("b", { value: 2 }));
+  tasks.handleReply(reply("c", { value: 3 }));
+  assert.equal(clock.pending, 1);
+  tasks.handleIopub(status("c", "idle"));
+  assert.equal(tasks.stateOf("c"), "done");
+  await clock.advance(500);
+  assert.equal(tasks.stateOf("a"), "done");
+  assert.equal(tasks.stateOf("b"), "repliedOk");
+  assert.equal(clock.pending, 1);
+  await clock.advance(500);
+  assert.equal(tasks.stateOf("b"), "done");
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("engine table: busy/idle is reported without driving the engine actor", () => {
+  const engines = new EngineTable({ failTask: () => {} });
+  engines.update({ "0": ENGINE0 });
+  engines.status(ENGINE0, "busy");
+  assert.equal(engines.stateOf(0), "busy");
+  engines.status(ENGINE0, "idle");
+  assert.equal(engines.stateOf(0), "idle");
+  engines.status(ENGINE0, "busy");
+  engines.shutdownRequested(0);
+  assert.equal(engines.stateOf(0), "stopping");
+  engines.close();
+});

@@ -14,7 +14,9 @@
  * ```
  *
  * Registration and unregistration notifications (PROTOCOL.md §4.4, §4.5), IOPub `status`
- * (§6.6) and shutdown replies (§6.5.3) drive it. The actor keeps the msg_ids sent *directly* to
+ * (§6.6) and shutdown replies (§6.5.3) drive it. The client's `EngineTable` records busy/idle in
+ * a plain field instead of sending `BUSY`/`IDLE` for every request (no transition depends on
+ * them), so its actors stay in `idle` while their engines run. The actor keeps the msg_ids sent *directly* to
  * its engine (MUX and broadcast sub-ids). The controller never answers those when the engine
  * dies (§4.5), so on `dead` or `stopped` the actor fails each one with an `EngineError`
  * through the injected `failTask`, as the Python client does in `_handle_stranded_msgs`.

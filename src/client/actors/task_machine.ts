@@ -23,7 +23,7 @@
  *
  * The machine has no context: the decoded reply, metadata and error live in the registry's plain
  * record, so creating, driving and stopping a task stays within the per-task budget
- * (DESIGN.md "Performance principles"). `tests/client/task_machine_bench.ts` measures it.
+ * (DESIGN.md "Performance principles"). `bench/task_machine.ts` measures it.
  *
  * @module
  */

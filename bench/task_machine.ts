@@ -3,14 +3,19 @@
  * asserts nothing). Run it on a quiet machine:
  *
  * ```sh
- * deno run --v8-flags=--expose-gc tests/client/task_machine_bench.ts
+ * deno run --v8-flags=--expose-gc bench/task_machine.ts
  * ```
  *
  * @module
  */
 import { createActor } from "xstate";
-import { taskMachine } from "../../src/client/actors/task_machine.ts";
-import { engineMachine } from "../../src/client/actors/engine_machine.ts";
+import { taskMachine } from "../src/client/actors/task_machine.ts";
+import { engineMachine } from "../src/client/actors/engine_machine.ts";
+import { EngineTable } from "../src/client/engine_table.ts";
+import type { IncomingMessage } from "../src/client/messages.ts";
+import { MessageRouter } from "../src/client/router.ts";
+import { TaskRegistry } from "../src/client/task_registry.ts";
+import { HubLink } from "../src/client/actors/hub_link_machine.ts";
 
 type Case = () => void;
 
@@ -35,13 +40,52 @@ const cases: Record<string, Case> = {
   },
 };
 
+// The whole client-side life of one load-balanced task after decode, through the router as the
+// socket readers call it: track (submit), IOPub busy, reply, IOPub idle.
+const registry = new TaskRegistry({ decode: () => ({ value: 1, rest: [] }) });
+const table = new EngineTable({ failTask: (id, e) => registry.engineDied(id, e) });
+const hub = new HubLink({ send: () => "q" });
+const router = new MessageRouter({ session: "me", tasks: registry, engines: table, hub });
+table.register(0, "e0");
+let seq = 0;
+const status = (msgId: string, state: string): IncomingMessage => ({
+  header: { msg_id: "s", msg_type: "status", session: "e0" } as IncomingMessage["header"],
+  parent_header: { msg_id: msgId, session: "me" },
+  metadata: { engine: "e0" },
+  content: { execution_state: state },
+  buffers: [],
+});
+cases["registry: track + busy + reply + idle (router)"] = () => {
+  const id = `m${seq++}`;
+  registry.track(id);
+  router.iopub(status(id, "busy"));
+  router.reply({
+    header: {
+      msg_id: "r",
+      msg_type: "apply_reply",
+      date: "2026-01-01T00:00:00Z",
+    } as IncomingMessage["header"],
+    parent_header: { msg_id: id, session: "me" },
+    metadata: {
+      status: "ok",
+      engine: "e0",
+      started: "2026-01-01T00:00:00Z",
+      follow: [],
+      after: [],
+    },
+    content: { status: "ok" },
+    buffers: [],
+  });
+  router.iopub(status(id, "idle"));
+};
+
 function measure(f: Case, n: number): number {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) f();
   return (performance.now() - t0) / n * 1000;
 }
 
-// One case per process gives steadier figures: `... task_machine_bench.ts "task, 1 event"`.
+// One case per process gives steadier figures: `... bench/task_machine.ts "task, 1 event"`.
 const only = Deno.args[0];
 for (const [name, f] of Object.entries(cases)) {
   if (only && !name.startsWith(only)) continue;

@@ -1,13 +1,13 @@
 /**
  * Per-task client overhead (serialize, sign, task actor, queue on the socket), measured
  * against a scripted controller that swallows requests, so only the client's work counts.
- * Not a test: run `deno run -A tests/client/client_hot_path_bench.ts`.
+ * Not a test: run `deno run -A bench/client_hot_path.ts`.
  *
  * @module
  */
 
-import { Client, Reference } from "../../src/client/client.ts";
-import { FakeController } from "./fake_controller.ts";
+import { Client, Reference } from "../src/client/client.ts";
+import { FakeController } from "../tests/client/fake_controller.ts";
 
 const N = Number(Deno.args[0] ?? 5_000);
 const fake = await FakeController.start();
