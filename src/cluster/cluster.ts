@@ -24,6 +24,7 @@ import { IppError, TimeoutError } from "../errors.ts";
 import { connectionFilePath, findConnectionFile, ipythonDir } from "../protocol/connection.ts";
 import { launchIpp, stopProcess } from "./local_launcher.ts";
 import type { LaunchedProcess } from "./local_launcher.ts";
+import { launchSshEngine } from "./ssh_launcher.ts";
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -50,6 +51,30 @@ export interface ClusterOptions {
   timeoutMs?: number;
   /** Called with a line for each event worth telling a user (engine exited, restarted…). */
   onEvent?: (line: string) => void;
+  /**
+   * Where engines run: omitted, on this machine (the default); `{ launcher: "ssh", hosts }`,
+   * on other hosts through ssh (`ssh_launcher.ts`; give the controller an `--ip` they reach).
+   */
+  engines?: {
+    /** Selects the SSH launcher. */
+    launcher: "ssh";
+    /**
+     * Hosts, `[user@]host[:port]`; engine `i` goes to `hosts[i % hosts.length]`. Each needs
+     * Deno, this package's `src/cli/main.ts` (see `ippMain`) and non-interactive ssh login.
+     */
+    hosts: string[];
+    /** Extra ssh options before the host, e.g. `["-i", key, "-o", "ServerAliveInterval=5"]`. */
+    sshArgs?: string[];
+    /** The ssh program (default `"ssh"`). */
+    sshCommand?: string;
+    /** The `deno` program on the remote hosts (default `"deno"`, from the remote PATH). */
+    deno?: string;
+    /**
+     * Path or URL of `src/cli/main.ts` on the remote hosts (default: its path here, right
+     * for hosts that share this file system).
+     */
+    ippMain?: string;
+  };
 }
 
 interface EngineSlot {
@@ -70,6 +95,8 @@ export class Cluster implements AsyncDisposable {
   readonly #engines: EngineSlot[] = [];
   readonly #clients: Client[] = [];
   #stopped = false;
+  /** Engines launched so far (spreads SSH engines over their hosts). */
+  #launched = 0;
 
   /**
    * Describe a cluster; nothing starts until `start()`.
@@ -169,10 +196,20 @@ export class Cluster implements AsyncDisposable {
 
   #launchEngine(): void {
     const label = `engine ${this.#engines.length}`;
-    const proc = launchIpp(
-      ["engine", `--file=${this.engineFile}`, ...(this.#options.engineArgs ?? [])],
-      { label, output: this.#options.showLogs ? "inherit" : "null" },
-    );
+    const output = this.#options.showLogs ? "inherit" : "null";
+    const ssh = this.#options.engines;
+    const proc = ssh?.launcher === "ssh"
+      ? launchSshEngine({
+        label,
+        host: ssh.hosts[this.#launched++ % ssh.hosts.length],
+        engineFile: this.engineFile,
+        engineArgs: this.#options.engineArgs,
+        output,
+      }, ssh)
+      : launchIpp(
+        ["engine", `--file=${this.engineFile}`, ...(this.#options.engineArgs ?? [])],
+        { label, output },
+      );
     const slot: EngineSlot = { proc, stopping: false };
     this.#engines.push(slot);
     proc.exited.then((code) => {

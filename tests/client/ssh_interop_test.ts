@@ -1,0 +1,98 @@
+/**
+ * The client's SSH tunnel (`ssh_tunnel.ts`) through a real OpenSSH server on loopback: our
+ * controller listens on 127.0.0.1 only, and a client given `sshserver` + `sshkey` reaches it
+ * with `ssh -N -L` through the sshd the test starts.
+ *
+ * How the tunnel is decided (`sshServerFor` in `client.ts`, PROTOCOL.md §2.4): an explicit
+ * `sshserver` always tunnels, whatever the file says. The copy of the connection file the
+ * client reads names a non-local `location` anyway, as a file from a remote controller would;
+ * its `interface` stays `tcp://127.0.0.1`, which the forwards resolve on the SSH server's side
+ * (`-L 127.0.0.1:<local>:127.0.0.1:<port>`). The test checks that the client's channels go
+ * through ssh: an `ssh … -L` child carrying the controller's ports, and a session inside sshd.
+ *
+ * The client passes `-i` (from `sshkey`) and `-p` (from `sshserver`) itself; only host-key
+ * trust for the throw-away host key comes from `sshCommand`, a wrapper that `exec`s the real
+ * `/usr/bin/ssh` with `StrictHostKeyChecking=no` (no change to `ssh_tunnel.ts` was needed).
+ */
+
+import assert from "node:assert/strict";
+import { Client } from "../../src/client/client.ts";
+import type { ExecuteReply } from "../../src/client/execute_reply.ts";
+import { Cluster } from "../../src/cluster/cluster.ts";
+import { descendants, needsSshd, Sshd, waitUntil } from "../helpers/sshd.ts";
+
+const ignore = needsSshd();
+
+/**
+ * ssh clients of this process that talk to `sshd` (by its port: `deno test --parallel` runs
+ * other test files in this same process).
+ */
+function sshClients(sshd: Sshd): { pid: number; cmdline: string }[] {
+  return descendants(Deno.pid).filter((p) =>
+    /(^|\/)ssh /.test(p.cmdline) && p.cmdline.includes(` -p ${sshd.port} `)
+  );
+}
+
+Deno.test({
+  name: "Client.connect with sshserver and sshkey reaches a loopback controller through sshd",
+  ignore,
+  async fn() {
+    await using sshd = await Sshd.start();
+    const dir = await Deno.makeTempDir({ prefix: "ipp-ssh-client-" });
+    try {
+      await using cluster = new Cluster({
+        n: 1,
+        profileDir: dir,
+        clusterId: "ssh-interop",
+        controllerArgs: ["--ip=127.0.0.1", "--ping=250"],
+        timeoutMs: 60_000,
+      });
+      await cluster.start();
+      const info = JSON.parse(await Deno.readTextFile(cluster.clientFile));
+      assert.equal(info.interface, "tcp://127.0.0.1");
+      const remoteFile = `${dir}/remote-client.json`;
+      await Deno.writeTextFile(
+        remoteFile,
+        JSON.stringify({ ...info, location: "ipp-controller.example.invalid", ssh: "" }),
+      );
+      const sshCommand = await sshd.sshWrapper();
+      {
+        await using client = await Client.connect({
+          urlFile: remoteFile,
+          sshserver: sshd.server,
+          sshkey: sshd.keyFile,
+          sshCommand,
+          timeout: 30_000,
+          log: () => {},
+        });
+
+        const tunnels = sshClients(sshd);
+        assert.equal(tunnels.length, 1, "one ssh process for every channel");
+        const args = tunnels[0].cmdline;
+        assert.match(
+          args,
+          new RegExp(`-L 127\\.0\\.0\\.1:\\d+:127\\.0\\.0\\.1:${info.registration}`),
+        );
+        assert.match(args, new RegExp(`-i ${sshd.keyFile}`));
+        assert.ok(descendants(sshd.pid).length > 0, "sshd serves a session for the tunnel");
+
+        await waitUntil(() => client.ids.length === 1, 60_000, "the engine to register");
+        const e0 = client.engine(0);
+        assert.equal(await e0.apply((a: number, b: number) => a * b, 6, 7), 42);
+        const reply = (await e0.execute("const k = 40 + 2; k", { silent: false })) as ExecuteReply;
+        assert.equal(reply.text, "42");
+        const status = await client.queueStatus();
+        assert.deepEqual(Object.keys(status).sort(), ["0", "unassigned"]);
+        assert.equal((status as Record<number, { completed: number }>)[0].completed, 2);
+      }
+      await waitUntil(() => sshClients(sshd).length === 0, 10_000, "the ssh tunnel to exit");
+      await waitUntil(
+        () => descendants(sshd.pid).length === 0,
+        10_000,
+        "sshd's session to end",
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
