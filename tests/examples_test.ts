@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { Cluster } from "../mod.ts";
+import { needsPython } from "./helpers/interop.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -23,4 +25,107 @@ Deno.test("quickstart starts a cluster, counts primes, moves a Float64Array and 
   assert.match(stdout, /\(sum checked\)/);
   assert.match(stdout, /Queue status:/);
   assert.match(stdout, /Cluster stopped\. Done\./);
+});
+
+Deno.test("data_movement moves objects, typed arrays, References and rich values", async () => {
+  const { code, stdout, stderr } = await runExample("data_movement.ts");
+  assert.equal(code, 0, `data_movement failed:\n${stdout}\n${stderr}`);
+  assert.match(stdout, /push\/pull of an object to 2 engines: .* \(equal: yes\)/);
+  assert.match(stdout, /pull\("config\.steps\.length \* 10"\) → \[30,30\]/);
+  assert.match(stdout, /push of a Float64Array \(16\.0 MB\) \+ Int32Array to engine 0/);
+  assert.match(stdout, /parts \[\["Float64Array",500000\],\["Float64Array",500000\]\]/);
+  assert.match(stdout, /gathered back: 1,000,000 items, .* \(values checked\)/);
+  assert.match(stdout, /apply\(sum, Reference\("part"\), 0\.5\) → .* \(no data sent\)/);
+  assert.match(
+    stdout,
+    /on the engine \["Date","bigint","Set",3\]; back here big = 1180591620717411303425n/,
+  );
+  assert.match(stdout, /All data-movement checks passed\./);
+  assert.match(stdout, /Cluster stopped\./);
+});
+
+Deno.test("load_balancing shows after, follow, retries, timeout, ImpossibleDependency, imap", async () => {
+  const { code, stdout, stderr } = await runExample("load_balancing.ts");
+  assert.equal(code, 0, `load_balancing failed:\n${stdout}\n${stderr}`);
+  for (const label of ["a", "b", "c", "d"]) {
+    assert.match(stdout, new RegExp(`^   ${label}@e\\d: ran `, "m"));
+  }
+  assert.match(stdout, /producer ran on (e\d); follower read its state: "42 on \1"/);
+  assert.match(stdout, /failed once on e0 \(attempts there: 1\), then succeeded on e1/);
+  assert.match(stdout, /TaskTimeout after \d+ ms, while its dependency was still running/);
+  assert.match(stdout, /the failed task: RangeError: this task fails/);
+  assert.match(stdout, /its dependent failed without running: ImpossibleDependency/);
+  assert.match(stdout, /20 squares in order in \d+ ms; at most [123] tasks were in flight/);
+  assert.match(stdout, /All load-balancing checks passed\./);
+  assert.match(stdout, /Cluster stopped\./);
+});
+
+Deno.test({
+  name: "mixed_fleet: a Python engine and client share our controller with a Deno engine",
+  ignore: needsPython("ipyparallel"),
+  async fn() {
+    const { code, stdout, stderr } = await runExample("mixed_fleet.ts");
+    assert.equal(code, 0, `mixed_fleet failed:\n${stdout}\n${stderr}`);
+    assert.doesNotMatch(stdout, /skipped/);
+    assert.match(stdout, /Deno engine 0 and Python ipengine 1/);
+    assert.match(stdout, /rc\.ids = \[0,1\] \(both engines\)/);
+    assert.match(stdout, /rc\[1\]\.apply_sync\(lambda …\) → "20 \+ 22 = 42 in Python"/);
+    assert.match(stdout, /rc\[0\]\.execute\(.*\) → Out: 3/);
+    assert.match(stdout, /rc\[0\]\.apply_sync\(len, \[1, 2, 3\]\) → UnsupportedSerialization:/);
+    assert.match(stdout, /this engine runs JavaScript/);
+    assert.match(stdout, /Python on engine 1: sum\(squares\) → Out\[1:\d+\]: 30/);
+    assert.match(stdout, /JavaScript on engine 0: cubes\.reduce\(…\) → Out\[0:\d+\]: 100/);
+    assert.match(stdout, /apply\(Reference\("len"\), \[1, 2, 3, 4\]\) on engine 1 \(pickle\) → 4/);
+    assert.match(stdout, /→ \[10,20,30\] \(set by the Python client\)/);
+    assert.match(stdout, /All mixed-fleet checks passed\./);
+  },
+});
+
+Deno.test({
+  name: "deploy_client connects with --deny-ffi and only net, read and env permissions",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const profileDir = await Deno.makeTempDir({ prefix: "ipp-deploy-" });
+    const cluster = new Cluster({ n: 2, profileDir, clusterId: "deploy" });
+    try {
+      const client = await cluster.startAndConnect();
+      await client.close();
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--quiet",
+          "--deny-ffi",
+          "--deny-run",
+          "--deny-write",
+          "--allow-net=127.0.0.1",
+          `--allow-read=${profileDir}`,
+          "--allow-env=IPP_PROFILE_DIR,IPP_CLUSTER_ID",
+          "examples/deploy_client.ts",
+        ],
+        cwd: root,
+        env: { IPP_PROFILE_DIR: profileDir, IPP_CLUSTER_ID: "deploy" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      const stdout = dec.decode(out.stdout);
+      assert.equal(out.code, 0, `deploy_client failed:\n${stdout}\n${dec.decode(out.stderr)}`);
+      assert.match(stdout, /Permissions: ffi denied, run denied/);
+      assert.match(stdout, /Connected to cluster "deploy" in \d+ ms; engines \[0,1\]/);
+      assert.match(
+        stdout,
+        /load-balanced map of x \* x over 0\.\.9 → \[0,1,4,9,16,25,36,49,64,81\]/,
+      );
+      assert.match(stdout, /on every engine → \[13,13\]/);
+      assert.match(stdout, /stdout "hello from \d+\.\d+\.\d+\\n"; Out\[0:\d+\]: 42/);
+      assert.match(stdout, /Done: the client closes; the cluster keeps running\./);
+      // The cluster is still there for other clients.
+      const again = await cluster.connect();
+      assert.deepEqual(await again.directView().apply(() => 1), [1, 1]);
+    } finally {
+      await cluster.stop();
+      await Deno.remove(profileDir, { recursive: true }).catch(() => {});
+    }
+  },
 });

@@ -249,7 +249,9 @@ async function startDaemon(flags: ClusterFlags): Promise<number> {
     try {
       const record = JSON.parse(await Deno.readTextFile(file)) as ClusterFile;
       console.log(
-        `cluster ${record.cluster_id || "(default)"} started: ${record.n} engines, pid ${record.pid}`,
+        `cluster ${
+          record.cluster_id || "(default)"
+        } started: ${record.n} engines, pid ${record.pid}`,
       );
       return 0;
     } catch {
