@@ -152,7 +152,7 @@ export class ClientCore implements AsyncDisposable {
     this.session = new Session({
       key: options.key ?? info.key,
       signatureScheme: info.signature_scheme,
-      username: options.username ?? Deno.env.get("USER") ?? "username",
+      username: options.username ?? envUser() ?? "username",
     });
     this.#engines = new EngineTable({
       failTask: (id, e) => this.#tasks.engineDied(id, e),
@@ -508,5 +508,14 @@ export class ClientCore implements AsyncDisposable {
       this.#control.failAll(new ControllerLostError(`Lost the controller: ${reason}`));
       await this.close();
     }
+  }
+}
+
+/** `$USER`, or `undefined` when unset or when env access is not granted (Deno Deploy, `--allow-env=X`). */
+function envUser(): string | undefined {
+  try {
+    return Deno.env.get("USER");
+  } catch {
+    return undefined;
   }
 }

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { EngineError, RemoteError, TaskTimeout } from "../errors.ts";
+import {
+  EngineError,
+  ImpossibleDependency,
+  InvalidDependency,
+  RemoteError,
+  TaskTimeout,
+} from "../errors.ts";
 import type { EngineInfo } from "../errors.ts";
 
 /** Looks an engine id up by uuid. */
@@ -51,8 +57,8 @@ export function remoteErrorOf(
 
 /**
  * The error a failed request settles with. Failures the scheduler reports for the client's
- * own tasks (PROTOCOL.md §7.6, §7.7: `TaskTimeout`, `EngineError`, with empty `engine_info`)
- * get their local classes with the `RemoteError` as `cause`, so `instanceof TaskTimeout`
+ * own tasks (PROTOCOL.md §7.6, §7.7: `TaskTimeout`, `EngineError`, `ImpossibleDependency`,
+ * `InvalidDependency`, with empty `engine_info`) get their local classes with the `RemoteError` as `cause`, so `instanceof TaskTimeout`
  * holds whichever side gave up; everything else is a `RemoteError`.
  *
  * @param content The error reply content.
@@ -68,9 +74,21 @@ export function replyErrorOf(content: Record<string, unknown>, engineIdOf?: Engi
       });
     }
     if (remote.ename === "EngineError") return new EngineError(remote.evalue, { cause: remote });
+    const Dependency = SCHEDULER_DEPENDENCY_ERRORS[remote.ename];
+    if (Dependency) {
+      return new Dependency(remote.evalue || `${remote.ename} (from the task scheduler)`, {
+        cause: remote,
+      });
+    }
   }
   return remote;
 }
+
+/** Dependency failures the task scheduler fabricates (PROTOCOL.md §7.7). */
+const SCHEDULER_DEPENDENCY_ERRORS: Record<string, typeof ImpossibleDependency | undefined> = {
+  ImpossibleDependency,
+  InvalidDependency,
+};
 
 /** Whether a JSON value is absent, or an object with no keys. */
 export function isEmpty(value: unknown): boolean {
