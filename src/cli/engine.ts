@@ -33,6 +33,8 @@ Finding the controller (the engine connection file, ipcontroller[-<cluster-id>]-
 
 Registration and heartbeat:
   --id <n>                      ask for this engine id (granted if free)
+  --mpi                         started by mpiexec: without --id, ask for the MPI rank
+                                (OMPI_COMM_WORLD_RANK, PMI_RANK or PMIX_RANK) as the id
   --timeout <s>                 seconds to wait for the registration reply (default: 5)
   --max-heartbeat-misses <n>    exit after n heartbeat checks without a ping from the
                                 controller (default: 50; 0 = never)
@@ -76,6 +78,8 @@ export interface EngineFlags {
   location?: string;
   /** `--id`. */
   id?: number;
+  /** `--mpi`: without `--id`, the MPI rank is the requested id (see {@link mpiRank}). */
+  mpi?: boolean;
   /** `--timeout`, seconds. */
   timeout: number;
   /** `--max-heartbeat-misses`. */
@@ -118,7 +122,7 @@ const VALUE_FLAGS = new Set([
   "log-level",
   "work-dir",
 ]);
-const BOOL_FLAGS = new Set(["typescript", "help"]);
+const BOOL_FLAGS = new Set(["typescript", "help", "mpi"]);
 // ipengine spells some flags with underscores; accept those too.
 const ALIASES: Record<string, string> = {
   "profile_dir": "profile-dir",
@@ -254,6 +258,39 @@ export function parseEngineArgs(args: string[]): EngineFlags {
   return flags;
 }
 
+/** Environment variables holding the MPI rank: Open MPI, MPICH/Intel MPI (PMI), PMIx. */
+const RANK_VARIABLES = ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"];
+
+/**
+ * This process's MPI rank, from the variables `mpiexec` sets (Open MPI, MPICH, PMIx).
+ *
+ * @param env The environment to read (default: this process's).
+ * @returns The rank.
+ * @throws {UsageError} No rank variable is set (not started by `mpiexec`) or it is not a
+ * non-negative integer.
+ * @example
+ * ```ts
+ * import { mpiRank } from "./engine.ts";
+ * mpiRank({ OMPI_COMM_WORLD_RANK: "3" }); // 3
+ * ```
+ */
+export function mpiRank(env: Record<string, string | undefined> = Deno.env.toObject()): number {
+  const name = RANK_VARIABLES.find((v) => env[v] !== undefined);
+  if (name === undefined) {
+    throw new UsageError(
+      `--mpi needs an MPI rank in the environment (${RANK_VARIABLES.join(", ")}): ` +
+        "start the engine with mpiexec, or give --id instead",
+    );
+  }
+  const rank = Number(env[name]);
+  if (!/^\d+$/.test(env[name]!) || !Number.isSafeInteger(rank)) {
+    throw new UsageError(
+      `${name} must be a non-negative integer, got ${JSON.stringify(env[name])}`,
+    );
+  }
+  return rank;
+}
+
 /**
  * Run `ipp engine`: find the connection file, register, serve until a shutdown request, a
  * signal (SIGINT, SIGTERM: unregister, then exit 0) or the controller going away.
@@ -265,6 +302,7 @@ export async function engineCommand(args: string[]): Promise<number> {
   let flags: EngineFlags;
   try {
     flags = parseEngineArgs(args);
+    if (flags.mpi && flags.id === undefined && !flags.help) flags.id = mpiRank();
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     console.error(`ipp engine: ${e.message}`);

@@ -25,6 +25,7 @@ import { connectionFilePath, findConnectionFile, ipythonDir } from "../protocol/
 import { launchIpp, stopProcess } from "./local_launcher.ts";
 import type { LaunchedProcess } from "./local_launcher.ts";
 import { launchSshEngine } from "./ssh_launcher.ts";
+import { launchMpiEngines } from "./mpi_launcher.ts";
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -53,7 +54,9 @@ export interface ClusterOptions {
   onEvent?: (line: string) => void;
   /**
    * Where engines run: omitted, on this machine (the default); `{ launcher: "ssh", hosts }`,
-   * on other hosts through ssh (`ssh_launcher.ts`; give the controller an `--ip` they reach).
+   * on other hosts through ssh (`ssh_launcher.ts`; give the controller an `--ip` they reach);
+   * `{ launcher: "mpi" }`, as the ranks of one `mpiexec` per `startEngines()` call
+   * (`mpi_launcher.ts`; engine ids are the ranks on a fresh controller).
    */
   engines?: {
     /** Selects the SSH launcher. */
@@ -74,12 +77,21 @@ export interface ClusterOptions {
      * for hosts that share this file system).
      */
     ippMain?: string;
+  } | {
+    /** Selects the MPI launcher: `mpiexec -n N … ipp engine --mpi`, one engine per rank. */
+    launcher: "mpi";
+    /** The mpiexec program (default `"mpiexec"`, from the PATH). */
+    mpiexec?: string;
+    /** Extra mpiexec flags after `-n N`, e.g. `["--hostfile", "hosts"]`. */
+    mpiArgs?: string[];
   };
 }
 
 interface EngineSlot {
   proc: LaunchedProcess;
   stopping: boolean;
+  /** Engines this process stands for: 1, or the ranks of an `mpiexec`. */
+  size: number;
 }
 
 /** A controller plus engines on this machine. */
@@ -133,9 +145,9 @@ export class Cluster implements AsyncDisposable {
     return { controller: this.#controller?.pid, engines: this.#engines.map((s) => s.proc.pid) };
   }
 
-  /** Number of engine processes running now. */
+  /** Number of engines running now (the ranks of an `mpiexec` count one each). */
   get engineCount(): number {
-    return this.#engines.length;
+    return this.#engines.reduce((sum, s) => sum + s.size, 0);
   }
 
   /**
@@ -190,13 +202,35 @@ export class Cluster implements AsyncDisposable {
     if (!this.#controller) {
       return Promise.reject(new IppError("Start the controller first (cluster.start())"));
     }
+    if (this.#options.engines?.launcher === "mpi") {
+      if (n > 0) this.#launchEngine(n);
+      return Promise.resolve();
+    }
     for (let i = 0; i < n; i++) this.#launchEngine();
     return Promise.resolve();
   }
 
-  #launchEngine(): void {
-    const label = `engine ${this.#engines.length}`;
+  /** Launch one engine, or `size` engines as the ranks of one `mpiexec` (MPI launcher). */
+  #launchEngine(size = 1): void {
     const output = this.#options.showLogs ? "inherit" : "null";
+    const mpi = this.#options.engines;
+    if (mpi?.launcher === "mpi") {
+      const first = this.engineCount;
+      const label = `engines ${first}-${first + size - 1} (mpiexec)`;
+      this.#watchEngine(
+        launchMpiEngines({
+          label,
+          n: size,
+          engineFile: this.engineFile,
+          engineArgs: this.#options.engineArgs,
+          output,
+        }, mpi),
+        label,
+        size,
+      );
+      return;
+    }
+    const label = `engine ${this.#engines.length}`;
     const ssh = this.#options.engines;
     const proc = ssh?.launcher === "ssh"
       ? launchSshEngine({
@@ -210,7 +244,12 @@ export class Cluster implements AsyncDisposable {
         ["engine", `--file=${this.engineFile}`, ...(this.#options.engineArgs ?? [])],
         { label, output },
       );
-    const slot: EngineSlot = { proc, stopping: false };
+    this.#watchEngine(proc, label, 1);
+  }
+
+  /** Track an engine process; report its exit and restart it when asked to. */
+  #watchEngine(proc: LaunchedProcess, label: string, size: number): void {
+    const slot: EngineSlot = { proc, stopping: false, size };
     this.#engines.push(slot);
     proc.exited.then((code) => {
       const at = this.#engines.indexOf(slot);
@@ -219,7 +258,7 @@ export class Cluster implements AsyncDisposable {
       this.#options.onEvent?.(`${label} (pid ${proc.pid}) exited with status ${code}`);
       if (this.#options.restart && this.#controller) {
         this.#options.onEvent?.(`restarting ${label}`);
-        this.#launchEngine();
+        this.#launchEngine(size);
       }
     });
   }
@@ -233,7 +272,7 @@ export class Cluster implements AsyncDisposable {
 
   /** Stop every engine and start as many again. */
   async restartEngines(): Promise<void> {
-    const count = this.#engines.length;
+    const count = this.engineCount;
     await this.stopEngines();
     await this.startEngines(count);
   }

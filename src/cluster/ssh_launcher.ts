@@ -39,7 +39,10 @@ import type { LaunchedProcess } from "./local_launcher.ts";
  * its fields are documented (declared there so that the public `ClusterOptions` is
  * self-contained).
  */
-export type SshEngineLauncherOptions = NonNullable<ClusterOptions["engines"]>;
+export type SshEngineLauncherOptions = Extract<
+  NonNullable<ClusterOptions["engines"]>,
+  { launcher: "ssh" }
+>;
 
 /** Where the `ipp` entry point is on this machine (as a path when it is a local file). */
 const LOCAL_MAIN = new URL("../cli/main.ts", import.meta.url);
