@@ -138,6 +138,25 @@ export class Client extends ClientCore {
   // -- views ----------------------------------------------------------------------------------
 
   /**
+   * Deno's equivalent of ipyparallel's `activate(targets, suffix)`: installs global
+   * `px<suffix>` (a tagged template that runs code on `targets` and prints the outputs, like
+   * `%px`) and `pxresult<suffix>()` (prints the last outputs again, like `%pxresult`). Use it in
+   * the Deno REPL or a Deno Jupyter notebook: `` await px`x = 1` ``. Deno has no hook to send
+   * every REPL line elsewhere, so there is no `%autopx`; prefix cells with `px` instead.
+   *
+   * @param targets Engines the globals run on (default `"all"`, following new engines).
+   * @param suffix Appended to the global names, so several sets can coexist.
+   * @returns The view the globals use.
+   */
+  activate(targets: Targets = "all", suffix = ""): DirectView {
+    const view = this.directView(targets);
+    const g = globalThis as Record<string, unknown>;
+    g[`px${suffix}`] = view.px;
+    g[`pxresult${suffix}`] = () => view.pxResult();
+    return view;
+  }
+
+  /**
    * A view on engines by id. `"all"` (the default) follows engines that join later; a list
    * stays that list.
    *

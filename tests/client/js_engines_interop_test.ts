@@ -64,6 +64,18 @@ for (const { kind, label } of CONTROLLERS) {
         assert.deepEqual(ar.stdout, ["hi\n", "hi\n"]);
         const one = (await client.engine(1).px`k + 1`) as ExecuteReply;
         assert.equal(one.text, "43");
+        // activate(targets, suffix) installs px<suffix> and pxresult<suffix> as globals.
+        const g = globalThis as Record<string, unknown>;
+        try {
+          client.activate([0], "0");
+          const px0 = g.px0 as (s: TemplateStringsArray, ...v: unknown[]) => Promise<unknown>;
+          const viaGlobal = (await px0`k * 2`) as ExecuteReply[];
+          assert.deepEqual(viaGlobal.map((r) => r.text), ["84"]);
+          assert.equal(typeof g.pxresult0, "function");
+        } finally {
+          delete g.px0;
+          delete g.pxresult0;
+        }
       });
 
       await t.step("push, pull, scatter, gather, Reference arguments", async () => {
