@@ -377,6 +377,8 @@ export class Controller implements AsyncDisposable {
           sub: iopubIn.socket,
           pub: iopubOut.socket,
           inbound: inbound.iopub,
+          // HubState.iopubMessage records nothing for `status` (busy/idle, 2 per request).
+          ignoredTypes: new Set(["status"]),
           onMessage: (msg) => {
             const n = hub.iopubMessage(toHubMessage(msg));
             if (n !== null) {

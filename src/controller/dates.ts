@@ -64,6 +64,10 @@ export function normalizeDate(d: Date | string): string {
   return `${base}.${(frac ?? "").padEnd(6, "0")}Z`;
 }
 
+/** The last date {@link formatDate} formatted (epoch ms) and its text. */
+let lastMs = NaN;
+let lastFormatted = "";
+
 /**
  * Formats a `Date` in the wire form with microseconds (always six digits).
  *
@@ -75,8 +79,12 @@ export function normalizeDate(d: Date | string): string {
  * ```
  */
 export function formatDate(d: Date): string {
-  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
-  return `${iso.slice(0, 23)}000Z`;
+  const ms = d.getTime();
+  if (ms === lastMs) return lastFormatted; // many records are stamped within one millisecond
+  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ (throws on an invalid date)
+  lastFormatted = `${iso.slice(0, 23)}000Z`;
+  lastMs = ms;
+  return lastFormatted;
 }
 
 /**

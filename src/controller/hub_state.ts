@@ -331,8 +331,11 @@ export class HubState {
   // ------------------------------------------------------------ traffic (§8.1)
 
   #update(msgId: string, changes: TaskRecordUpdate): void {
+    const db = this.db;
     try {
-      this.db.update(msgId, changes);
+      // `tryUpdate` returns false for a culled or missing record instead of building an error.
+      if (db.tryUpdate !== undefined) db.tryUpdate(msgId, changes);
+      else db.update(msgId, changes);
     } catch {
       // Python logs "DB Error updating record" and carries on; so do we (culled, NoDb…).
     }

@@ -12,6 +12,7 @@
 
 import { MessageFormatError, SignatureError } from "../errors.ts";
 import type { Message } from "../protocol/messages.ts";
+import { parsePart } from "../protocol/frames.ts";
 import { Session, type SplitFrames } from "../protocol/session.ts";
 import type { JsonObject } from "./db/types.ts";
 import type { HubMessage } from "./hub_state.ts";
@@ -171,6 +172,25 @@ export class InboundChannel {
       return this.#session.unpack(frames, { verify: false });
     } catch (err) {
       this.#dropError(err);
+      return null;
+    }
+  }
+
+  /**
+   * The `msg_type` of a message already verified by {@link InboundChannel.verify}, parsing its
+   * header only (for messages a handler ignores by type, without parsing the other parts).
+   *
+   * @param split What `verify` returned.
+   * @returns The type, or null when the header is unusable (not counted here:
+   * {@link InboundChannel.inspect} counts it).
+   */
+  peekType(split: SplitFrames): string | null {
+    try {
+      const header = parsePart(split.parts[1], "header");
+      return typeof header.msg_id === "string" && typeof header.msg_type === "string"
+        ? header.msg_type
+        : null;
+    } catch {
       return null;
     }
   }

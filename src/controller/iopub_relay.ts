@@ -24,6 +24,11 @@ export interface IopubRelayOptions {
   inbound: InboundChannel;
   /** Called with a parsed copy of every relayed message that has a topic frame. */
   onMessage: (msg: Message) => void;
+  /**
+   * Message types relayed but not parsed nor given to `onMessage` (the Hub ignores `status`);
+   * only their header is parsed to tell. Default: none.
+   */
+  ignoredTypes?: ReadonlySet<string>;
 }
 
 /** The IOPub relay. */
@@ -37,12 +42,19 @@ export class IopubRelay {
    */
   constructor(options: IopubRelayOptions) {
     const { sub, pub, inbound, onMessage } = options;
+    const ignored = options.ignoredTypes !== undefined && options.ignoredTypes.size > 0
+      ? options.ignoredTypes
+      : null;
     sub.subscribe("");
     const handle = (frames: Frames) => {
       const split = inbound.verify(frames);
       if (split === null) return;
       sendQuiet(pub, frames);
       if (split.identities.length === 0) return; // §6.6: the Hub needs a topic frame
+      if (ignored !== null) {
+        const type = inbound.peekType(split);
+        if (type !== null && ignored.has(type)) return;
+      }
       const msg = inbound.inspect(frames);
       if (msg === null) return;
       try {

@@ -6,7 +6,11 @@
  * @module
  */
 
+import { SocketClosedError } from "../errors.ts";
 import type { Frames, Socket } from "../zmtp/mod.ts";
+
+/** Messages handled per turn at most, before output is flushed (bounds queued output). */
+const DRAIN_LIMIT = 64;
 
 /**
  * Runs `handler` for every message received on `socket` until it is closed. A handler that
@@ -22,7 +26,7 @@ export async function pump(
   handler: (frames: Frames) => void,
   onError: (err: unknown) => void,
 ): Promise<void> {
-  for await (const frames of socket) {
+  const run = (frames: Frames) => {
     try {
       handler(frames);
     } catch (err) {
@@ -31,6 +35,24 @@ export async function pump(
       } catch {
         // a logger must not stop the loop
       }
+    }
+  };
+  for (;;) {
+    let frames: Frames;
+    try {
+      frames = await socket.receive();
+    } catch (e) {
+      if (e instanceof SocketClosedError) return;
+      throw e;
+    }
+    run(frames);
+    // Handle the rest of a burst (messages already decoded from the same reads) in this turn,
+    // so the sends it makes are written together: a connection flushes once per turn.
+    if (socket.tryReceive === undefined) continue;
+    for (let i = 1; i < DRAIN_LIMIT; i++) {
+      const next = socket.tryReceive();
+      if (next === undefined) break;
+      run(next);
     }
   }
 }

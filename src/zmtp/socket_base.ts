@@ -444,6 +444,15 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     return new Promise((resolve, reject) => this.#receivers.push({ resolve, reject }));
   }
 
+  /** Take the next already-received message without waiting; see {@link Socket.tryReceive}. */
+  tryReceive(): Frames | undefined {
+    const inbound = this.#inbound;
+    if (this.#closed || inbound.length === 0) return undefined;
+    const frames = inbound.shift()!;
+    if (this.#paused && inbound.length <= this.options.receiveHwm >> 1) this.#unpause();
+    return frames;
+  }
+
   /** SUB/XSUB only; see {@link Socket.subscribe}. */
   subscribe(_prefix?: Uint8Array | string): void {
     throw new TypeError(`${this.type} sockets cannot subscribe (only SUB and XSUB can)`);

@@ -81,6 +81,12 @@ export interface Socket extends AsyncIterable<Frames>, AsyncDisposable {
   send(frames: Frames): Promise<void>;
   /** Receive the next message. Rejects with `SocketClosedError` once the socket is closed. */
   receive(): Promise<Frames>;
+  /**
+   * The next message if one has already been received, without waiting (`undefined` when none
+   * is queued or the socket is closed). Lets a reader handle a burst in one turn, so that the
+   * replies it sends are written together.
+   */
+  tryReceive?(): Frames | undefined;
   /** SUB/XSUB: subscribe to a prefix (`""` = everything). */
   subscribe(prefix?: Uint8Array | string): void;
   /** SUB/XSUB: drop a subscription. */

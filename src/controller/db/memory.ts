@@ -84,7 +84,21 @@ export class MemoryDb implements TaskDb {
 
   /** Merges changes. @throws {NoSuchRecord} If missing or culled. */
   update(msgId: string, changes: TaskRecordUpdate): void {
-    const rec = this.#live(msgId);
+    this.#merge(this.#live(msgId), msgId, changes);
+  }
+
+  /**
+   * Merges changes if the record is live; the Hub's hot path (no exception for culled records).
+   * @returns `false` (and nothing changed) when the record is missing or culled.
+   */
+  tryUpdate(msgId: string, changes: TaskRecordUpdate): boolean {
+    const rec = this.#records.get(msgId);
+    if (rec === undefined) return false;
+    this.#merge(rec, msgId, changes);
+    return true;
+  }
+
+  #merge(rec: TaskRecord, msgId: string, changes: TaskRecordUpdate): void {
     this.#bytes -= bufferBytes(rec);
     Object.assign(rec, normalizeRecordDates(changes), { msg_id: msgId });
     this.#bytes += bufferBytes(rec);

@@ -139,6 +139,11 @@ export interface TaskDb {
    */
   update(msgId: string, changes: TaskRecordUpdate): void;
   /**
+   * Like {@link TaskDb.update}, but returns `false` instead of throwing for a missing or culled
+   * record (optional: a fast path for backends where throwing is the costly part).
+   */
+  tryUpdate?(msgId: string, changes: TaskRecordUpdate): boolean;
+  /**
    * Returns a copy of one record.
    * @throws {NoSuchRecord} If missing ({@link RecordCulled} if culled).
    */
