@@ -39,7 +39,6 @@
  */
 
 import { createActor } from "xstate";
-import type { Actor } from "xstate";
 import {
   ControllerLostError,
   type EngineError,
@@ -53,12 +52,29 @@ import type { FinalTaskState, TaskEvent, TaskState } from "./actors/task_machine
 import { taskMachine, unsentTaskMachine } from "./actors/task_machine.ts";
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
-import { ExecuteReply } from "./execute_reply.ts";
 import type { IncomingMessage, ResultDecoder } from "./messages.ts";
 import type { DisplayContent } from "./metadata.ts";
 import { Metadata } from "./metadata.ts";
 import type { ResultSource, TaskResult } from "./result_source.ts";
 import { isEmpty, remoteErrorOf, replyErrorOf } from "./reply_errors.ts";
+import { fillReplyMetadata, replyValue } from "./reply_values.ts";
+import {
+  ABORT,
+  CONTROLLER_LOST,
+  ENGINE_DIED,
+  IOPUB_IDLE,
+  OUTPUT_TIMEOUT,
+  REPLY_ERROR,
+  REPLY_ERROR_COMPLETE,
+  REPLY_OK,
+  REPLY_OK_COMPLETE,
+  RESUBMITTED,
+  SENT,
+  SettledRecords,
+  STARTED,
+  TaskRecord,
+  TIMEOUT,
+} from "./task_record.ts";
 
 /** How the registry learns engine ids and tells engines about their direct tasks. */
 export interface EngineTracker {
@@ -103,111 +119,6 @@ export interface TrackOptions {
 }
 
 // Events without payload are shared (one allocation per process, not per message).
-const SENT: TaskEvent = { type: "SENT" };
-const STARTED: TaskEvent = { type: "STARTED" };
-const IOPUB_IDLE: TaskEvent = { type: "IOPUB_IDLE" };
-const OUTPUT_TIMEOUT: TaskEvent = { type: "OUTPUT_TIMEOUT" };
-const ABORT: TaskEvent = { type: "ABORT" };
-const ENGINE_DIED: TaskEvent = { type: "ENGINE_DIED" };
-const TIMEOUT: TaskEvent = { type: "TIMEOUT" };
-const RESUBMITTED: TaskEvent = { type: "RESUBMITTED" };
-const CONTROLLER_LOST: TaskEvent = { type: "CONTROLLER_LOST" };
-const REPLY_OK: TaskEvent = { type: "REPLY", status: "ok", outputComplete: false };
-const REPLY_ERROR: TaskEvent = { type: "REPLY", status: "error", outputComplete: false };
-const REPLY_OK_COMPLETE: TaskEvent = { type: "REPLY", status: "ok", outputComplete: true };
-const REPLY_ERROR_COMPLETE: TaskEvent = { type: "REPLY", status: "error", outputComplete: true };
-
-/** One task: its actor while outstanding, then a plain settled record. */
-class TaskRecord {
-  state: TaskState;
-  value: unknown = undefined;
-  error: Error | undefined = undefined;
-  successor: string | undefined = undefined;
-  hasReply = false;
-  /** IOPub `busy` was seen but `STARTED` not yet sent (see the module doc). */
-  startedDeferred = false;
-  /** A `REPLY` held until the IOPub `idle` (see the module doc). */
-  replyDeferred: "ok" | "error" | null = null;
-  /** When the output wait ends (`OUTPUT_TIMEOUT`), while queued for it. */
-  outputDeadline = 0;
-  watchers: ((result: TaskResult) => void)[] | null = null;
-  /** The task actor, once its first event was delivered; `null` once final. */
-  actor: Actor<typeof taskMachine> | null | undefined = undefined;
-  constructor(
-    readonly msgId: string,
-    readonly metadata: Metadata,
-    readonly engineUuid: string | undefined,
-    readonly expectOutput: boolean,
-    readonly unsent: boolean,
-  ) {
-    this.state = unsent ? "unsent" : "pending";
-  }
-  get final(): boolean {
-    return this.actor === null;
-  }
-}
-
-/**
- * Settled records by msg_id, oldest first. `Map` keeps insertion order, but finding its first
- * key after many deletions at the front walks over the deleted slots (it was a fifth of the
- * registry's time at 10 000 cached results), so the order lives in an array queue whose stale
- * entries (deleted or moved records) are skipped by identity and compacted away.
- */
-class SettledRecords {
-  readonly #byId = new Map<string, TaskRecord>();
-  #order: (TaskRecord | undefined)[] = [];
-  #head = 0;
-
-  get size(): number {
-    return this.#byId.size;
-  }
-
-  get(msgId: string): TaskRecord | undefined {
-    return this.#byId.get(msgId);
-  }
-
-  add(rec: TaskRecord): void {
-    this.#byId.set(rec.msgId, rec);
-    this.#order.push(rec);
-    // Stale entries are at most twice the live ones (amortised O(1) per add).
-    if (this.#order.length - this.#head > 2 * this.#byId.size + 1024) this.#compact();
-  }
-
-  delete(msgId: string): boolean {
-    return this.#byId.delete(msgId);
-  }
-
-  clear(): void {
-    this.#byId.clear();
-    this.#order = [];
-    this.#head = 0;
-  }
-
-  dropOldest(): void {
-    const order = this.#order;
-    while (this.#head < order.length) {
-      const rec = order[this.#head];
-      order[this.#head++] = undefined;
-      if (rec !== undefined && this.#byId.get(rec.msgId) === rec) {
-        this.#byId.delete(rec.msgId);
-        break;
-      }
-    }
-    if (this.#head > 1024 && this.#head * 2 > order.length) this.#compact();
-  }
-
-  #compact(): void {
-    const byId = this.#byId;
-    const kept: TaskRecord[] = [];
-    for (let i = this.#head; i < this.#order.length; i++) {
-      const rec = this.#order[i];
-      if (rec !== undefined && byId.get(rec.msgId) === rec) kept.push(rec);
-    }
-    this.#order = kept;
-    this.#head = 0;
-  }
-}
-
 /**
  * Tasks of one client, by msg_id.
  *
@@ -346,13 +257,17 @@ export class TaskRegistry implements ResultSource {
     if (status === "resubmitted") return; // ipyparallel ignores these too
     // The reply proves the request left, whatever the send bookkeeping says.
     if (rec.state === "unsent") this.#send(rec, SENT);
-    this.#fillReplyMetadata(rec.metadata, msg, coalesced);
+    fillReplyMetadata(rec.metadata, msg, {
+      coalesced,
+      receivedMs: this.#clock.now(),
+      engineIdOf: this.#engineIdOf,
+    });
     rec.hasReply = true;
     let replyStatus: "ok" | "error" | "aborted" = "error";
     let outputComplete = !rec.expectOutput;
     if (status === "ok") {
       try {
-        rec.value = this.#valueOf(msgId, msg, rec.metadata, coalesced);
+        rec.value = replyValue(msgId, msg, rec.metadata, coalesced, this.#decode);
         replyStatus = "ok";
       } catch (error) {
         rec.error = error as Error;
@@ -685,43 +600,5 @@ export class TaskRegistry implements ResultSource {
       (this.#read.size > 0 ? this.#read : this.#unread).dropOldest();
       this.#evicted++;
     }
-  }
-
-  #fillReplyMetadata(md: Metadata, msg: IncomingMessage, coalesced: boolean): void {
-    const meta = msg.metadata;
-    md.received = new Date(this.#clock.now());
-    md.status = String(msg.content.status);
-    md.isBroadcast = meta.is_broadcast === true;
-    md.isCoalescing = meta.is_coalescing === true;
-    md.follow = Array.isArray(meta.follow) ? meta.follow : [];
-    md.after = Array.isArray(meta.after) ? meta.after : [];
-    if (coalesced) {
-      const targets = Array.isArray(meta.broadcast_targets) ? meta.broadcast_targets : [];
-      md.engineUuid = targets.map((t) => String((t as unknown[])[0]));
-      md.engineId = targets.map((t) => {
-        const id = (t as unknown[])[1];
-        return typeof id === "number" ? id : null;
-      });
-    } else if (typeof meta.engine === "string") {
-      md.engineUuid = meta.engine;
-      md.engineId = this.#engines?.engineIdOf(meta.engine) ?? null;
-    }
-    const submitted = msg.parent_header.date;
-    if (submitted) md.submitted = new Date(submitted);
-    if (typeof meta.started === "string") md.started = new Date(meta.started);
-    if (msg.header.date) md.completed = new Date(msg.header.date);
-  }
-
-  #valueOf(msgId: string, msg: IncomingMessage, md: Metadata, coalesced: boolean): unknown {
-    if (msg.header.msg_type === "execute_reply") return new ExecuteReply(msgId, msg.content, md);
-    if (!coalesced) return this.#decode(msg.buffers).value;
-    const values: unknown[] = [];
-    let rest = msg.buffers;
-    while (rest.length > 0) {
-      const next = this.#decode(rest);
-      values.push(next.value);
-      rest = next.rest;
-    }
-    return values;
   }
 }

@@ -46,13 +46,25 @@ export function launchIpp(args: string[], options: LaunchOptions): LaunchedProce
     stderr: output,
     env: options.env,
   }).spawn();
+  return trackChild(child, options.label);
+}
+
+/**
+ * Wrap a spawned child as a {@link LaunchedProcess}: its exit code, and a `kill` that is a
+ * no-op once it has ended.
+ *
+ * @param child The spawned process.
+ * @param label Label used in messages.
+ * @returns The running process.
+ */
+export function trackChild(child: Deno.ChildProcess, label: string): LaunchedProcess {
   let done = false;
   const exited = child.status.then((s) => {
     done = true;
     return s.code;
   });
   return {
-    label: options.label,
+    label,
     pid: child.pid,
     exited,
     kill(signal: Deno.Signal = "SIGTERM") {

@@ -23,7 +23,7 @@
 
 import { IppError } from "../errors.ts";
 import type { ClusterOptions } from "./cluster.ts";
-import { IPP_MAIN } from "./local_launcher.ts";
+import { IPP_MAIN, trackChild } from "./local_launcher.ts";
 import type { LaunchedProcess } from "./local_launcher.ts";
 
 /**
@@ -136,22 +136,5 @@ export function launchMpiEngines(
     }
     throw error;
   }
-  let done = false;
-  const exited = child.status.then((s) => {
-    done = true;
-    return s.code;
-  });
-  return {
-    label: launch.label,
-    pid: child.pid,
-    exited,
-    kill(signal: Deno.Signal = "SIGTERM") {
-      if (done) return;
-      try {
-        child.kill(signal);
-      } catch {
-        // Already gone: nothing to stop.
-      }
-    },
-  };
+  return trackChild(child, launch.label);
 }

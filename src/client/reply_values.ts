@@ -1,0 +1,82 @@
+/**
+ * What a reply becomes on the client: its `Metadata` fields (PROTOCOL.md §9.5) and its value
+ * (an `ExecuteReply`, a decoded apply result, or one value per engine for a coalesced
+ * broadcast, §7.9).
+ *
+ * @module
+ */
+
+import { ExecuteReply } from "./execute_reply.ts";
+import type { IncomingMessage, ResultDecoder } from "./messages.ts";
+import type { Metadata } from "./metadata.ts";
+
+/** Context of {@link fillReplyMetadata}. */
+export interface ReplyContext {
+  /** The reply is one coalesced broadcast reply (engines in `broadcast_targets`). */
+  coalesced: boolean;
+  /** Local time the reply arrived, in ms since the epoch. */
+  receivedMs: number;
+  /** Engine id look-up by uuid. */
+  engineIdOf?: (uuid: string) => number | undefined;
+}
+
+/**
+ * Fills a task's metadata from its reply (PROTOCOL.md §9.5).
+ *
+ * @param md The task's metadata.
+ * @param msg The reply.
+ * @param ctx Coalescing, arrival time, engine look-up.
+ */
+export function fillReplyMetadata(md: Metadata, msg: IncomingMessage, ctx: ReplyContext): void {
+  const meta = msg.metadata;
+  md.received = new Date(ctx.receivedMs);
+  md.status = String(msg.content.status);
+  md.isBroadcast = meta.is_broadcast === true;
+  md.isCoalescing = meta.is_coalescing === true;
+  md.follow = Array.isArray(meta.follow) ? meta.follow : [];
+  md.after = Array.isArray(meta.after) ? meta.after : [];
+  if (ctx.coalesced) {
+    const targets = Array.isArray(meta.broadcast_targets) ? meta.broadcast_targets : [];
+    md.engineUuid = targets.map((t) => String((t as unknown[])[0]));
+    md.engineId = targets.map((t) => {
+      const id = (t as unknown[])[1];
+      return typeof id === "number" ? id : null;
+    });
+  } else if (typeof meta.engine === "string") {
+    md.engineUuid = meta.engine;
+    md.engineId = ctx.engineIdOf?.(meta.engine) ?? null;
+  }
+  const submitted = msg.parent_header.date;
+  if (submitted) md.submitted = new Date(submitted);
+  if (typeof meta.started === "string") md.started = new Date(meta.started);
+  if (msg.header.date) md.completed = new Date(msg.header.date);
+}
+
+/**
+ * The value of a successful reply.
+ *
+ * @param msgId The task's msg_id.
+ * @param msg The reply.
+ * @param md The task's metadata (kept by an `ExecuteReply`).
+ * @param coalesced One coalesced broadcast reply: decode one value per engine.
+ * @param decode Result decoder for the reply's buffers.
+ * @returns The value.
+ */
+export function replyValue(
+  msgId: string,
+  msg: IncomingMessage,
+  md: Metadata,
+  coalesced: boolean,
+  decode: ResultDecoder,
+): unknown {
+  if (msg.header.msg_type === "execute_reply") return new ExecuteReply(msgId, msg.content, md);
+  if (!coalesced) return decode(msg.buffers).value;
+  const values: unknown[] = [];
+  let rest = msg.buffers;
+  while (rest.length > 0) {
+    const next = decode(rest);
+    values.push(next.value);
+    rest = next.rest;
+  }
+  return values;
+}
