@@ -233,4 +233,15 @@ export { PxRunner } from "./src/client/px.ts";
 
 // Cluster (src/cluster/)
 export { Cluster } from "./src/cluster/cluster.ts";
-export type { ClusterOptions } from "./src/cluster/cluster.ts";
+export type {
+  ClusterEvent,
+  ClusterFromFileOptions,
+  ClusterOptions,
+  MpiEnginesOptions,
+  SlurmControllerOptions,
+  SlurmEnginesOptions,
+  SlurmSettings,
+  SshControllerOptions,
+  SshEnginesOptions,
+  SshSettings,
+} from "./src/cluster/cluster.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Cluster } from "../mod.ts";
 import { needsPython } from "./helpers/interop.ts";
+import { descendants, needsSshd, Sshd, waitUntil } from "./helpers/sshd.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -128,4 +129,34 @@ Deno.test({
       await Deno.remove(profileDir, { recursive: true }).catch(() => {});
     }
   },
+});
+
+Deno.test({
+  name: "ssh_cluster runs engines over ssh (a real sshd on loopback), maps on them and stops",
+  ignore: needsSshd(),
+  async fn() {
+    await using sshd = await Sshd.start();
+    const { code, stdout, stderr } = await runExample("ssh_cluster.ts", {
+      IPP_SSH_HOST: sshd.host,
+      IPP_SSH_PORT: String(sshd.port),
+      IPP_SSH_KEY: sshd.keyFile,
+      IPP_SSH_OPTIONS:
+        "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+      IPP_SSH_DENO: Deno.execPath(),
+    });
+    assert.equal(code, 0, `ssh_cluster failed:\n${stdout}\n${stderr}`);
+    assert.match(stdout, /Cluster up with engines \[0,1\]/);
+    assert.match(stdout, /engine 0: pid \d+ on /);
+    assert.match(stdout, /π ≈ 3\.1\d* from 1,600,000 samples on 2 SSH engines/);
+    assert.match(stdout, /All SSH-cluster checks passed\./);
+    assert.match(stdout, /Cluster stopped: the ssh sessions and remote engines are gone\./);
+    assert.doesNotMatch(stdout, /event:/, "no engine exited unexpectedly");
+    await waitUntil(() => descendants(sshd.pid).length === 0, 10_000, "sshd's sessions to end");
+  },
+});
+
+Deno.test("ssh_cluster without a host says what to give and exits 2", async () => {
+  const { code, stdout, stderr } = await runExample("ssh_cluster.ts", { IPP_SSH_HOST: "" });
+  assert.equal(code, 2, stdout);
+  assert.match(stderr, /no SSH host\. Give --host \[user@\]host \(or IPP_SSH_HOST\)/);
 });

@@ -1,7 +1,8 @@
 /**
  * `ipp cluster start | stop | list`: a controller plus engines on this machine, like
  * `ipcluster`. A running cluster is described by `<profile>/security/cluster-<id>.json`
- * (the shape ipyparallel's `Cluster` writes: ids, pids, paths), which `stop` and `list` read.
+ * (`cluster_file.ts`: ids, pids, paths, flags), which `stop` and `list` read, and
+ * `Cluster.fromFile()` too.
  *
  * @module
  */
@@ -9,6 +10,13 @@
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { Cluster } from "../cluster/cluster.ts";
+import {
+  type ClusterFile,
+  clusterFilePath,
+  isAlive,
+  readClusterFile,
+  writeClusterFile,
+} from "../cluster/cluster_file.ts";
 import { ipythonDir } from "../protocol/connection.ts";
 import { Progress } from "./progress.ts";
 
@@ -26,29 +34,24 @@ Options:
   --ipython-dir <dir>    IPython folder (default: $IPYTHONDIR or ~/.ipython)
   --cluster-id <id>      cluster id (default: none, so Client.connect() finds it)
   --daemonize            start in the background and return once the engines registered
-  --restart              restart engines that exit on their own
+  --restart              restart engines that crash (exit with a non-zero status)
   --controller-arg <a>   extra flag for ipp controller (repeatable), e.g. --controller-arg=--ping=1000
   --engine-arg <a>       extra flag for ipp engine (repeatable)
+  --deno-arg <a>         extra Deno flag for the controller and engines (repeatable),
+                         e.g. --deno-arg=--v8-flags=--max-old-space-size=4096
   --timeout <s>          seconds to wait for the controller and engines (default: 60)
   -h, --help             show this help
+
+On a terminal, start shows engines registering as a progress bar; otherwise as plain lines.
 
 Examples:
   ipp cluster start -n 4              # foreground; Ctrl-C stops everything
   ipp cluster start -n 4 --daemonize  # background; then:
   ipp cluster list
   ipp cluster stop
+  ipp cluster start -n 8 --restart --cluster-id=work --daemonize
+  ipp cluster stop --cluster-id=work
 `;
-
-/** What `cluster-<id>.json` records about a running cluster. */
-interface ClusterFile {
-  cluster_id: string;
-  profile_dir: string;
-  n: number;
-  pid: number;
-  controller_pid?: number;
-  engine_pids: number[];
-  started: string;
-}
 
 interface ClusterFlags {
   n: number;
@@ -60,6 +63,7 @@ interface ClusterFlags {
   restart: boolean;
   controllerArgs: string[];
   engineArgs: string[];
+  denoArgs: string[];
   timeoutS: number;
 }
 
@@ -102,6 +106,7 @@ function parseFlags(args: string[]): ClusterFlags {
     restart: false,
     controllerArgs: [],
     engineArgs: [],
+    denoArgs: [],
     timeoutS: 60,
   };
   for (let i = 0; i < args.length; i++) {
@@ -146,6 +151,9 @@ function parseFlags(args: string[]): ClusterFlags {
       case "--engine-arg":
         flags.engineArgs.push(value());
         break;
+      case "--deno-arg":
+        flags.denoArgs.push(value());
+        break;
       case "--timeout": {
         const t = Number(value());
         if (!(t > 0)) throw new Error("--timeout must be a positive number of seconds");
@@ -165,10 +173,6 @@ function profileDirOf(flags: ClusterFlags): string {
   return join(base, `profile_${flags.profile ?? "default"}`);
 }
 
-function clusterFilePath(profileDir: string, clusterId: string): string {
-  return join(profileDir, "security", `cluster-${clusterId}.json`);
-}
-
 async function startForeground(flags: ClusterFlags): Promise<number> {
   const profileDir = profileDirOf(flags);
   const cluster = new Cluster({
@@ -177,11 +181,36 @@ async function startForeground(flags: ClusterFlags): Promise<number> {
     clusterId: flags.clusterId,
     controllerArgs: flags.controllerArgs,
     engineArgs: flags.engineArgs,
+    denoArgs: flags.denoArgs,
     restart: flags.restart,
     timeoutMs: flags.timeoutS * 1000,
-    onEvent: (line) => console.error(`ipp cluster: ${line}`),
+    onEvent: (event) => {
+      console.error(`ipp cluster: ${event.message}`);
+      // One write at a time, in order: the last one describes the processes now.
+      if (ready) writing = writing.then(writeRecord).catch(() => {});
+    },
   });
   const file = clusterFilePath(profileDir, flags.clusterId);
+  let ready = false;
+  let writing = Promise.resolve();
+  const started = new Date().toISOString();
+  // The file tells `ipp cluster stop` and `Cluster.fromFile()` which processes run now.
+  const writeRecord = () => {
+    const record: ClusterFile = {
+      cluster_id: flags.clusterId,
+      profile_dir: profileDir,
+      n: flags.n,
+      pid: Deno.pid,
+      controller_pid: cluster.pids.controller,
+      engine_pids: cluster.pids.engines,
+      started,
+      controller_args: flags.controllerArgs,
+      engine_args: flags.engineArgs,
+      deno_args: flags.denoArgs,
+      restart: flags.restart,
+    };
+    return writeClusterFile(file, record);
+  };
   let stopping: Promise<void> | undefined;
   const stopAll = () => stopping ??= cluster.stop();
   const stopSignals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
@@ -196,16 +225,8 @@ async function startForeground(flags: ClusterFlags): Promise<number> {
     await Promise.race([cluster.waitForEngines(client, flags.n, (c) => bar.update(c)), signal]);
     bar.done();
     await client.close();
-    const record: ClusterFile = {
-      cluster_id: flags.clusterId,
-      profile_dir: profileDir,
-      n: flags.n,
-      pid: Deno.pid,
-      controller_pid: cluster.pids.controller,
-      engine_pids: cluster.pids.engines,
-      started: new Date().toISOString(),
-    };
-    await Deno.writeTextFile(file, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
+    await writeRecord();
+    ready = true;
     console.error(
       `ipp cluster: ready — ${flags.n} engines. Connect with Client.connect(${
         flags.clusterId ? `{ clusterId: ${JSON.stringify(flags.clusterId)} }` : ""
@@ -218,8 +239,10 @@ async function startForeground(flags: ClusterFlags): Promise<number> {
     console.error(`ipp cluster: ${(e as Error).message}`);
     return 1;
   } finally {
+    ready = false;
     for (const s of stopSignals) Deno.removeSignalListener(s, signalled);
     await stopAll();
+    await writing;
     await Deno.remove(file).catch(() => {});
   }
 }
@@ -233,6 +256,7 @@ async function startDaemon(flags: ClusterFlags): Promise<number> {
   if (flags.restart) args.push("--restart");
   for (const a of flags.controllerArgs) args.push(`--controller-arg=${a}`);
   for (const a of flags.engineArgs) args.push(`--engine-arg=${a}`);
+  for (const a of flags.denoArgs) args.push(`--deno-arg=${a}`);
   args.push(`--timeout=${flags.timeoutS}`);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", new URL("./main.ts", import.meta.url).href, ...args],
@@ -247,7 +271,7 @@ async function startDaemon(flags: ClusterFlags): Promise<number> {
   const deadline = Date.now() + flags.timeoutS * 1000 + 5000;
   while (Date.now() < deadline && !exited) {
     try {
-      const record = JSON.parse(await Deno.readTextFile(file)) as ClusterFile;
+      const record = await readClusterFile(file);
       console.log(
         `cluster ${
           record.cluster_id || "(default)"
@@ -271,39 +295,19 @@ async function startDaemon(flags: ClusterFlags): Promise<number> {
   return 1;
 }
 
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function stop(flags: ClusterFlags): Promise<number> {
-  const file = clusterFilePath(profileDirOf(flags), flags.clusterId);
-  let record: ClusterFile;
+  let cluster: Cluster;
   try {
-    record = JSON.parse(await Deno.readTextFile(file));
-  } catch {
-    console.error(`ipp cluster: no running cluster found (looked for ${file})`);
+    cluster = await Cluster.fromFile({
+      profileDir: profileDirOf(flags),
+      clusterId: flags.clusterId,
+    });
+  } catch (e) {
+    console.error(`ipp cluster: ${(e as Error).message}`);
     return 1;
   }
-  if (alive(record.pid)) Deno.kill(record.pid, "SIGTERM");
-  const deadline = Date.now() + 10_000;
-  while (alive(record.pid) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  // Whatever is still there (the cluster process was killed hard, say) is stopped by pid.
-  for (const pid of [record.pid, record.controller_pid, ...record.engine_pids]) {
-    if (pid !== undefined && alive(pid)) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* gone meanwhile */ }
-    }
-  }
-  await Deno.remove(file).catch(() => {});
-  console.log(`cluster ${record.cluster_id || "(default)"} stopped`);
+  await cluster.stop();
+  console.log(`cluster ${cluster.clusterId || "(default)"} stopped`);
   return 0;
 }
 
@@ -317,8 +321,8 @@ async function list(flags: ClusterFlags): Promise<number> {
       try {
         for await (const f of Deno.readDir(security)) {
           if (!/^cluster-.*\.json$/.test(f.name)) continue;
-          const record = JSON.parse(await Deno.readTextFile(join(security, f.name))) as ClusterFile;
-          const state = alive(record.pid) ? "running" : "stale";
+          const record = await readClusterFile(join(security, f.name));
+          const state = isAlive(record.pid) ? "running" : "stale";
           rows.push(
             `${entry.name.slice(8).padEnd(12)} ${(record.cluster_id || "(default)").padEnd(20)} ` +
               `${String(record.n).padStart(7)}  ${state.padEnd(8)} ${record.pid}`,

@@ -12,8 +12,10 @@ export const IPP_MAIN: string = new URL("../cli/main.ts", import.meta.url).href;
 export interface LaunchedProcess {
   /** What it is, for messages: `"controller"` or `"engine 3"`. */
   readonly label: string;
-  /** Process id. */
-  readonly pid: number;
+  /** Process id here; undefined for a batch job (Slurm), which has a `jobId` instead. */
+  readonly pid?: number;
+  /** The batch system's job id, for a Slurm job. */
+  readonly jobId?: string;
   /** Resolves with the exit code when the process ends. */
   readonly exited: Promise<number>;
   /** Send a signal (ignored once the process has ended). */
@@ -28,19 +30,21 @@ export interface LaunchOptions {
   output?: "inherit" | "null";
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** Extra Deno flags before the program, e.g. `["--v8-flags=--max-old-space-size=512"]`. */
+  denoArgs?: string[];
 }
 
 /**
- * Start `deno run -A <ipp main> <args…>` as a child process.
+ * Start `deno run -A --quiet [denoArgs…] <ipp main> <args…>` as a child process.
  *
  * @param args Arguments after the program, e.g. `["engine", "--file=…"]`.
- * @param options Label and output handling.
+ * @param options Label, output handling, environment and Deno flags.
  * @returns The running process.
  */
 export function launchIpp(args: string[], options: LaunchOptions): LaunchedProcess {
   const output = options.output ?? "null";
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", IPP_MAIN, ...args],
+    args: ["run", "-A", "--quiet", ...(options.denoArgs ?? []), IPP_MAIN, ...args],
     stdin: "null",
     stdout: output,
     stderr: output,

@@ -22,18 +22,15 @@
  */
 
 import { IppError } from "../errors.ts";
-import type { ClusterOptions } from "./cluster.ts";
 import { IPP_MAIN, trackChild } from "./local_launcher.ts";
 import type { LaunchedProcess } from "./local_launcher.ts";
+import type { MpiEnginesOptions } from "./options.ts";
 
 /**
  * Engines started by `mpiexec`: the `engines` option of `ClusterOptions` with
  * `launcher: "mpi"`, where its fields are documented.
  */
-export type MpiEngineLauncherOptions = Extract<
-  NonNullable<ClusterOptions["engines"]>,
-  { launcher: "mpi" }
->;
+export type MpiEngineLauncherOptions = MpiEnginesOptions;
 
 /** Where the `ipp` entry point is on this machine (a path when it is a local file). */
 function ippMainPath(): string {
@@ -48,6 +45,7 @@ function ippMainPath(): string {
  * @param engineFile The engine connection file.
  * @param engineArgs Extra `ipp engine` flags.
  * @param options Launcher options (`mpiArgs` go right after `-n N`).
+ * @param denoArgs Extra Deno flags for each rank's `deno run`.
  * @returns Arguments for the `mpiexec` program.
  * @throws {IppError} `n` is not a positive integer.
  */
@@ -56,6 +54,7 @@ export function mpiexecArgs(
   engineFile: string,
   engineArgs: string[],
   options: Pick<MpiEngineLauncherOptions, "mpiArgs">,
+  denoArgs: string[] = [],
 ): string[] {
   if (!Number.isInteger(n) || n < 1) {
     throw new IppError(`The MPI launcher needs a positive whole number of engines, got ${n}`);
@@ -68,6 +67,7 @@ export function mpiexecArgs(
     "run",
     "-A",
     "--quiet",
+    ...denoArgs,
     ippMainPath(),
     "engine",
     `--file=${engineFile}`,
@@ -101,6 +101,8 @@ export interface MpiEngineLaunch {
   engineArgs?: string[];
   /** Where mpiexec's stdout and stderr go (the engines' logs). */
   output?: "inherit" | "null";
+  /** Extra Deno flags for each rank's `deno run`. */
+  denoArgs?: string[];
 }
 
 /**
@@ -120,7 +122,13 @@ export function launchMpiEngines(
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(program, {
-      args: mpiexecArgs(launch.n, launch.engineFile, launch.engineArgs ?? [], options),
+      args: mpiexecArgs(
+        launch.n,
+        launch.engineFile,
+        launch.engineArgs ?? [],
+        options,
+        launch.denoArgs,
+      ),
       stdin: "null",
       stdout: output,
       stderr: output,

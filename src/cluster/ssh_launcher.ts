@@ -1,7 +1,8 @@
 /**
  * SSH launcher for engines (ipyparallel's `SSHEngineSetLauncher`): runs `ipp engine` on
  * other hosts with the system `ssh`, one `ssh` client process per engine, so that a
- * {@link LaunchedProcess} here stands for an engine there.
+ * {@link LaunchedProcess} here stands for an engine there. The controller's SSH launcher
+ * (`ssh_controller.ts`) runs `ipp controller` in the same wrapper, without the file.
  *
  * How it works, per engine:
  *
@@ -31,48 +32,49 @@
  */
 
 import { IppError } from "../errors.ts";
-import type { ClusterOptions } from "./cluster.ts";
 import type { LaunchedProcess } from "./local_launcher.ts";
+import type { SshEnginesOptions, SshSettings } from "./options.ts";
 
-/**
- * Engines started on other hosts over SSH: the `engines` option of `ClusterOptions`, where
- * its fields are documented (declared there so that the public `ClusterOptions` is
- * self-contained).
- */
-export type SshEngineLauncherOptions = Extract<
-  NonNullable<ClusterOptions["engines"]>,
-  { launcher: "ssh" }
->;
+/** Engines started on other hosts over SSH: the `engines` option of `ClusterOptions`. */
+export type SshEngineLauncherOptions = SshEnginesOptions;
 
 /** Where the `ipp` entry point is on this machine (as a path when it is a local file). */
 const LOCAL_MAIN = new URL("../cli/main.ts", import.meta.url);
 
 /**
- * The remote wrapper (POSIX sh). `$@` is the engine command line without `--file`.
- * Line 1 of stdin is the connection file; the rest are signal names; EOF stops the engine.
+ * The remote wrapper (POSIX sh). `$@` is the program's command line. With `withFile`, line 1
+ * of stdin is a connection file, written to a temporary file passed as `--file=…`; the other
+ * lines are signal names; EOF stops the program.
  */
-const WRAPPER = [
-  `f=$(mktemp "\${TMPDIR:-/tmp}/ipp-engine-XXXXXXXX") || exit 70`,
-  `trap 'rm -f "$f"' EXIT`,
-  `IFS= read -r line || { echo "ipp ssh launcher: no connection file on stdin" >&2; exit 70; }`,
-  `printf '%s\\n' "$line" > "$f"`,
-  // Background jobs get /dev/null as stdin unless redirected: keep the lifeline on fd 3.
-  `exec 3<&0 </dev/null`,
-  `"$@" --file="$f" &`,
-  `e=$!`,
-  `{ while IFS= read -r sig <&3; do kill -s "$sig" "$e"; done; kill -TERM "$e"; ` +
-  `i=0; while kill -0 "$e" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done; ` +
-  `kill -KILL "$e"; } >/dev/null 2>&1 &`,
-  `w=$!`,
-  // The engine keeps the channel's stdout/stderr. The shell lets go of them: a job message
-  // ("Terminated") written to a lost connection would kill it by SIGPIPE before its EXIT trap.
-  `exec 3<&- >/dev/null 2>&1`,
-  `wait "$e"`,
-  `code=$?`,
-  // The engine is reaped: end the watcher before it could signal a reused pid.
-  `kill "$w" 2>/dev/null`,
-  `exit "$code"`,
-].join("\n");
+function wrapper(withFile: boolean, before?: string): string {
+  return [
+    ...(before ? [before] : []),
+    ...(withFile
+      ? [
+        `f=$(mktemp "\${TMPDIR:-/tmp}/ipp-engine-XXXXXXXX") || exit 70`,
+        `trap 'rm -f "$f"' EXIT`,
+        `IFS= read -r line || { echo "ipp ssh launcher: no connection file on stdin" >&2; exit 70; }`,
+        `printf '%s\\n' "$line" > "$f"`,
+      ]
+      : []),
+    // Background jobs get /dev/null as stdin unless redirected: keep the lifeline on fd 3.
+    `exec 3<&0 </dev/null`,
+    withFile ? `"$@" --file="$f" &` : `"$@" &`,
+    `e=$!`,
+    `{ while IFS= read -r sig <&3; do kill -s "$sig" "$e"; done; kill -TERM "$e"; ` +
+    `i=0; while kill -0 "$e" && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done; ` +
+    `kill -KILL "$e"; } >/dev/null 2>&1 &`,
+    `w=$!`,
+    // The program keeps the channel's stdout/stderr. The shell lets go of them: a job message
+    // ("Terminated") written to a lost connection would kill it by SIGPIPE before its EXIT trap.
+    `exec 3<&- >/dev/null 2>&1`,
+    `wait "$e"`,
+    `code=$?`,
+    // The program is reaped: end the watcher before it could signal a reused pid.
+    `kill "$w" 2>/dev/null`,
+    `exit "$code"`,
+  ].join("\n");
+}
 
 /** Quote a word for a POSIX shell (ssh runs its command through the remote login shell). */
 export function shellQuote(word: string): string {
@@ -91,17 +93,22 @@ export function parseSshHost(host: string): { destination: string; port?: string
 }
 
 /**
- * The ssh command line (without the program) that runs one engine on `host`.
+ * The ssh command line (without the program) that runs `ipp <command> …` on `host` inside
+ * the lifeline wrapper (see the module doc).
  *
  * @param host `[user@]host[:port]`.
- * @param engineArgs Extra `ipp engine` flags.
+ * @param ippArgs The `ipp` arguments, e.g. `["engine", "--log-level=DEBUG"]`.
  * @param options Launcher options.
+ * @param extra `denoArgs`: Deno flags before the program; `withFile`: the first stdin line
+ *   is a connection file for `--file` (engines); `before`: a shell command run first.
  * @returns Arguments for the ssh program.
+ * @throws {IppError} The host is malformed.
  */
-export function sshEngineArgs(
+export function sshIppArgs(
   host: string,
-  engineArgs: string[],
-  options: SshEngineLauncherOptions,
+  ippArgs: string[],
+  options: SshSettings,
+  extra: { denoArgs?: string[]; withFile?: boolean; before?: string } = {},
 ): string[] {
   const { destination, port } = parseSshHost(host);
   const main = options.ippMain ??
@@ -109,15 +116,15 @@ export function sshEngineArgs(
   const remote = [
     "sh",
     "-c",
-    WRAPPER,
-    "ipp-engine",
+    wrapper(extra.withFile ?? false, extra.before),
+    `ipp-${ippArgs[0] ?? "ipp"}`,
     options.deno ?? "deno",
     "run",
     "-A",
     "--quiet",
+    ...(extra.denoArgs ?? []),
     main,
-    "engine",
-    ...engineArgs,
+    ...ippArgs,
   ];
   return [
     // First: for `-o`, ssh keeps the first value given, so the caller's options win.
@@ -133,6 +140,24 @@ export function sshEngineArgs(
   ];
 }
 
+/**
+ * The ssh command line (without the program) that runs one engine on `host`.
+ *
+ * @param host `[user@]host[:port]`.
+ * @param engineArgs Extra `ipp engine` flags.
+ * @param options Launcher options.
+ * @param denoArgs Extra Deno flags for the remote `deno run`.
+ * @returns Arguments for the ssh program.
+ */
+export function sshEngineArgs(
+  host: string,
+  engineArgs: string[],
+  options: SshEngineLauncherOptions,
+  denoArgs: string[] = [],
+): string[] {
+  return sshIppArgs(host, ["engine", ...engineArgs], options, { denoArgs, withFile: true });
+}
+
 /** Options of {@link launchSshEngine}. */
 export interface SshEngineLaunch {
   /** Label used in messages, e.g. `"engine 3"`. */
@@ -145,6 +170,8 @@ export interface SshEngineLaunch {
   engineArgs?: string[];
   /** Where the ssh client's stdout and stderr go (the remote engine's logs). */
   output?: "inherit" | "null";
+  /** Extra Deno flags for the remote `deno run`. */
+  denoArgs?: string[];
 }
 
 /**
@@ -162,10 +189,32 @@ export function launchSshEngine(
   if (!launch.host) {
     throw new IppError("No host for an SSH engine: give engines.hosts, [user@]host[:port] each");
   }
-  const args = sshEngineArgs(launch.host, launch.engineArgs ?? [], options);
+  const args = sshEngineArgs(launch.host, launch.engineArgs ?? [], options, launch.denoArgs);
   const file = JSON.stringify(JSON.parse(Deno.readTextFileSync(launch.engineFile)));
+  return spawnLifeline(options.sshCommand ?? "ssh", args, {
+    label: launch.label,
+    firstLine: file,
+    output: launch.output,
+  });
+}
+
+/**
+ * Spawn an ssh client whose stdin is the lifeline of the wrapper it runs remotely (see the
+ * module doc): `kill("SIGTERM")` closes stdin, `kill("SIGKILL")` kills the client, other
+ * signals are written as lines.
+ *
+ * @param program The ssh program.
+ * @param args Its arguments (from {@link sshIppArgs}).
+ * @param launch Label, optional first stdin line (a connection file), output handling.
+ * @returns The ssh client process, standing for the remote program.
+ */
+export function spawnLifeline(
+  program: string,
+  args: string[],
+  launch: { label: string; firstLine?: string; output?: "inherit" | "null" },
+): LaunchedProcess {
   const output = launch.output ?? "null";
-  const child = new Deno.Command(options.sshCommand ?? "ssh", {
+  const child = new Deno.Command(program, {
     args,
     stdin: "piped",
     stdout: output,
@@ -177,7 +226,7 @@ export function launchSshEngine(
   let closed = false;
   // Writes fail once ssh is gone; its exit is reported through `exited`.
   const write = (text: string) => writer.write(encoder.encode(text)).catch(() => {});
-  write(`${file}\n`);
+  if (launch.firstLine !== undefined) write(`${launch.firstLine}\n`);
   const exited = child.status.then((s) => {
     done = true;
     if (!closed) {

@@ -58,7 +58,7 @@ Deno.test({
         clusterId: "mpi-engines",
         controllerArgs: ["--ip=127.0.0.1", "--ping=250"],
         timeoutMs: 60_000,
-        onEvent: (l) => events.push(l),
+        onEvent: (e) => events.push(e.message),
         engines: { launcher: "mpi", mpiexec: MPIEXEC },
       });
       try {

@@ -1,8 +1,8 @@
 /**
  * Slurm launcher (`slurm_launcher.ts`): the batch scripts it writes, checked by exact content,
  * and submission/cancellation through fake `sbatch`/`scancel` programs found on `PATH`,
- * which record their arguments (and the submitted script). No real Slurm runs here (see the
- * launcher's module doc).
+ * which record their arguments (and the submitted script). A real single-node Slurm runs the
+ * engines in `slurm_cluster_test.ts`.
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +13,7 @@ import {
   cancelSlurmJob,
   launchSlurmEngines,
   slurmBatchScript,
+  slurmControllerScript,
   submitSlurmJob,
 } from "../../src/cluster/slurm_launcher.ts";
 
@@ -199,4 +200,30 @@ Deno.test("submitSlurmJob rejects with IppError when sbatch fails, prints no id,
     await Deno.remove(failing.dir, { recursive: true });
     await Deno.remove(garbled.dir, { recursive: true });
   }
+});
+
+Deno.test("slurmControllerScript runs one ipp controller task with exec", () => {
+  const script = slurmControllerScript({
+    profileDir: "/shared/profile",
+    clusterId: "abc",
+    controllerArgs: ["--ip=10.0.0.1"],
+    partition: "debug",
+    deno: "/usr/bin/deno",
+    denoArgs: ["--v8-flags=--max-old-space-size=512"],
+    ippMain: "/srv/ipp/src/cli/main.ts",
+  });
+  assert.equal(
+    script,
+    [
+      "#!/bin/sh",
+      "#SBATCH --job-name=ipp-controller",
+      "#SBATCH --ntasks=1",
+      "#SBATCH --output=ipp-controller-%j.out",
+      "#SBATCH --partition=debug",
+      "exec /usr/bin/deno run -A --quiet --v8-flags=--max-old-space-size=512 " +
+      "/srv/ipp/src/cli/main.ts controller --profile-dir=/shared/profile --cluster-id=abc " +
+      "--ip=10.0.0.1",
+      "",
+    ].join("\n"),
+  );
 });

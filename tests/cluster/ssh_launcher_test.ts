@@ -106,7 +106,7 @@ Deno.test({
       const events: string[] = [];
       await using cluster = new Cluster({
         ...options(sshd, dir, 1),
-        onEvent: (l) => events.push(l),
+        onEvent: (e) => events.push(e.message),
       });
       const client = await cluster.startAndConnect({ timeout: 30_000, log: () => {} });
       assert.equal(await client.engine(0).apply(() => 1 + 1), 2);

@@ -1,0 +1,134 @@
+/**
+ * `ipp cluster start` shows engines registering as a progress bar on a terminal and as plain
+ * lines otherwise. The terminal is a real pseudo-terminal from util-linux's `script`, and
+ * Ctrl-C is typed into it: it stops the cluster, leaving no process or file.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { processes, waitUntil } from "../helpers/sshd.ts";
+
+const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+const SCRIPT = "/usr/bin/script";
+
+function scriptMissing(): boolean {
+  try {
+    Deno.statSync(SCRIPT);
+    return false;
+  } catch {
+    console.warn(`skipping the terminal test: ${SCRIPT} not found: apt-get install -y bsdutils`);
+    return true;
+  }
+}
+
+/** Collect a stream's text into `into.text` as it arrives. */
+async function collect(stream: ReadableStream<Uint8Array>, into: { text: string }) {
+  const dec = new TextDecoder();
+  for await (const chunk of stream) into.text += dec.decode(chunk, { stream: true });
+}
+
+function mentioning(needle: string): number[] {
+  return processes().filter((p) => p.cmdline.includes(needle)).map((p) => p.pid);
+}
+
+function startArgs(profileDir: string): string[] {
+  return [
+    "run",
+    "-A",
+    "--quiet",
+    MAIN,
+    "cluster",
+    "start",
+    "-n",
+    "2",
+    `--profile-dir=${profileDir}`,
+    "--controller-arg=--ping=250",
+  ];
+}
+
+Deno.test({
+  name: "On a terminal, ipp cluster start redraws a progress bar to 2/2, and Ctrl-C stops it",
+  ignore: scriptMissing(),
+  async fn() {
+    const home = await Deno.makeTempDir({ prefix: "ipp-progress-" });
+    const profileDir = join(home, "profile");
+    const command = [Deno.execPath(), ...startArgs(profileDir)].join(" ");
+    const child = new Deno.Command(SCRIPT, {
+      args: ["-qfec", command, "/dev/null"],
+      env: { HOME: home },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const out = { text: "" };
+    const reading = collect(child.stdout, out);
+    const keys = child.stdin.getWriter();
+    try {
+      await waitUntil(() => out.text.includes("ipp cluster: ready"), 60_000, "the cluster");
+      await keys.write(new Uint8Array([3])); // Ctrl-C, through the terminal's line discipline
+      await keys.close();
+      assert.equal((await child.status).code, 0);
+      await reading;
+      // Each redraw starts with a carriage return and ends without a newline (one redraw per
+      // count seen: 0/2, maybe 1/2, 2/2); the last one shows the full bar and 2/2, then the
+      // bar is ended with a newline (which the terminal turns into "\r\n").
+      const redraws = out.text.split("\r").filter((s) => s.startsWith("engines registered "));
+      assert.ok(redraws.length >= 1, `no redraw in ${JSON.stringify(out.text)}`);
+      for (const r of redraws) assert.match(r, /^engines registered [█░]{30} [012]\/2$/);
+      assert.equal(redraws.at(-1), `engines registered ${"█".repeat(30)} 2/2`);
+      assert.ok(out.text.includes(" 2/2\r\n"), "the bar ends with a newline");
+      assert.doesNotMatch(out.text, /engines registered: /, "no plain lines on a terminal");
+      assert.match(out.text, /ipp cluster: stopping/);
+      await waitUntil(() => mentioning(profileDir).length === 0, 10_000, "no process left");
+      assert.deepEqual([...Deno.readDirSync(join(profileDir, "security"))], []);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* ended */ }
+      await child.status;
+      await reading.catch(() => {});
+      for (const pid of mentioning(home)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
+Deno.test("Piped, ipp cluster start writes plain progress lines, no bar", async () => {
+  const home = await Deno.makeTempDir({ prefix: "ipp-progress-" });
+  const profileDir = join(home, "profile");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: startArgs(profileDir),
+    env: { HOME: home },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const err = { text: "" };
+  const reading = collect(child.stderr, err);
+  try {
+    await waitUntil(() => err.text.includes("ipp cluster: ready"), 60_000, "the cluster");
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+    await reading;
+    const lines = err.text.split("\n").filter((l) => l.startsWith("engines registered"));
+    for (const l of lines) assert.match(l, /^engines registered: [012]\/2$/);
+    assert.equal(lines.at(-1), "engines registered: 2/2");
+    assert.doesNotMatch(err.text, /[\r█░]/, "no carriage return or bar when piped");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended */ }
+    await child.status;
+    await reading.catch(() => {});
+    for (const pid of mentioning(home)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await Deno.remove(home, { recursive: true });
+  }
+});
