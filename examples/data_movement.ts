@@ -86,15 +86,18 @@ try {
   await dv.scatter("part", xs);
   const lengths = await dv.apply(() => [part.constructor.name, part.length]);
   await dv.execute("part = part.map((v) => v * v)");
-  const parts = await dv.gather("part") as unknown[];
+  const gathered = await dv.gather("part");
   const tScatter = performance.now() - t;
   console.log(
     `scatter of ${M.toLocaleString()} doubles (${mb(xs.byteLength)}): parts ${
       JSON.stringify(lengths)
     }`,
   );
-  // gather concatenates the engines' parts; typed-array parts arrive as one array each.
-  const flat = parts.flatMap((p) => p instanceof Float64Array ? Array.from(p) : [p]) as number[];
+  // gather concatenates the engines' parts, as numpy's does: Float64Array parts join into one.
+  if (!(gathered instanceof Float64Array)) {
+    throw new Error("gather of Float64Array parts should give one Float64Array");
+  }
+  const flat: Float64Array = gathered;
   check(flat.length === M, `gathered ${flat.length} items, expected ${M}`);
   check(flat.every((v, i) => v === i * i), "gathered squares");
   console.log(

@@ -73,15 +73,12 @@ try {
   const t3 = performance.now();
   await (await dview.scatter("part", data));
   await dview.execute("part = part.map((v) => v * 2)");
-  const parts = await dview.pull("part");
-  const back = Array.isArray(parts) ? parts : [parts];
+  const back = await dview.gather("part"); // one Float64Array, joined in engine order
   const tMove = performance.now() - t3;
+  if (!(back instanceof Float64Array)) throw new Error("gather did not return a Float64Array");
   let total = 0;
-  let length = 0;
-  for (const p of back as Float64Array[]) {
-    length += p.length;
-    for (let i = 0; i < p.length; i++) total += p[i];
-  }
+  const length = back.length;
+  for (let i = 0; i < length; i++) total += back[i];
   const expected = N * (N - 1); // 2 × (0 + 1 + … + N-1)
   if (length !== N || total !== expected) {
     throw new Error(`gather mismatch: ${length} items, sum ${total}, expected ${expected}`);

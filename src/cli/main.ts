@@ -1,5 +1,5 @@
 /**
- * The `ipp` command line: `ipp controller`, `ipp engine`, `ipp cluster`.
+ * The `ipp` command line: `ipp controller`, `ipp engine`, `ipp cluster`, `ipp console`.
  *
  * Run it with `deno task ipp <command>` or `deno run -A src/cli/main.ts <command>`.
  * Each command is loaded only when asked for, so `ipp engine` never loads the controller.
@@ -16,6 +16,7 @@ Commands:
   controller   start a controller (Hub and schedulers), like ipcontroller
   engine       start an engine that registers with a controller, like ipengine
   cluster      start, stop and list clusters on this machine, like ipcluster
+  console      a console connected to a cluster, with %px and %autopx
 
 Options:
   -h, --help   show this help (also: ipp <command> --help)
@@ -24,6 +25,7 @@ Examples:
   ipp controller --ip=127.0.0.1 --cluster-id=demo
   ipp engine --cluster-id=demo
   ipp cluster start -n 4 --daemonize && ipp cluster stop
+  ipp console --cluster-id=demo
 `;
 
 type Command = (args: string[]) => Promise<number>;
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   controller: async () => (await import("./controller.ts")).controllerCommand,
   engine: async () => (await import("./engine.ts")).engineCommand,
   cluster: async () => (await import("./cluster.ts")).clusterCommand,
+  console: async () => (await import("./console.ts")).consoleCommand,
 };
 
 /**

@@ -127,6 +127,11 @@ export class HubResultSource implements ResultSource {
     this.#local?.markConsumed?.(msgIds);
   }
 
+  /** {@inheritDoc ResultSource.resubmissions} */
+  get resubmissions(): number | undefined {
+    return this.#local?.resubmissions;
+  }
+
   /** Someone waits: poll now and every interval until {@link HubResultSource.release}. */
   acquire(): void {
     if (this.#demand++ === 0) this.#poll();

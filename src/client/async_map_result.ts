@@ -36,21 +36,25 @@ import type { ResultSource } from "./result_source.ts";
 export class AsyncMapResult<U = unknown> extends AsyncResult<U[]> {
   /** Iteration yields in submission order (otherwise as chunks complete). */
   readonly ordered: boolean;
+  readonly #joinTypedArrays: boolean;
 
   /**
    * Creates the result of a map over chunk requests.
    *
    * @param source Where the chunk tasks settle.
    * @param msgIds One msg_id per chunk, in order.
-   * @param options As for {@link AsyncResult}, plus `ordered` (default true).
+   * @param options As for {@link AsyncResult}, plus `ordered` (default true) and
+   *   `joinTypedArrays` (default false): parts that are typed arrays join into one typed
+   *   array, as `DirectView.gather` wants (see {@link joinParts}).
    */
   constructor(
     source: ResultSource,
     msgIds: readonly string[],
-    options: AsyncResultOptions & { ordered?: boolean } = {},
+    options: AsyncResultOptions & { ordered?: boolean; joinTypedArrays?: boolean } = {},
   ) {
     super(source, msgIds, options);
     this.ordered = options.ordered ?? true;
+    this.#joinTypedArrays = options.joinTypedArrays ?? false;
   }
 
   /** Items as chunks arrive (see {@link AsyncMapResult.ordered}). */
@@ -72,9 +76,10 @@ export class AsyncMapResult<U = unknown> extends AsyncResult<U[]> {
     return r.state === "done" && Array.isArray(r.value) ? r.value : values;
   }
 
-  /** Joins the chunks into one flat list. */
+  /** Joins the chunks into one flat list (or typed array, with `joinTypedArrays`). */
   protected override reconstruct(returnExceptions: boolean): U[] {
     const chunks = super.reconstruct(returnExceptions) as unknown[];
+    if (this.#joinTypedArrays && chunks.some(isTypedArray)) return joinParts(chunks) as U[];
     const flat: unknown[] = [];
     for (const chunk of chunks) {
       if (Array.isArray(chunk)) { for (const item of chunk) flat.push(item); }
@@ -82,4 +87,43 @@ export class AsyncMapResult<U = unknown> extends AsyncResult<U[]> {
     }
     return flat as U[];
   }
+}
+
+/** Any typed array (`Float64Array`, `BigInt64Array`, …), not a `DataView`. */
+export type TypedArray = Exclude<ArrayBufferView, DataView> & ArrayLike<number | bigint>;
+
+function isTypedArray(x: unknown): x is TypedArray {
+  return ArrayBuffer.isView(x) && !(x instanceof DataView);
+}
+
+/**
+ * Joins gathered parts into one sequence, as numpy's `concatenate` does for `gather`: typed
+ * arrays of one kind (with single numbers from one-item parts, and plain lists) give one
+ * typed array of that kind; parts of several kinds give one plain list of all their items.
+ *
+ * @param parts One part per engine, in order.
+ * @returns The joined sequence.
+ *
+ * @example
+ * ```ts
+ * import { joinParts } from "./async_map_result.ts";
+ * console.log(joinParts([new Int32Array([1, 2]), 3, new Int32Array([4])])); // Int32Array [1, 2, 3, 4]
+ * ```
+ */
+export function joinParts(parts: readonly unknown[]): TypedArray | unknown[] {
+  const kinds = new Set(parts.filter(isTypedArray).map((p) => p.constructor));
+  const items = (p: unknown): ArrayLike<unknown> =>
+    isTypedArray(p) || Array.isArray(p) ? p as ArrayLike<unknown> : [p];
+  if (kinds.size !== 1) return parts.flatMap((p) => Array.from(items(p)));
+  const Kind = [...kinds][0] as unknown as new (n: number) => TypedArray & {
+    set(a: ArrayLike<unknown>, at: number): void;
+  };
+  const out = new Kind(parts.reduce<number>((n, p) => n + items(p).length, 0));
+  let at = 0;
+  for (const p of parts) {
+    const part = items(p);
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }

@@ -118,6 +118,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T>, AsyncIterable<E
   readonly #metadata: Metadata[];
   readonly #waiters = new Set<(ready: boolean) => void>();
   #pulse: PromiseWithResolvers<void> | null = null;
+  #resubmissions: number | undefined;
 
   /**
    * Subscribes to every msg_id at once, so results are kept as they settle.
@@ -140,6 +141,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T>, AsyncIterable<E
     this.options = options;
     this.results = new Array(this.msgIds.length).fill(undefined);
     this.#metadata = this.msgIds.map((id) => source.metadataOf(id));
+    this.#resubmissions = source.resubmissions;
     this.msgIds.forEach((id, i) => source.onSettled(id, (r) => this.#settle(i, r)));
   }
 
@@ -156,6 +158,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T>, AsyncIterable<E
   /** Whether every request settled (result and output). */
   ready(): boolean {
     this.options.client?.spin?.();
+    if (this.source.resubmissions !== this.#resubmissions) this.#followResubmitted();
     return this.settledOrder.length === this.msgIds.length;
   }
 
@@ -510,8 +513,23 @@ export class AsyncResult<T = unknown> implements PromiseLike<T>, AsyncIterable<E
     const pulse = this.#pulse;
     this.#pulse = null;
     pulse?.resolve();
+    if (this.source.resubmissions !== this.#resubmissions) this.#followResubmitted();
     if (this.settledOrder.length < this.results.length) return;
     for (const finish of [...this.#waiters]) finish(true);
+  }
+
+  /**
+   * Settled results that were resubmitted since (`Client.resubmit`) stand for their successor:
+   * forget them and wait for the successor's result instead.
+   */
+  #followResubmitted(): void {
+    this.#resubmissions = this.source.resubmissions;
+    this.results.forEach((r, i) => {
+      if (r?.state !== "resubmitted" || r.successor === undefined) return;
+      this.results[i] = undefined;
+      this.settledOrder.splice(this.settledOrder.indexOf(i), 1);
+      this.source.onSettled(this.msgIds[i], (next) => this.#settle(i, next));
+    });
   }
 
   #pick<V>(f: (md: Metadata) => V): V | V[] {

@@ -16,7 +16,7 @@
  * | `abort`, `clear`, `shutdown`, `wait`, `spin` | same names |
  * | `spin_thread(interval)`, `stop_spin_thread()` | `spinThread(ms)`, `stopSpinThread()`: no-ops, see below |
  * | `queue_status`, `result_status`, `db_query`, `hub_history` | `queueStatus`, `resultStatus`, `dbQuery`, `hubHistory` |
- * | `get_result(ids)`, `resubmit(ids)` | `getResult(ids)` (an `AsyncHubResult` for tasks not tracked here), `getResult(await resubmit(ids))` |
+ * | `get_result(ids)`, `resubmit(ids)` | `getResult(ids)` (an `AsyncHubResult` for tasks not tracked here), `getResult(await resubmit(ids))`; the old AsyncResult follows the new task |
  * | `purge_local_results`, `purge_hub_results`, `purge_results`, `purge_everything` | `purgeLocalResults`, `purgeHubResults`, `purgeResults`, `purgeEverything` |
  * | `send_apply_request`, `send_execute_request` | `sendApplyRequest`, `sendExecuteRequest` |
  * | `close()` | `close()`, `await using rc = await Client.connect()` |
@@ -102,6 +102,15 @@ export class Client extends ClientCore {
           "SSH agent or a key (sshkey)",
       );
     }
+    for (const name of ["maxHistory", "maxCachedResults"] as const) {
+      const value = options[name];
+      if (value !== undefined && !(value >= 0 && (Number.isInteger(value) || value === Infinity))) {
+        throw new InvalidOptionError(
+          name,
+          `${name} must be an integer >= 0 or Infinity, got ${value}`,
+        );
+      }
+    }
     const timeout = options.timeout ?? 10_000;
     const { path, info } = await findConnectionFile({
       kind: "client",
@@ -141,8 +150,10 @@ export class Client extends ClientCore {
    * Deno's equivalent of ipyparallel's `activate(targets, suffix)`: installs global
    * `px<suffix>` (a tagged template that runs code on `targets` and prints the outputs, like
    * `%px`) and `pxresult<suffix>()` (prints the last outputs again, like `%pxresult`). Use it in
-   * the Deno REPL or a Deno Jupyter notebook: `` await px`x = 1` ``. Deno has no hook to send
-   * every REPL line elsewhere, so there is no `%autopx`; prefix cells with `px` instead.
+   * the Deno REPL or a Deno Jupyter notebook: `` await px`x = 1` ``. Neither Deno's REPL nor
+   * its Jupyter kernel (`Deno.jupyter` has display helpers but no pre-execute hook) can send
+   * every line elsewhere, so `%autopx` is in `ipp console` (`src/cli/console.ts`); in a
+   * notebook, prefix cells with `px`.
    *
    * @param targets Engines the globals run on (default `"all"`, following new engines).
    * @param suffix Appended to the global names, so several sets can coexist.
@@ -336,15 +347,22 @@ export class Client extends ClientCore {
     return this.hubQueries.getResult(ids, !Array.isArray(jobs));
   }
   /**
-   * Runs jobs again under new msg_ids (Hub `resubmit_request`); their results go to the Hub,
-   * so read them with `getResult(newIds)`.
+   * Runs jobs again under new msg_ids (Hub `resubmit_request`). The new tasks are tracked
+   * here (their outcomes are polled from the Hub, where their replies go): read them with
+   * `getResult(newIds)`, or through the old AsyncResult, which follows its successor — its
+   * `get()` gives the new task's result once it is in.
    *
-   * @param jobs msg_ids, history indices or AsyncResults.
-   * @returns The new msg_ids.
+   * @param jobs msg_ids, history indices or AsyncResults (default: the latest).
+   * @param options `block`: also wait until the new tasks settled (default: `this.block`).
+   * @returns The new msg_ids, in the order of `jobs`.
    * @throws {RemoteError} A msg_id is unknown to the Hub.
    */
-  resubmit(jobs: Job | readonly Job[]): Promise<string[]> {
-    return this.hubQueries.resubmit(this.msgIdsOf(jobs));
+  async resubmit(jobs: Job | readonly Job[] = -1, options: { block?: boolean } = {}): Promise<
+    string[]
+  > {
+    const newIds = await this.hubQueries.resubmit(this.msgIdsOf(jobs));
+    if (options.block ?? this.block) await this.wait(newIds);
+    return newIds;
   }
   /** {@inheritDoc HubQueries.purgeHubResults} */
   purgeHubResults(

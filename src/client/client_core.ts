@@ -73,6 +73,12 @@ export interface ClientOptions {
   block?: boolean;
   /** Settled results kept for look-up by msg_id (default 10 000). */
   maxCachedResults?: number;
+  /**
+   * The most msg_ids `history` keeps (default 100 000, about 6.5 MB): the newest; when full
+   * the oldest eighth is dropped at once. `Infinity` keeps all (ipyparallel's unbounded
+   * list); 0 keeps none.
+   */
+  maxHistory?: number;
   /** How long a replied task waits for its IOPub idle, in ms (default 10 000). */
   outputTimeoutMs?: number;
   /** Controller liveness check period in ms while work is outstanding (default 1000; 0 = off). */
@@ -179,6 +185,7 @@ export class ClientCore implements AsyncDisposable {
       session: this.session,
       tasks: this.#tasks,
       history: this.#history,
+      maxHistory: options.maxHistory,
       send: (channel, frames) => this.#sockets.send(channel, frames),
       uuidOf: (id) => this.#requireUuid(id),
       closed: () => this.closed,
@@ -266,7 +273,10 @@ export class ClientCore implements AsyncDisposable {
     return this.#engines.ids;
   }
 
-  /** msg_ids this client submitted, oldest first. */
+  /**
+   * msg_ids this client submitted, oldest first: the newest `maxHistory` of them (a list as
+   * ipyparallel's for the tail it keeps; indices count from the oldest entry kept).
+   */
   get history(): readonly string[] {
     return this.#history;
   }
@@ -388,12 +398,12 @@ export class ClientCore implements AsyncDisposable {
    * An AsyncMapResult over chunk msg_ids this client tracks.
    *
    * @param msgIds One msg_id per chunk.
-   * @param options AsyncResult options plus `ordered`.
+   * @param options AsyncResult options plus `ordered` and `joinTypedArrays`.
    * @returns The result.
    */
   asyncMapResult<U = unknown>(
     msgIds: readonly string[],
-    options: AsyncResultOptions & { ordered?: boolean } = {},
+    options: AsyncResultOptions & { ordered?: boolean; joinTypedArrays?: boolean } = {},
   ): AsyncMapResult<U> {
     return new AsyncMapResult<U>(this.#tasks, msgIds, { client: this.#clientSide, ...options });
   }
@@ -436,7 +446,11 @@ export class ClientCore implements AsyncDisposable {
       else if (typeof job === "number") {
         const id = this.#history.at(job);
         if (id === undefined) {
-          throw new InvalidOptionError("jobs", `No history entry ${job} (${this.#history.length})`);
+          throw new InvalidOptionError(
+            "jobs",
+            `No history entry ${job}: history holds ${this.#history.length} msg_ids ` +
+              "(the newest, up to maxHistory)",
+          );
         }
         out.push(id);
       } else out.push(...job.msgIds);

@@ -181,11 +181,13 @@ export class DirectView extends View {
   }
 
   /**
-   * Pulls `name` from each engine and concatenates the parts (the inverse of `scatter`).
+   * Pulls `name` from each engine and concatenates the parts (the inverse of `scatter`), as
+   * numpy's gather does: typed-array parts join into one typed array of their kind (parts of
+   * several kinds give one list of their items); list parts join into one list.
    *
    * @param name The name on each engine.
    * @param options `targets` overrides the view's.
-   * @returns The pending concatenated list.
+   * @returns The pending concatenated list or typed array.
    */
   gather(name: string, options: { targets?: Targets } = {}): AsyncMapResult<RemoteValue> {
     const ids = resolveTargets(options.targets ?? this.targets, this.client.ids);
@@ -196,7 +198,7 @@ export class DirectView extends View {
         serializer: this.serializer,
       }).msgId
     );
-    return this.client.asyncMapResult(msgIds, { fname: "gather" });
+    return this.client.asyncMapResult(msgIds, { fname: "gather", joinTypedArrays: true });
   }
 
   /**

@@ -9,7 +9,7 @@
 import { InvalidOptionError } from "../errors.ts";
 import type { Session } from "../protocol/session.ts";
 import type { HubLink } from "./actors/hub_link_machine.ts";
-import { AsyncHubResult } from "./async_hub_result.ts";
+import { AsyncHubResult, HubResultSource } from "./async_hub_result.ts";
 import type { HubOutcome } from "./async_hub_result.ts";
 import { AsyncResult } from "./async_result.ts";
 import { decodeResult } from "./decode.ts";
@@ -194,8 +194,10 @@ export class HubQueries {
 
   /**
    * Runs requests again under new msg_ids (`resubmit_request`, §5.7). The Hub drops their
-   * scheduler flags and keeps their results (the new requests come from the Hub, not from
-   * this client): read them with `getResult(newIds)`, an AsyncHubResult.
+   * scheduler flags and sends them itself, so their replies go to the Hub: the new tasks are
+   * tracked here and their outcomes polled from the Hub (`result_request`) until they settle.
+   * The old msg_ids follow their successors: an AsyncResult over an old one gives the new
+   * result once it is in.
    *
    * @param msgIds The msg_ids to resubmit.
    * @returns The new msg_ids, in the order of `msgIds`.
@@ -204,6 +206,8 @@ export class HubQueries {
   async resubmit(msgIds: string[]): Promise<string[]> {
     const reply = await this.#d.hub.query("resubmit_request", { msg_ids: msgIds });
     const map = (reply.content.resubmitted ?? {}) as Record<string, string>;
+    this.#d.tasks.resubmitted(map);
+    this.#settleFromHub(Object.values(map));
     return msgIds.map((id) => map[id]).filter((id) => id !== undefined);
   }
 
@@ -249,6 +253,20 @@ export class HubQueries {
       }
     }
     d.tasks.purge([...ids]);
+  }
+
+  /** Polls the Hub until these tracked tasks completed there, and settles them here. */
+  #settleFromHub(msgIds: string[]): void {
+    if (msgIds.length === 0) return;
+    const hub = new HubResultSource(this.#fetch);
+    let left = msgIds.length;
+    for (const id of msgIds) {
+      hub.onSettled(id, (r) => {
+        this.#d.tasks.settleFromHub(id, r);
+        if (--left === 0) hub.release();
+      });
+    }
+    hub.acquire();
   }
 
   #known(msgId: string): boolean {

@@ -134,6 +134,24 @@ export class Metadata {
     else if (name === "stderr") this.stderr = appendStreamText(this.stderr, text);
   }
 
+  /**
+   * Fills the keys that are still empty here (`null`, `""`, an empty list or object, `false`)
+   * from `other`, e.g. a record the Hub kept for the same request.
+   *
+   * @param other Metadata of the same request from elsewhere.
+   */
+  fillFrom(other: Metadata): void {
+    const mine = this as unknown as Record<string, unknown>;
+    const theirs = other as unknown as Record<string, unknown>;
+    for (const key of Metadata.keys) {
+      const v = mine[key];
+      const empty = v === null || v === "" || v === false ||
+        (Array.isArray(v) && v.length === 0) ||
+        (key === "data" && Object.keys(v as object).length === 0);
+      if (empty && key !== "msgId" && theirs[key] !== null) mine[key] = theirs[key];
+    }
+  }
+
   /** The keys every `Metadata` has, in ipyparallel's order. */
   static readonly keys: readonly string[] = [
     "msgId",

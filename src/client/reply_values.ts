@@ -1,14 +1,15 @@
 /**
  * What a reply becomes on the client: its `Metadata` fields (PROTOCOL.md §9.5) and its value
  * (an `ExecuteReply`, a decoded apply result, or one value per engine for a coalesced
- * broadcast, §7.9).
+ * broadcast, §7.9); and what IOPub output adds to the metadata (§6.6).
  *
  * @module
  */
 
 import { ExecuteReply } from "./execute_reply.ts";
 import type { IncomingMessage, ResultDecoder } from "./messages.ts";
-import type { Metadata } from "./metadata.ts";
+import type { DisplayContent, Metadata } from "./metadata.ts";
+import { remoteErrorOf } from "./reply_errors.ts";
 
 /** Context of {@link fillReplyMetadata}. */
 export interface ReplyContext {
@@ -79,4 +80,45 @@ export function replyValue(
     rest = next.rest;
   }
   return values;
+}
+
+/**
+ * Records one IOPub output message (`stream`, `error`, `execute_input`, `display_data`,
+ * `execute_result`, `data_message`; PROTOCOL.md §6.6) in its request's metadata. Other
+ * types are ignored (`status` drives the task actor instead).
+ *
+ * @param md The request's metadata.
+ * @param msg The IOPub message.
+ * @param decode Decoder for `data_message` buffers.
+ * @param engineIdOf Engine id look-up by uuid (for `error`).
+ */
+export function recordOutput(
+  md: Metadata,
+  msg: IncomingMessage,
+  decode: ResultDecoder,
+  engineIdOf?: (uuid: string) => number | undefined,
+): void {
+  const content = msg.content;
+  switch (msg.header.msg_type) {
+    case "stream":
+      md.appendStream(String(content.name), String(content.text ?? ""));
+      return;
+    case "error":
+      md.error = remoteErrorOf(content, engineIdOf);
+      return;
+    case "execute_input":
+      md.executeInput = String(content.code ?? "");
+      return;
+    case "display_data":
+      md.outputs.push(content as unknown as DisplayContent);
+      return;
+    case "execute_result":
+      md.executeResult = content as unknown as DisplayContent;
+      return;
+    case "data_message": {
+      const { value } = decode(msg.buffers);
+      if (value !== null && typeof value === "object") Object.assign(md.data, value);
+      return;
+    }
+  }
 }

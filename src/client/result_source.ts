@@ -44,6 +44,11 @@ export interface ResultSource {
   onSettled(msgId: string, callback: (result: TaskResult) => void): () => void;
   /** Says these results were read, so a bounded cache may drop them first. */
   markConsumed?(msgIds: readonly string[]): void;
+  /**
+   * Counts settled tasks relabelled `resubmitted` (their successor now stands for them): when
+   * it changes, holders of settled results look for such results and follow the successors.
+   */
+  readonly resubmissions?: number;
 }
 
 /** What the AsyncResult family needs from the client: how to abort, and how to flush input. */

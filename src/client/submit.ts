@@ -62,6 +62,8 @@ export interface SubmitterOptions {
   tasks: TaskRegistry;
   /** The client's history (appended to). */
   history: string[];
+  /** The most msg_ids `history` keeps (see {@link trimHistory}; default 100 000). */
+  maxHistory?: number;
   /** Queues frames on a channel. */
   send: (channel: "mux" | "task" | "broadcast", frames: Uint8Array[]) => Promise<void>;
   /** The uuid of a registered engine id (throws for others). */
@@ -73,14 +75,16 @@ export interface SubmitterOptions {
 /** Sends and tracks execution requests. */
 export class Submitter {
   readonly #o: SubmitterOptions;
+  readonly #maxHistory: number;
 
   /**
    * Creates the object; see the class documentation.
    *
-   * @param options Session, registry, history, socket, engine look-up.
+   * @param options Session, registry, history and its cap, socket, engine look-up.
    */
   constructor(options: SubmitterOptions) {
     this.#o = options;
+    this.#maxHistory = options.maxHistory ?? DEFAULT_MAX_HISTORY;
   }
 
   /**
@@ -138,6 +142,7 @@ export class Submitter {
     }
     // Broadcast traffic is not recorded by the Hub (§3.5.3), but it is this client's history.
     for (const id of trackedIds) history.push(id);
+    if (history.length > this.#maxHistory) trimHistory(history, this.#maxHistory);
     this.#o.send(channel, frames).catch((error) => {
       const e = new ControllerLostError(`Could not send ${msgType}: ${(error as Error).message}`, {
         cause: error,
@@ -146,4 +151,22 @@ export class Submitter {
     });
     return { msgId, trackedIds };
   }
+}
+
+/** Default of `maxHistory`: about 6.5 MB of msg_ids at most. */
+export const DEFAULT_MAX_HISTORY = 100_000;
+
+/**
+ * Keeps the newest msg_ids of a history that grew past `max`: when it is over, the oldest
+ * ones go in one batch, down to `max` less an eighth, so the cost is amortised (dropping
+ * one entry at a time moves the whole array each time: V8 cannot trim large arrays in
+ * place). A history so trimmed holds between 7/8 of `max` and `max` entries.
+ *
+ * @param history The history (oldest first), changed in place.
+ * @param max The most entries to keep (0 keeps none).
+ */
+export function trimHistory(history: string[], max: number): void {
+  if (history.length <= max) return;
+  const keep = max - Math.floor(max / 8);
+  history.splice(0, history.length - keep);
 }

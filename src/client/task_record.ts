@@ -1,6 +1,7 @@
 /**
  * The plain records behind {@link TaskRegistry} (task_registry.ts): one per task, the
- * settled-results cache in eviction order, and the shared event objects sent to task actors.
+ * settled-results cache in eviction order, the queue of replied tasks waiting for their
+ * output, and the shared event objects sent to task actors.
  *
  * @module
  */
@@ -8,6 +9,7 @@
 import type { Actor } from "xstate";
 import type { TaskEvent, TaskState } from "./actors/task_machine.ts";
 import type { taskMachine } from "./actors/task_machine.ts";
+import type { Clock } from "./clock.ts";
 import type { Metadata } from "./metadata.ts";
 import type { TaskResult } from "./result_source.ts";
 
@@ -118,5 +120,64 @@ export class SettledRecords {
     }
     this.#order = kept;
     this.#head = 0;
+  }
+}
+
+/**
+ * Replied tasks waiting for their IOPub `idle`, in deadline order (each waits the same time),
+ * served by one timer for the whole queue instead of one timer per task.
+ */
+export class OutputWaits {
+  readonly #waiting = new Map<string, TaskRecord>();
+  readonly #clock: Clock;
+  readonly #timeoutMs: number;
+  readonly #expire: (rec: TaskRecord) => void;
+  #timer: unknown = undefined;
+  readonly #onTimer = () => this.#sweep();
+
+  /**
+   * Creates an empty queue.
+   *
+   * @param clock Time source.
+   * @param timeoutMs How long each task waits.
+   * @param expire Called for each task whose wait ended.
+   */
+  constructor(clock: Clock, timeoutMs: number, expire: (rec: TaskRecord) => void) {
+    this.#clock = clock;
+    this.#timeoutMs = timeoutMs;
+    this.#expire = expire;
+  }
+
+  /** Queues a replied task. */
+  add(rec: TaskRecord): void {
+    rec.outputDeadline = this.#clock.now() + this.#timeoutMs;
+    this.#waiting.set(rec.msgId, rec);
+    this.#timer ??= this.#clock.setTimeout(this.#onTimer, this.#timeoutMs);
+  }
+
+  /** A task settled: it waits no more (no timer outlives the queue: it would hold the process). */
+  delete(msgId: string): void {
+    if (this.#waiting.delete(msgId) && this.#waiting.size === 0) {
+      this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #sweep(): void {
+    this.#timer = undefined;
+    const now = this.#clock.now();
+    let next: TaskRecord | undefined;
+    for (const rec of this.#waiting.values()) {
+      if (rec.outputDeadline > now) {
+        next = rec;
+        break;
+      }
+      this.#waiting.delete(rec.msgId);
+      this.#expire(rec);
+    }
+    // A watcher run by a settlement above may have queued a task and armed the timer already.
+    if (next !== undefined && this.#timer === undefined) {
+      this.#timer = this.#clock.setTimeout(this.#onTimer, next.outputDeadline - now);
+    }
   }
 }

@@ -53,17 +53,17 @@ import { taskMachine, unsentTaskMachine } from "./actors/task_machine.ts";
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import type { IncomingMessage, ResultDecoder } from "./messages.ts";
-import type { DisplayContent } from "./metadata.ts";
 import { Metadata } from "./metadata.ts";
 import type { ResultSource, TaskResult } from "./result_source.ts";
-import { isEmpty, remoteErrorOf, replyErrorOf } from "./reply_errors.ts";
-import { fillReplyMetadata, replyValue } from "./reply_values.ts";
+import { isEmpty, replyErrorOf } from "./reply_errors.ts";
+import { fillReplyMetadata, recordOutput, replyValue } from "./reply_values.ts";
 import {
   ABORT,
   CONTROLLER_LOST,
   ENGINE_DIED,
   IOPUB_IDLE,
   OUTPUT_TIMEOUT,
+  OutputWaits,
   REPLY_ERROR,
   REPLY_ERROR_COMPLETE,
   REPLY_OK,
@@ -159,12 +159,10 @@ export class TaskRegistry implements ResultSource {
   readonly #clock: Clock;
   readonly #engines: EngineTracker | undefined;
   readonly #onStray: TaskRegistryOptions["onStray"];
-  readonly #outputTimeoutMs: number;
-  // Tasks with their reply and waiting for their idle, in deadline order (one timeout for all).
-  readonly #awaitingOutput = new Map<string, TaskRecord>();
-  #outputTimer: unknown = undefined;
-  readonly #onOutputTimer = () => this.#sweepOutput();
+  // Tasks with their reply and waiting for their idle (module doc, "Hot path").
+  readonly #outputWaits: OutputWaits | undefined;
   #evicted = 0;
+  #resubmissions = 0;
   readonly #engineIdOf = (uuid: string) => this.#engines?.engineIdOf(uuid);
 
   /**
@@ -184,7 +182,11 @@ export class TaskRegistry implements ResultSource {
     if (!(outputTimeoutMs >= 0)) {
       throw new RangeError(`outputTimeoutMs must be >= 0, got ${outputTimeoutMs}`);
     }
-    this.#outputTimeoutMs = outputTimeoutMs;
+    this.#outputWaits = outputTimeoutMs === Infinity
+      ? undefined
+      : new OutputWaits(this.#clock, outputTimeoutMs, (rec) => {
+        if (rec.actor !== null) this.#send(rec, OUTPUT_TIMEOUT);
+      });
   }
 
   /** msg_ids of the tasks that are not final. */
@@ -290,7 +292,7 @@ export class TaskRegistry implements ResultSource {
       // Output still due: hold the REPLY until the idle (module doc, "Hot path").
       rec.replyDeferred = replyStatus;
       rec.state = replyStatus === "ok" ? "repliedOk" : "repliedError";
-      if (this.#outputTimeoutMs !== Infinity) this.#awaitOutput(rec);
+      this.#outputWaits?.add(rec);
       return;
     }
     this.#send(rec, { type: "REPLY", status: replyStatus, outputComplete });
@@ -305,41 +307,18 @@ export class TaskRegistry implements ResultSource {
     const rec = this.#live.get(msg.parent_header.msg_id ?? "");
     if (rec === undefined) return;
     if (rec.state === "unsent") this.#send(rec, SENT);
-    const content = msg.content;
-    const md = rec.metadata;
-    switch (msg.header.msg_type) {
-      case "status": {
-        const executionState = content.execution_state;
-        if (executionState === "idle") this.#idle(rec);
-        else if (executionState === "busy") {
-          if (rec.state === "pending") {
-            // Deferred: only an ABORT tells `pending` from `running` (module doc).
-            rec.startedDeferred = true;
-            rec.state = "running";
-          } else if (rec.state === "aborting") this.#send(rec, STARTED);
-        }
-        return;
-      }
-      case "stream":
-        md.appendStream(String(content.name), String(content.text ?? ""));
-        return;
-      case "error":
-        md.error = remoteErrorOf(content, this.#engineIdOf);
-        return;
-      case "execute_input":
-        md.executeInput = String(content.code ?? "");
-        return;
-      case "display_data":
-        md.outputs.push(content as unknown as DisplayContent);
-        return;
-      case "execute_result":
-        md.executeResult = content as unknown as DisplayContent;
-        return;
-      case "data_message": {
-        const { value } = this.#decode(msg.buffers);
-        if (value !== null && typeof value === "object") Object.assign(md.data, value);
-        return;
-      }
+    if (msg.header.msg_type !== "status") {
+      recordOutput(rec.metadata, msg, this.#decode, this.#engineIdOf);
+      return;
+    }
+    const executionState = msg.content.execution_state;
+    if (executionState === "idle") this.#idle(rec);
+    else if (executionState === "busy") {
+      if (rec.state === "pending") {
+        // Deferred: only an ABORT tells `pending` from `running` (module doc).
+        rec.startedDeferred = true;
+        rec.state = "running";
+      } else if (rec.state === "aborting") this.#send(rec, STARTED);
     }
   }
 
@@ -383,9 +362,10 @@ export class TaskRegistry implements ResultSource {
 
   /**
    * The Hub resubmitted tasks (`resubmit_reply.resubmitted`, PROTOCOL.md §5.7). Each old task
-   * settles as `resubmitted`, and its successor is tracked in its place; its result comes
-   * from the Hub, so no IOPub `idle` is awaited for it. Anyone waiting on the old msg_id
-   * waits on the successor.
+   * settles as `resubmitted` (a settled one is relabelled, and {@link resubmissions} counts
+   * up so AsyncResults holding it follow too), and its successor is tracked in its place; the
+   * successor's reply goes to the Hub, so feed its outcome with {@link settleFromHub}; no
+   * IOPub `idle` is awaited for it. Anyone waiting on the old msg_id waits on the successor.
    */
   resubmitted(pairs: Record<string, string>): void {
     for (const [oldId, newId] of Object.entries(pairs)) {
@@ -394,8 +374,46 @@ export class TaskRegistry implements ResultSource {
       if (old === undefined) continue;
       old.successor = newId;
       if (old.actor !== null) this.#send(old, RESUBMITTED);
-      else if (old.state !== "resubmitted") old.state = "resubmitted";
+      else {
+        old.state = "resubmitted";
+        this.#resubmissions++;
+      }
     }
+  }
+
+  /**
+   * How many settled tasks were relabelled `resubmitted` so far: an AsyncResult that holds
+   * settled results checks it to know when to follow successors.
+   */
+  get resubmissions(): number {
+    return this.#resubmissions;
+  }
+
+  /**
+   * Settles a tracked task with its outcome as the Hub recorded it (`result_reply`, §5.3): the
+   * successor of a resubmitted task, whose reply goes to the Hub and not to this client.
+   * Metadata the Hub knows fills what IOPub did not bring here. Unknown or settled msg_ids
+   * are ignored.
+   *
+   * @param msgId The task.
+   * @param outcome Its value or error, and the Hub's metadata for it.
+   */
+  settleFromHub(
+    msgId: string,
+    outcome: { value?: unknown; error?: Error; metadata?: Metadata },
+  ): void {
+    const rec = this.#live.get(msgId);
+    if (rec === undefined || rec.hasReply) return;
+    if (rec.state === "unsent") this.#send(rec, SENT);
+    if (outcome.metadata !== undefined) rec.metadata.fillFrom(outcome.metadata);
+    rec.hasReply = true;
+    let status: "ok" | "error" | "aborted" = "ok";
+    if (outcome.error === undefined) rec.value = outcome.value;
+    else {
+      rec.error = outcome.error;
+      status = outcome.error instanceof TaskAborted ? "aborted" : "error";
+    }
+    this.#send(rec, { type: "REPLY", status, outputComplete: true });
   }
 
   /**
@@ -532,42 +550,11 @@ export class TaskRegistry implements ResultSource {
     this.#send(rec, held === "ok" ? REPLY_OK_COMPLETE : REPLY_ERROR_COMPLETE);
   }
 
-  /** Queues a replied task for `OUTPUT_TIMEOUT`; one timer serves the whole queue. */
-  #awaitOutput(rec: TaskRecord): void {
-    rec.outputDeadline = this.#clock.now() + this.#outputTimeoutMs;
-    this.#awaitingOutput.set(rec.msgId, rec);
-    if (this.#outputTimer === undefined) {
-      this.#outputTimer = this.#clock.setTimeout(this.#onOutputTimer, this.#outputTimeoutMs);
-    }
-  }
-
-  #sweepOutput(): void {
-    this.#outputTimer = undefined;
-    const now = this.#clock.now();
-    let next: TaskRecord | undefined;
-    for (const rec of this.#awaitingOutput.values()) {
-      if (rec.outputDeadline > now) {
-        next = rec;
-        break;
-      }
-      this.#awaitingOutput.delete(rec.msgId);
-      if (rec.actor !== null) this.#send(rec, OUTPUT_TIMEOUT);
-    }
-    // A watcher run by a settlement above may have queued a task and armed the timer already.
-    if (next !== undefined && this.#outputTimer === undefined) {
-      this.#outputTimer = this.#clock.setTimeout(this.#onOutputTimer, next.outputDeadline - now);
-    }
-  }
-
   #settle(rec: TaskRecord, cause: Error | undefined): void {
     const msgId = rec.msgId;
     const state = rec.state as FinalTaskState;
     rec.actor = null; // a final actor has stopped itself
-    if (this.#awaitingOutput.delete(msgId) && this.#awaitingOutput.size === 0) {
-      // Nothing waits for output: no timer may outlive the tasks (it would hold the process).
-      this.#clock.clearTimeout(this.#outputTimer);
-      this.#outputTimer = undefined;
-    }
+    this.#outputWaits?.delete(msgId);
     this.#live.delete(msgId);
     this.#outstanding.delete(msgId);
     if (rec.engineUuid !== undefined) this.#engines?.taskFinished(rec.engineUuid, msgId);

@@ -26,6 +26,7 @@ const LEVELS: [string[], RegExp][] = [
   [["cluster", "stop", "--help"], /ipp cluster stop --cluster-id=work/],
   [["controller", "--help"], /ipp controller --cluster-id=demo/],
   [["engine", "--help"], /ipp engine --cluster-id mycluster/],
+  [["console", "--help"], /ipp cluster start -n 2 --daemonize && ipp console/],
 ];
 
 for (const [args, example] of LEVELS) {

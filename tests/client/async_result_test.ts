@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { AsyncResult } from "../../src/client/async_result.ts";
-import { AsyncMapResult } from "../../src/client/async_map_result.ts";
+import { AsyncMapResult, joinParts } from "../../src/client/async_map_result.ts";
 import type { TextOutput } from "../../src/client/display.ts";
 import { EngineTable } from "../../src/client/engine_table.ts";
+import { Metadata as MetadataClass } from "../../src/client/metadata.ts";
 import type { Metadata } from "../../src/client/metadata.ts";
 import { TaskRegistry } from "../../src/client/task_registry.ts";
 import {
@@ -236,6 +237,69 @@ Deno.test("AsyncResult follows a resubmitted task to its successor", async () =>
   assert.equal(await ar, "again");
   assert.equal((ar.metadata as Metadata).msgId, "new");
   engines.close();
+});
+
+Deno.test("a settled AsyncResult follows its task's successor, settled from the Hub", async () => {
+  const { tasks, engines } = setup();
+  tasks.track("old", { expectOutput: false });
+  tasks.track("other", { expectOutput: false });
+  const ar = new AsyncResult(tasks, ["old", "other"]);
+  tasks.handleReply(reply("old", { status: "error" }));
+  tasks.handleReply(reply("other", { value: 2 }));
+  const first = (await ar.get(undefined, { returnExceptions: true })) as unknown[];
+  assert.ok(first[0] instanceof RemoteError);
+  assert.equal(first[1], 2);
+  tasks.resubmitted({ old: "new" });
+  assert.equal(tasks.resubmissions, 1);
+  assert.equal(ar.ready(), false, "the old result now stands for its successor");
+  assert.equal(ar.progress, 1);
+  tasks.handleIopub(iopub("new", "stream", { name: "stdout", text: "again\n" }));
+  const hubMd = new MetadataClass("new");
+  hubMd.status = "ok";
+  hubMd.stdout = "from the hub\n";
+  hubMd.engineUuid = ENGINE1;
+  tasks.settleFromHub("new", { value: 1, metadata: hubMd });
+  assert.deepEqual(await ar, [1, 2]);
+  const md = (ar.metadata as Metadata[])[0];
+  assert.equal(md.msgId, "new");
+  assert.equal(md.stdout, "again\n", "output seen here wins over the Hub's copy");
+  assert.equal(md.engineUuid, ENGINE1, "what only the Hub knows fills the rest");
+  assert.equal(tasks.resultOf("old")?.value, 1);
+  // A failure at the Hub settles the successor with that error; unknown ids are ignored.
+  tasks.track("x", { expectOutput: false });
+  tasks.resubmitted({ x: "y" });
+  const ary = new AsyncResult(tasks, "x");
+  tasks.settleFromHub("y", { error: new TaskAborted("y") });
+  tasks.settleFromHub("nobody", { value: 0 });
+  await assert.rejects(ary.get(), TaskAborted);
+  engines.close();
+});
+
+Deno.test("AsyncMapResult joins typed-array parts into one typed array (gather)", async () => {
+  const parts: [string, unknown][] = [
+    ["p0", new Float64Array([1, 2])],
+    ["p1", 3],
+    ["p2", new Float64Array([4])],
+  ];
+  const decode = new Map(parts);
+  const registry = new TaskRegistry({
+    decode: (b) => ({ value: decode.get(new TextDecoder().decode(b[0])), rest: [] }),
+  });
+  const ids = parts.map(([id]) => id);
+  for (const id of ids) registry.track(id, { expectOutput: false });
+  const joined = new AsyncMapResult(registry, ids, { joinTypedArrays: true });
+  const plain = new AsyncMapResult(registry, ids);
+  for (const id of ids) {
+    registry.handleReply(reply(id, { buffers: [new TextEncoder().encode(id)] }));
+  }
+  assert.deepEqual(await joined, new Float64Array([1, 2, 3, 4]));
+  assert.equal((await plain).length, 3, "without the option, parts stay parts");
+  assert.deepEqual(joinParts([[1, 2], [3]]), [1, 2, 3]);
+  assert.deepEqual(joinParts([new Int32Array([1]), new Uint8Array([2]), [3]]), [1, 2, 3]);
+  assert.deepEqual(
+    joinParts([new BigInt64Array([1n]), new BigInt64Array([2n, 3n])]),
+    new BigInt64Array([1n, 2n, 3n]),
+  );
 });
 
 Deno.test("AsyncResult: metadata, stdout, timing read from the records", async () => {

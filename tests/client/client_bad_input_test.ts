@@ -7,10 +7,8 @@
 import assert from "node:assert/strict";
 import { Client, Reference } from "../../src/client/client.ts";
 import { ControllerLostError, EngineError, InvalidOptionError } from "../../src/errors.ts";
-import { needsPython } from "../helpers/interop.ts";
 import { Session } from "../../src/protocol/session.ts";
 import { FakeController } from "./fake_controller.ts";
-import { fakeSsh } from "./fake_ssh.ts";
 import { waitFor } from "./python_cluster.ts";
 
 const enc = new TextEncoder();
@@ -160,60 +158,18 @@ Deno.test("Client: direct apply with ipp-js encodes the call, the task scheduler
   assert.ok(client.outstanding.has(`${bmsg.msgId}_engine-0-uuid`));
 });
 
-Deno.test({
-  name: "Client tunnels every channel through ssh -L with sshserver and sshkey",
-  ignore: needsPython(),
-  async fn() {
-    await using fake = await FakeController.start();
-    const ssh = await fakeSsh();
-    Deno.env.set("FAKE_SSH_ARGS", ssh.argsFile);
-    try {
-      await using client = await Client.connect({
-        urlFile: fake.file,
-        sshserver: "alice@gateway:2222",
-        sshkey: "/keys/id",
-        sshCommand: ssh.command,
-        log: () => {},
-        timeout: 10_000,
-      });
-      assert.deepEqual(client.ids, [0]);
-      fake.answers.history_request = { status: "ok", history: ["a"] };
-      assert.deepEqual(await client.hubHistory(), ["a"]);
-      const args = JSON.parse(await Deno.readTextFile(ssh.argsFile)) as string[];
-      assert.equal(args.at(-1), "alice@gateway");
-      assert.deepEqual(args.slice(args.indexOf("-p"), args.indexOf("-p") + 2), ["-p", "2222"]);
-      assert.deepEqual(args.slice(args.indexOf("-i"), args.indexOf("-i") + 2), ["-i", "/keys/id"]);
-      assert.ok(args.includes("BatchMode=yes"));
-      const forwards = args.filter((_, i) => args[i - 1] === "-L");
-      assert.equal(forwards.length, 7);
-      const info = JSON.parse(await Deno.readTextFile(fake.file));
-      assert.ok(forwards.some((f) => f.endsWith(`:127.0.0.1:${info.registration}`)));
-    } finally {
-      Deno.env.delete("FAKE_SSH_ARGS");
-      await Deno.remove(ssh.dir, { recursive: true });
-    }
-  },
-});
-
-Deno.test({
-  name: "Client.connect reports a failing ssh with its stderr, and refuses passwords",
-  ignore: needsPython(),
-  async fn() {
-    await using fake = await FakeController.start();
-    const ssh = await fakeSsh();
-    Deno.env.set("FAKE_SSH_FAIL", "1");
-    try {
-      await assert.rejects(
-        Client.connect({ urlFile: fake.file, sshserver: "gw", sshCommand: ssh.command }),
-        /SSH tunnel to gw failed .*Permission denied/,
-      );
-    } finally {
-      Deno.env.delete("FAKE_SSH_FAIL");
-      await Deno.remove(ssh.dir, { recursive: true });
-    }
-    await assert.rejects(
-      Client.connect({ urlFile: fake.file, sshserver: "gw", password: "x" }),
-      InvalidOptionError,
-    );
-  },
+Deno.test("Client.connect refuses SSH passwords and bad cache limits before connecting", async () => {
+  // Checked before the connection file is read: no controller needed.
+  const urlFile = "/nonexistent/ipcontroller-client.json";
+  await assert.rejects(
+    Client.connect({ urlFile, sshserver: "gw", password: "x" }),
+    InvalidOptionError,
+  );
+  for (const bad of [{ maxHistory: -1 }, { maxHistory: 1.5 }, { maxCachedResults: NaN }]) {
+    await assert.rejects(Client.connect({ urlFile, ...bad }), (e: Error) => {
+      assert.ok(e instanceof InvalidOptionError);
+      assert.match(e.message, /must be an integer >= 0 or Infinity/);
+      return true;
+    });
+  }
 });

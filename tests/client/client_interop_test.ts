@@ -16,7 +16,7 @@ import {
   TimeoutError,
 } from "../../src/errors.ts";
 import { needsPython } from "../helpers/interop.ts";
-import { fakeSsh } from "./fake_ssh.ts";
+import { needsSshd, Sshd } from "../helpers/sshd.ts";
 import { CONTROLLERS, PythonCluster, waitFor } from "./python_cluster.ts";
 
 const ignore = needsPython("ipyparallel");
@@ -166,16 +166,27 @@ rc.close()`);
         await slow;
       });
 
-      await t.step("resubmit runs a task again under a new msg_id", async () => {
+      await t.step("resubmit runs a task again; the old AsyncResult follows it", async () => {
+        const dv = client.directView();
+        dv.serializer = "pickle";
+        await dv.execute("import random");
         const e0 = client.engine(0);
         e0.serializer = "pickle";
-        const ar = e0.apply(new Reference("len"), [1, 2, 3, 4, 5]);
-        await ar;
+        const ar = e0.apply(new Reference("random.random"));
+        const first = await ar.get(10_000);
         const newIds = await client.resubmit(ar);
         assert.equal(newIds.length, 1);
         assert.notEqual(newIds[0], ar.msgIds[0]);
-        assert.equal(await client.getResult(newIds[0]).get(10_000), 5);
-        assert.deepEqual(await client.getResult(newIds).get(10_000), [5]);
+        const second = await client.getResult(newIds[0]).get(10_000);
+        assert.equal(typeof second, "number");
+        assert.notEqual(second, first);
+        assert.equal(await ar.get(10_000), second, "the old AsyncResult gives the new result");
+        assert.deepEqual(await client.getResult(newIds).get(10_000), [second]);
+        const len = e0.apply(new Reference("len"), [1, 2, 3, 4, 5]);
+        await len;
+        await client.resubmit(len, { block: true });
+        assert.equal(len.ready(), true);
+        assert.equal(await len, 5);
       });
 
       await t.step("wait and get honour their time-outs; spin is harmless", async () => {
@@ -207,22 +218,23 @@ rc.close()`);
         assert.deepEqual(await client.hubHistory(), []);
       });
 
-      await t.step("a second client through an SSH tunnel sees the same engines", async () => {
-        const ssh = await fakeSsh();
-        try {
+      await t.step({
+        name: "a second client through an SSH tunnel (a real sshd) sees the same engines",
+        ignore: needsSshd(),
+        fn: async () => {
+          await using sshd = await Sshd.start();
           await using tunnelled = await Client.connect({
             ...cluster.connectOptions,
-            sshserver: "localhost",
-            sshCommand: ssh.command,
+            sshserver: sshd.server,
+            sshkey: sshd.keyFile,
+            sshCommand: await sshd.sshWrapper(),
             timeout: 20_000,
           });
           assert.deepEqual(tunnelled.ids, client.ids);
           const ar = tunnelled.engine(0).execute("print('via ssh')\n1 + 1", { silent: false });
           assert.equal(((await ar.get(20_000)) as ExecuteReply).text, "2");
           assert.equal(ar.stdout, "via ssh\n");
-        } finally {
-          await Deno.remove(ssh.dir, { recursive: true });
-        }
+        },
       });
 
       await t.step("clear resets the namespaces", async () => {

@@ -13,13 +13,16 @@
  * The client passes `-i` (from `sshkey`) and `-p` (from `sshserver`) itself; only host-key
  * trust for the throw-away host key comes from `sshCommand`, a wrapper that `exec`s the real
  * `/usr/bin/ssh` with `StrictHostKeyChecking=no` (no change to `ssh_tunnel.ts` was needed).
+ * A key that sshd does not accept makes `Client.connect` fail at once with ssh's own message
+ * and the server's name.
  */
 
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/client.ts";
 import type { ExecuteReply } from "../../src/client/execute_reply.ts";
 import { Cluster } from "../../src/cluster/cluster.ts";
-import { descendants, needsSshd, Sshd, waitUntil } from "../helpers/sshd.ts";
+import { IppError } from "../../src/errors.ts";
+import { descendants, needsSshd, SSH_KEYGEN, Sshd, waitUntil } from "../helpers/sshd.ts";
 
 const ignore = needsSshd();
 
@@ -74,6 +77,12 @@ Deno.test({
           new RegExp(`-L 127\\.0\\.0\\.1:\\d+:127\\.0\\.0\\.1:${info.registration}`),
         );
         assert.match(args, new RegExp(`-i ${sshd.keyFile}`));
+        // The user, host and port of `sshserver` ([user@]host[:port]) become `-p port user@host`;
+        // ssh never prompts; one forward per controller port the client uses.
+        assert.ok(args.endsWith(` ${sshd.host}`), args);
+        assert.match(args, new RegExp(` -p ${sshd.port} `));
+        assert.match(args, / -o BatchMode=yes /);
+        assert.equal(args.match(/ -L /g)?.length, 7, args);
         assert.ok(descendants(sshd.pid).length > 0, "sshd serves a session for the tunnel");
 
         await waitUntil(() => client.ids.length === 1, 60_000, "the engine to register");
@@ -91,6 +100,53 @@ Deno.test({
         10_000,
         "sshd's session to end",
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "Client.connect through sshd with a key sshd does not accept fails naming the server",
+  ignore,
+  async fn() {
+    await using sshd = await Sshd.start();
+    const dir = await Deno.makeTempDir({ prefix: "ipp-ssh-client-" });
+    try {
+      await using cluster = new Cluster({
+        n: 0,
+        profileDir: dir,
+        clusterId: "ssh-bad-key",
+        controllerArgs: ["--ip=127.0.0.1"],
+        timeoutMs: 60_000,
+      });
+      await cluster.startController();
+      const wrongKey = `${dir}/not_authorized`;
+      const keygen = await new Deno.Command(SSH_KEYGEN, {
+        args: ["-q", "-t", "ed25519", "-N", "", "-f", wrongKey],
+      }).output();
+      assert.ok(keygen.success);
+      await assert.rejects(
+        Client.connect({
+          urlFile: cluster.clientFile,
+          sshserver: sshd.server,
+          sshkey: wrongKey,
+          sshCommand: await sshd.sshWrapper(),
+          timeout: 30_000,
+        }),
+        (e: Error) => {
+          assert.ok(e instanceof IppError);
+          // "ssh exited": ssh's own refusal, not a time-out waiting for the forwards.
+          assert.ok(
+            e.message.includes(`SSH tunnel to ${sshd.server} failed (ssh exited`),
+            e.message,
+          );
+          assert.match(e.message, /Permission denied/);
+          assert.ok(e.message.includes(`ssh ${sshd.host}`), e.message);
+          return true;
+        },
+      );
+      assert.equal(sshClients(sshd).length, 0, "no ssh process is left behind");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
