@@ -163,13 +163,16 @@ export class DirectView extends View {
     options: { targets?: Targets; flatten?: boolean } = {},
   ): AsyncResult<RemoteValue> {
     const ids = resolveTargets(options.targets ?? this.targets, this.client.ids);
-    const items = Array.isArray(sequence) ? sequence : Array.from(sequence);
     const typed = ArrayBuffer.isView(sequence) && !(sequence instanceof DataView);
+    // A typed array is split into views (no copy); other array-likes become a list once.
+    const items: ArrayLike<unknown> = typed || Array.isArray(sequence)
+      ? sequence
+      : Array.from(sequence);
     const msgIds = ids.map((id, i) => {
       const [lo, hi] = partition(items.length, ids.length, i);
       let part: unknown = typed
         ? (sequence as unknown as { subarray(a: number, b: number): unknown }).subarray(lo, hi)
-        : items.slice(lo, hi);
+        : (items as unknown[]).slice(lo, hi);
       if (options.flatten && hi - lo === 1) part = items[lo];
       return this.client.sendApplyRequest("mux", this.pushCall(), {
         kwargs: { [name]: part },

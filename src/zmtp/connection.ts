@@ -1,7 +1,9 @@
 /**
  * One ZMTP connection over a Deno stream: greeting and NULL handshake, one read loop that
  * parses many frames per read, and one writer that coalesces small frames into a reusable
- * staging buffer and writes large bodies directly.
+ * staging buffer and writes large bodies directly. With the owner's `cutThrough` set, a message
+ * is delivered as soon as a large frame starts, with a {@link MessageTail} the read loop keeps
+ * filling; a writer that meets a tail streams it (`tail.ts`).
  *
  * @module
  */
@@ -22,6 +24,7 @@ import {
 import { encodeGreeting, parseGreeting } from "./greeting.ts";
 import type { Pipe } from "./pipe.ts";
 import { compatibleSocketTypes } from "./socket_type.ts";
+import { MessageTail, type TailPiece } from "./tail.ts";
 import type { Frames, SocketType } from "./types.ts";
 
 /** What a connection needs from the socket that owns it. */
@@ -32,6 +35,10 @@ export interface ConnectionOwner {
   readonly readyIdentity: Uint8Array | undefined;
   /** Largest accepted frame body. */
   readonly maxMessageSize: number;
+  /** Message frames at least this big are streamed (cut-through); 0 = never. */
+  readonly cutThrough: number;
+  /** Frames at least this big are received into shared memory; 0 = never. */
+  readonly sharedFrames: number;
   /** Milliseconds a peer has to complete the handshake. */
   readonly handshakeTimeout: number;
   /** `true` while the application's receive queue is at its high-water mark. */
@@ -86,6 +93,11 @@ export class Connection {
   #stageFull = false;
   #frameIdx = 0;
   #big: Uint8Array | null = null;
+  /** The message being received after a streamed frame started; `#inMore`: frames follow. */
+  #inTail: MessageTail | null = null;
+  #inMore = false;
+  /** The tail being written. */
+  #outTail: MessageTail | null = null;
   #scheduled = false;
   #writing = false;
   #writeDone: Promise<void> = Promise.resolve();
@@ -155,6 +167,7 @@ export class Connection {
   /** `true` when nothing is left to write. */
   get idle(): boolean {
     return !this.#writing && this.#ctrl.length === 0 && this.#big === null &&
+      this.#outTail === null &&
       (!this.ready || this.pipe === null || this.pipe.out.length === 0);
   }
 
@@ -180,6 +193,10 @@ export class Connection {
       // already closed
     }
     for (const w of this.#drainWaiters.splice(0)) w();
+    const inTail = this.#inTail;
+    this.#inTail = null;
+    inTail?.abort(reason ?? "the sender's connection closed");
+    this.#outTail?.discard();
     this.#owner.onClosed(this, reason);
   }
 
@@ -199,8 +216,15 @@ export class Connection {
     const owner = this.#owner;
     try {
       while (!this.#closing) {
-        if (owner.readPaused && this.ready) {
+        // Not while a tail is open: it has its own window, and its consumer may be waiting
+        // for its end before it receives again.
+        if (owner.readPaused && this.ready && this.#inTail === null) {
           await owner.whenReadable();
+          if (this.#closing) return;
+        }
+        const tail = this.#inTail;
+        if (tail !== null && tail.full) {
+          await tail.whenRoom();
           if (this.#closing) return;
         }
         const n = await raw.read(dec.writable());
@@ -209,7 +233,7 @@ export class Connection {
           // A connect-and-close without a byte (port probe, health check) is not bad input.
           if (!this.ready) {
             reason = dec.receivedAny ? "peer closed the connection during the handshake" : null;
-          } else if (dec.midFrame || this.#parts !== null) {
+          } else if (dec.midFrame || this.#parts !== null || this.#inTail !== null) {
             reason = "peer closed the connection in the middle of a frame";
           }
           this.close(reason);
@@ -234,8 +258,79 @@ export class Connection {
     this.#greeted = true;
   }
 
+  /** @internal FrameSink: message frames this big are streamed. */
+  get streamThreshold(): number {
+    return this.#owner.cutThrough;
+  }
+
+  /** @internal FrameSink: frames this big are received into a `SharedArrayBuffer`. */
+  get sharedThreshold(): number {
+    return this.#owner.sharedFrames;
+  }
+
+  /** @internal FrameSink: a streamed frame starts; the message so far is delivered now. */
+  onFrameStart(flags: number, size: number): void {
+    if (!this.ready) throw new ZmtpProtocolError("message frame before the handshake completed");
+    let tail = this.#inTail;
+    if (tail === null) {
+      tail = new MessageTail();
+      let parts = this.#parts;
+      if (parts === null) {
+        parts = this.prefix === null ? [tail] : [this.prefix, tail];
+        this.#partsBytes = 0;
+      } else {
+        parts.push(tail);
+      }
+      this.#parts = null;
+      this.#inTail = tail;
+      this.#count(size);
+      tail.startFrame(flags, size);
+      this.#inMore = (flags & FLAG_MORE) !== 0;
+      this.#owner.onMessage(this, parts);
+      return;
+    }
+    this.#count(size);
+    tail.startFrame(flags, size);
+    this.#inMore = (flags & FLAG_MORE) !== 0;
+  }
+
+  /** @internal FrameSink: body bytes of the streamed frame. */
+  onFrameData(bytes: Uint8Array, chunk: Uint8Array | null): void {
+    this.#inTail!.data(bytes, chunk);
+  }
+
+  /** @internal FrameSink: the streamed frame is complete. */
+  onFrameEnd(): void {
+    if (this.#inMore) return;
+    const tail = this.#inTail!;
+    this.#inTail = null;
+    tail.end();
+  }
+
+  #count(size: number): void {
+    this.#partsBytes += size;
+    if (this.#partsBytes > this.#owner.maxMessageSize) {
+      throw new ZmtpProtocolError(
+        `multipart message exceeds maxMessageSize ${this.#owner.maxMessageSize}`,
+      );
+    }
+  }
+
   /** @internal FrameSink: one frame. */
   onFrame(flags: number, body: Uint8Array): void {
+    const tail = this.#inTail;
+    if (tail !== null) {
+      // A frame after a streamed one: it joins the tail.
+      if (flags & FLAG_COMMAND) throw new ZmtpProtocolError("command frame inside a message");
+      this.#count(body.length);
+      tail.startFrame(flags, body.length);
+      if (body.length > 0) tail.data(body, null);
+      if (!(flags & FLAG_MORE)) {
+        this.#inTail = null;
+        tail.end();
+      }
+      return;
+    }
     if (flags & FLAG_COMMAND) {
       if (this.#parts !== null) throw new ZmtpProtocolError("command frame inside a message");
       if (flags & FLAG_MORE) throw new ZmtpProtocolError("command frame with MORE flag");
@@ -325,13 +420,18 @@ export class Connection {
       while (!this.#closing) {
         const len = this.#fill();
         const big = this.#big;
-        if (len === 0 && big === null) break;
+        const tail = this.#outTail;
+        if (len === 0 && big === null && tail === null) break;
         let off = 0;
         while (off < len) off += await raw.write(this.#stage.subarray(off, len));
         if (big !== null) {
           this.#big = null;
           off = 0;
           while (off < big.length) off += await raw.write(off === 0 ? big : big.subarray(off));
+        }
+        if (tail !== null) {
+          await this.#stream(tail);
+          this.#outTail = null;
         }
         const pipe = this.pipe;
         if (pipe !== null) this.#owner.onRoom(pipe);
@@ -348,8 +448,32 @@ export class Connection {
   }
 
   /**
+   * Write a message tail as it arrives. If its sender stops mid-message, part of the message
+   * is already on the wire and ZMTP cannot retract it: the connection is closed (the peer
+   * drops the partial message), rather than padded into a well-formed message with garbage.
+   */
+  async #stream(tail: MessageTail): Promise<void> {
+    const raw = this.#raw;
+    for (;;) {
+      let piece: TailPiece | null | undefined;
+      try {
+        piece = tail.poll();
+        if (piece === undefined) piece = await tail.next();
+      } catch (e) {
+        this.close(`forwarded message cut short: ${(e as Error).message}`);
+        return;
+      }
+      if (piece === null || this.#closing) return;
+      const b = piece.bytes;
+      let off = 0;
+      while (off < b.length) off += await raw.write(off === 0 ? b : b.subarray(off));
+      tail.consumed(piece);
+    }
+  }
+
+  /**
    * Encode queued control bytes and messages into the staging buffer; a large frame body is
-   * left in `#big` to be written after the stage.
+   * left in `#big` to be written after the stage, a message tail in `#outTail`.
    * @returns Bytes staged.
    */
   #fill(): number {
@@ -383,9 +507,24 @@ export class Connection {
     while (out.length > 0) {
       const msg = out.peek()!;
       const n = msg.length;
+      const last = msg[n - 1];
+      if (
+        last.length === 0 && this.#frameIdx === 0 && last instanceof MessageTail &&
+        last.abortReason !== null
+      ) {
+        // A tail whose sender already gave up: nothing of it was written, skip the message.
+        out.shift();
+        continue;
+      }
       for (let i = this.#frameIdx; i < n; i++) {
         const f = msg[i];
         const size = f.length;
+        if (size === 0 && i === n - 1 && f instanceof MessageTail) {
+          this.#outTail = f;
+          out.shift();
+          this.#frameIdx = 0;
+          return len;
+        }
         if (len + 9 > cap) {
           this.#frameIdx = i;
           this.#stageFull = true;

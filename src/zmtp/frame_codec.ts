@@ -8,6 +8,7 @@
 
 import { ZmtpProtocolError } from "../errors.ts";
 import { GREETING_SIZE } from "./greeting.ts";
+import { takeChunk } from "./chunk_pool.ts";
 
 /** Frame flag: more frames of this message follow. */
 export const FLAG_MORE = 0x01;
@@ -90,6 +91,25 @@ export interface FrameSink {
   onGreeting(greeting: Uint8Array): void;
   /** One complete frame; `body` is a fresh buffer the sink may keep. */
   onFrame(flags: number, body: Uint8Array): void;
+  /**
+   * Message frames at least this big (and not complete in the read buffer) are streamed to
+   * the three `onFrame*` hooks below instead of {@link FrameSink.onFrame}; 0 or absent = never.
+   */
+  readonly streamThreshold?: number;
+  /** A streamed frame starts (`flags` without LONG). */
+  onFrameStart?(flags: number, size: number): void;
+  /**
+   * Body bytes of the streamed frame, in a pool chunk (`chunk_pool.ts`); `chunk` is set on the last
+   * piece cut from it, for the sink to release once every piece of it was consumed.
+   */
+  onFrameData?(bytes: Uint8Array, chunk: Uint8Array | null): void;
+  /** The streamed frame's body is complete. */
+  onFrameEnd?(): void;
+  /**
+   * Frames at least this big (and not complete in the read buffer) are received into a
+   * `SharedArrayBuffer`; 0 or absent = never.
+   */
+  readonly sharedThreshold?: number;
 }
 
 /** An incomplete frame at least this big is read straight into its own buffer. */
@@ -112,7 +132,8 @@ let slabOff = 0;
  * {@link FrameDecoder.commit}, which parses every complete frame. A frame body larger than what
  * is buffered is given its own buffer of the announced size (after the size is checked against
  * `maxFrameSize`) and later reads land in it directly, so big frames are never re-assembled
- * from chunks.
+ * from chunks. A message frame at least as big as the sink's `streamThreshold` is instead read
+ * piece by piece into reusable pool chunks and handed to the sink as it arrives (cut-through).
  */
 export class FrameDecoder {
   #buf: Uint8Array;
@@ -121,6 +142,10 @@ export class FrameDecoder {
   #big: Uint8Array | null = null;
   #bigFill = 0;
   #bigFlags = 0;
+  /** Streamed frame: body bytes still to read, the chunk being filled and its fill level. */
+  #streamLeft = 0;
+  #chunk: Uint8Array | null = null;
+  #chunkFill = 0;
   #greeted = false;
   #halted = false;
   #grow = false;
@@ -150,12 +175,21 @@ export class FrameDecoder {
 
   /** `true` while part of a frame (or greeting) has been read but not delivered. */
   get midFrame(): boolean {
-    return this.#big !== null || this.#end > this.#start;
+    return this.#big !== null || this.#streamLeft > 0 || this.#end > this.#start;
   }
 
   /** @returns The region the next read should fill. */
   writable(): Uint8Array {
     if (this.#big !== null) return this.#big.subarray(this.#bigFill);
+    if (this.#streamLeft > 0) {
+      let c = this.#chunk;
+      if (c === null) {
+        c = this.#chunk = takeChunk();
+        this.#chunkFill = 0;
+      }
+      const f = this.#chunkFill;
+      return c.subarray(f, f + Math.min(c.length - f, this.#streamLeft));
+    }
     let buf = this.#buf;
     if (this.#grow) {
       this.#grow = false;
@@ -180,6 +214,10 @@ export class FrameDecoder {
    * @throws {ZmtpProtocolError} On invalid flags or a size over the limit.
    */
   commit(n: number): void {
+    if (this.#streamLeft > 0) {
+      this.#piece(n);
+      return;
+    }
     if (this.#big !== null) {
       this.#bigFill += n;
       if (this.#bigFill < this.#big.length) return;
@@ -242,8 +280,25 @@ export class FrameDecoder {
         sink.onFrame(flags & ~FLAG_LONG, this.#copyOut(from, size));
         continue;
       }
+      const stream = sink.streamThreshold;
+      if (stream !== undefined && stream > 0 && size >= stream && !(flags & FLAG_COMMAND)) {
+        sink.onFrameStart!(flags & ~FLAG_LONG, size);
+        this.#streamLeft = size;
+        if (avail > 0) {
+          // The buffered start of the body goes into the first chunk (the read buffer is reused).
+          this.#chunk = takeChunk();
+          this.#chunkFill = 0;
+          this.#chunk.set(buf.subarray(p + hl, e));
+          this.#piece(avail);
+        }
+        p = e;
+        break;
+      }
       if (size >= DIRECT_READ_THRESHOLD || size > buf.length - hl) {
-        const big = new Uint8Array(size);
+        const shared = sink.sharedThreshold;
+        const big = shared !== undefined && shared > 0 && size >= shared
+          ? new Uint8Array(new SharedArrayBuffer(size))
+          : new Uint8Array(size);
         big.set(buf.subarray(p + hl, e));
         this.#big = big;
         this.#bigFill = avail;
@@ -258,6 +313,21 @@ export class FrameDecoder {
     } else {
       this.#start = p;
     }
+  }
+
+  /** Hand `n` bytes just read into the current chunk to the sink. */
+  #piece(n: number): void {
+    const c = this.#chunk!;
+    const from = this.#chunkFill;
+    const to = from + n;
+    this.#streamLeft -= n;
+    const last = to === c.length || this.#streamLeft === 0;
+    if (last) this.#chunk = null;
+    else this.#chunkFill = to;
+    if (this.#halted) return;
+    const sink = this.#sink;
+    sink.onFrameData!(c.subarray(from, to), last ? c : null);
+    if (this.#streamLeft === 0) sink.onFrameEnd!();
   }
 
   /**

@@ -29,6 +29,7 @@ import type { Socket, SocketOptions, SocketType } from "./types.ts";
 
 export type { Frames, Socket, SocketOptions, SocketType } from "./types.ts";
 export { parseEndpoint } from "./endpoint.ts";
+export { MessageTail, tailOf } from "./tail.ts";
 export type { Endpoint } from "./endpoint.ts";
 
 /**

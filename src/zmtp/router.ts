@@ -9,6 +9,7 @@ import { HostUnreachableError } from "../errors.ts";
 import type { Connection } from "./connection.ts";
 import { bytesKey, type Pipe } from "./pipe.ts";
 import { SocketBase } from "./socket_base.ts";
+import { discardTail } from "./tail.ts";
 import type { Frames, SocketOptions } from "./types.ts";
 
 /** A ROUTER socket. */
@@ -55,7 +56,10 @@ export class RouterSocket extends SocketBase {
   }
 
   protected override xmessage(conn: Connection, frames: Frames): void {
-    if (conn.pipe !== null && conn.pipe.ignored) return;
+    if (conn.pipe !== null && conn.pipe.ignored) {
+      discardTail(frames);
+      return;
+    }
     this.deliver(frames);
   }
 
@@ -67,9 +71,14 @@ export class RouterSocket extends SocketBase {
           `No peer with routing id ${JSON.stringify(bytesKey(frames[0]))} is connected`,
         );
       }
+      discardTail(frames);
       return true;
     }
-    if (pipe.full) return !this.options.mandatory;
+    if (pipe.full) {
+      if (this.options.mandatory) return false;
+      discardTail(frames);
+      return true;
+    }
     if (frames.length > 1) pipe.push(frames.slice(1));
     return true;
   }

@@ -18,65 +18,15 @@ import {
   parseEndpoint,
 } from "./endpoint.ts";
 import { Fifo } from "./fifo.ts";
-import { utf8 } from "./frame_codec.ts";
+import { largeFrameSize, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { Pipe } from "./pipe.ts";
+import { discardTail, tailOf } from "./tail.ts";
 import type { Frames, Socket, SocketOptions, SocketType } from "./types.ts";
 
-/** Options with every default filled in. */
-export interface ResolvedOptions {
-  /** Our routing id, if set. */
-  identity: Uint8Array | undefined;
-  /** Outgoing high-water mark per peer (0 = unlimited). */
-  sendHwm: number;
-  /** Incoming high-water mark (0 = unlimited). */
-  receiveHwm: number;
-  /** Default linger of `close()`, in milliseconds. */
-  linger: number;
-  /** First reconnect delay. */
-  reconnectInterval: number;
-  /** Largest reconnect delay. */
-  reconnectIntervalMax: number;
-  /** ROUTER_MANDATORY. */
-  mandatory: boolean;
-  /** Largest accepted frame. */
-  maxMessageSize: number;
-  /** Handshake deadline in milliseconds (0 = none). */
-  handshakeTimeout: number;
-  /** Logger of dropped connections. */
-  onProtocolError: (reason: string, peer: string) => void;
-}
-
-function count(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 0) {
-    throw new RangeError(`${name} must be a finite number >= 0, got ${value}`);
-  }
-  return value;
-}
-
-/**
- * Fill in defaults and check values.
- * @throws {RangeError} On a negative or non-finite number.
- */
-export function resolveOptions(o: SocketOptions = {}): ResolvedOptions {
-  const identity = typeof o.identity === "string" ? utf8(o.identity) : o.identity;
-  if (identity !== undefined && (identity.length > 255 || identity[0] === 0)) {
-    throw new RangeError("identity must be 1 to 255 bytes and must not start with a zero byte");
-  }
-  return {
-    identity: identity !== undefined && identity.length > 0 ? identity : undefined,
-    sendHwm: count(o.sendHwm, 1000, "sendHwm"),
-    receiveHwm: count(o.receiveHwm, 1000, "receiveHwm"),
-    linger: count(o.linger, 0, "linger"),
-    reconnectInterval: count(o.reconnectInterval, 100, "reconnectInterval"),
-    reconnectIntervalMax: count(o.reconnectIntervalMax, 5000, "reconnectIntervalMax"),
-    mandatory: o.mandatory ?? false,
-    maxMessageSize: count(o.maxMessageSize, 2 ** 31, "maxMessageSize"),
-    handshakeTimeout: count(o.handshakeTimeout, 30_000, "handshakeTimeout"),
-    onProtocolError: o.onProtocolError ??
-      ((reason, peer) => console.warn(`zmtp: dropped connection ${peer}: ${reason}`)),
-  };
-}
+/** The socket types whose `send` takes a message tail (one destination per message). */
+const TAIL_SENDERS = new Set<SocketType>(["ROUTER", "DEALER", "PUSH"]);
+/** The socket types that stream received frames with `cutThrough` (they deliver everything). */
+const TAIL_RECEIVERS = new Set<SocketType>(["ROUTER", "DEALER", "PULL"]);
 
 interface Waiter<T> {
   resolve(value: T): void;
@@ -147,6 +97,14 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
   /** @internal */
   get maxMessageSize(): number {
     return this.options.maxMessageSize;
+  }
+  /** @internal Only types that deliver every message they read stream (others may drop). */
+  get cutThrough(): number {
+    return TAIL_RECEIVERS.has(this.type) ? this.options.cutThrough : 0;
+  }
+  /** @internal */
+  get sharedFrames(): number {
+    return this.options.sharedFrames;
   }
   /** @internal */
   get handshakeTimeout(): number {
@@ -262,6 +220,7 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
   #terminate(pipe: Pipe): void {
     if (pipe.terminated) return;
     pipe.terminated = true;
+    for (const frames of pipe.out.drain()) discardTail(frames);
     const i = this.pipes.indexOf(pipe);
     if (i >= 0) this.pipes.splice(i, 1);
     this.xdetach(pipe);
@@ -276,6 +235,7 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
         ok = this.xsend(s.frames);
       } catch (e) {
         senders.shift();
+        discardTail(s.frames);
         s.reject(e);
         continue;
       }
@@ -411,7 +371,16 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
 
   /** Queue a message; see {@link Socket.send}. */
   send(frames: Frames): Promise<void> {
+    const tail = Array.isArray(frames) && frames.length > 0 ? tailOf(frames) : undefined;
+    if (tail !== undefined) {
+      try {
+        tail.claimForward(); // from here on this send owns the tail: every failure discards it
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     if (this.#closed) {
+      tail?.discard();
       return Promise.reject(new SocketClosedError(`${this.type} socket is closed`));
     }
     if (!Array.isArray(frames) || frames.length === 0) {
@@ -419,15 +388,32 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     }
     for (let i = 0; i < frames.length; i++) {
       if (!(frames[i] instanceof Uint8Array)) {
+        tail?.discard();
         return Promise.reject(new TypeError(`frame ${i} is not a Uint8Array`));
       }
+    }
+    if (tail !== undefined && !TAIL_SENDERS.has(this.type)) {
+      tail.discard();
+      return Promise.reject(
+        new TypeError(`${this.type} sockets cannot send a message tail (collect() it first)`),
+      );
     }
     try {
       if (this.#senders.length === 0 && this.xsend(frames)) return DONE;
     } catch (e) {
+      discardTail(frames);
       return Promise.reject(e);
     }
     return new Promise((resolve, reject) => this.#senders.push({ frames, resolve, reject }));
+  }
+
+  /**
+   * Stream message frames of at least `minFrameSize` bytes (0 = never); see
+   * {@link SocketOptions.cutThrough}. Applies to frames that start from now on.
+   * @throws {RangeError} When `minFrameSize` is neither 0 nor at least 64 KiB.
+   */
+  setCutThrough(minFrameSize: number): void {
+    this.options.cutThrough = largeFrameSize(minFrameSize, "cutThrough");
   }
 
   /** Receive the next message; see {@link Socket.receive}. */
@@ -473,8 +459,11 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     this.#closed = true;
     const err = () => new SocketClosedError(`${this.type} socket is closed`);
     for (const r of this.#receivers.drain()) r.reject(err());
-    for (const s of this.#senders.drain()) s.reject(err());
-    this.#inbound.drain();
+    for (const s of this.#senders.drain()) {
+      discardTail(s.frames);
+      s.reject(err());
+    }
+    for (const frames of this.#inbound.drain()) discardTail(frames);
     this.#unpause();
     for (const b of this.#bound) {
       try {

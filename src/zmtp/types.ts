@@ -47,6 +47,23 @@ export interface SocketOptions {
    */
   maxMessageSize?: number;
   /**
+   * Cut-through (default 0 = off; else at least 65,536): a received message frame of at least
+   * this many bytes is not buffered whole. The message is delivered as soon as that frame
+   * starts, as the frames received so far followed by a `MessageTail` (a zero-length
+   * `Uint8Array` subclass standing for the rest, see `tail.ts`), which the receiver must
+   * forward with `send` on a ROUTER, DEALER or PUSH socket (streamed as it arrives, in bounded
+   * memory), `collect()` or `discard()`. Only for receivers written for it (relays); ROUTER,
+   * DEALER and PULL sockets stream, the others ignore the option.
+   */
+  cutThrough?: number;
+  /**
+   * Received frames of at least this many bytes (default 0 = never; else at least 65,536) are
+   * backed by a `SharedArrayBuffer`, so a Worker can be given them without a copy or a transfer
+   * and can send them back the same way. Such frames cannot be passed to `TextDecoder` as they
+   * are (it rejects shared views): use it for binary buffers only.
+   */
+  sharedFrames?: number;
+  /**
    * Milliseconds a new connection has to complete the ZMTP handshake before it is dropped
    * (`ZMQ_HANDSHAKE_IVL`, default 30000; 0 = no limit).
    */
@@ -87,6 +104,11 @@ export interface Socket extends AsyncIterable<Frames>, AsyncDisposable {
    * replies it sends are written together.
    */
   tryReceive?(): Frames | undefined;
+  /**
+   * Change {@link SocketOptions.cutThrough} (for the relay that consumes the messages, which
+   * knows it handles tails); applies to frames that start from now on.
+   */
+  setCutThrough?(minFrameSize: number): void;
   /** SUB/XSUB: subscribe to a prefix (`""` = everything). */
   subscribe(prefix?: Uint8Array | string): void;
   /** SUB/XSUB: drop a subscription. */

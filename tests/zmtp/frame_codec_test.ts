@@ -180,3 +180,57 @@ Deno.test("endpoints parse tcp (with wildcards for bind, IPv6) and ipc", () => {
     assert.throws(() => parseEndpoint(bad, false), { name: "EndpointError" }, bad);
   }
 });
+
+Deno.test("the decoder streams frames over the threshold in pool chunks, whatever the reads", () => {
+  const big = new Uint8Array(3 * (1 << 20) + 12345);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 13 + (i >>> 11)) & 0xff;
+  const wire = new Uint8Array([
+    ...encodeGreeting(),
+    ...encodeFrames([b("head"), big, b("after")]),
+    ...encodeFrames([b("next")]),
+  ]);
+  for (const chunk of [7, 1000, 70_000, 1 << 22]) {
+    const events: string[] = [];
+    const pieces: Uint8Array[] = [];
+    let released = 0;
+    const dec = new FrameDecoder({
+      onGreeting: () => {},
+      onFrame: (flags, body) => events.push(`frame ${flags} ${s(body)}`),
+      streamThreshold: 1 << 20,
+      onFrameStart: (flags, size) => events.push(`start ${flags} ${size}`),
+      onFrameData: (bytes, c) => {
+        // Copy now: the chunk is reused once released.
+        pieces.push(bytes.slice());
+        if (c !== null) {
+          assert.equal(c.buffer, bytes.buffer, "the released chunk holds the piece");
+          released++;
+        }
+      },
+      onFrameEnd: () => events.push("end"),
+    }, 2 ** 31);
+    let off = 0;
+    while (off < wire.length) {
+      const w = dec.writable();
+      const n = Math.min(chunk, w.length, wire.length - off);
+      w.set(wire.subarray(off, off + n));
+      dec.commit(n);
+      off += n;
+    }
+    assert.deepEqual(events, [
+      `frame ${FLAG_MORE} head`,
+      `start ${FLAG_MORE} ${big.length}`,
+      "end",
+      "frame 0 after",
+      "frame 0 next",
+    ], `reads of ${chunk}`);
+    const joined = new Uint8Array(big.length);
+    let at = 0;
+    for (const p of pieces) {
+      joined.set(p, at);
+      at += p.length;
+    }
+    assert.equal(at, big.length);
+    assert.deepEqual(joined, big);
+    assert.equal(released, Math.ceil(big.length / (1 << 20)), `chunks released (${chunk})`);
+  }
+});

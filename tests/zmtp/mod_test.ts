@@ -3,8 +3,13 @@
 import assert from "node:assert/strict";
 import * as zmtp from "../../src/zmtp/mod.ts";
 
-Deno.test("src/zmtp/mod.ts exports createSocket and parseEndpoint, and nothing else at runtime", () => {
-  assert.deepEqual(Object.keys(zmtp).sort(), ["createSocket", "parseEndpoint"]);
+Deno.test("src/zmtp/mod.ts exports createSocket, parseEndpoint and the cut-through tail, and nothing else at runtime", () => {
+  assert.deepEqual(Object.keys(zmtp).sort(), [
+    "MessageTail",
+    "createSocket",
+    "parseEndpoint",
+    "tailOf",
+  ]);
 });
 
 Deno.test("createSocket makes every socket type with its type name", async () => {
