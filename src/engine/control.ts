@@ -18,16 +18,22 @@
 import type { Message } from "../protocol/messages.ts";
 import type { Socket } from "../zmtp/mod.ts";
 import type { IOPub } from "./iopub.ts";
-import type { Kernel } from "./kernel/mod.ts";
 import { errorContent, kernelInfoContent, type ReplyContext, sendReply } from "./replies.ts";
-import type { Shell } from "./shell.ts";
+
+/** What control does to the kernel (the kernel worker's host, `kernel/host.ts`). */
+export interface ControlKernel {
+  /** Reset the namespace after the running request, before queued ones. */
+  clear(): Promise<void>;
+  /** Stop the running request; resolves with whether one was running. */
+  interrupt(): Promise<boolean>;
+  /** Mark queued and not yet arrived requests aborted (`[]`: queued executes). */
+  abort(msgIds: string[]): void;
+}
 
 /** What the control handler needs. */
 export interface ControlOptions extends ReplyContext {
   /** The kernel. */
-  kernel: Kernel;
-  /** The shell queue (for aborts). */
-  shell: Shell;
+  kernel: ControlKernel;
   /** IOPub publisher. */
   iopub: IOPub;
   /** Whether cells are TypeScript (for `kernel_info_reply`). */
@@ -100,8 +106,8 @@ export class Control {
         return;
       case "abort_request": {
         const ids = Array.isArray(c.msg_ids) ? c.msg_ids.filter((x) => typeof x === "string") : [];
-        const n = o.shell.abort(ids);
-        o.log.info(`abort_request: ${n} queued request(s) marked aborted`);
+        o.kernel.abort(ids);
+        o.log.info(`abort_request: ${ids.length || "all queued execute"} request(s) to abort`);
         sendReply(o, socket, msg, { content: { status: "ok" } });
         return;
       }

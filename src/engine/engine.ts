@@ -1,8 +1,11 @@
 /**
  * The engine process's wire side: registers with a controller (Python `ipcontroller` or
- * ours), connects its sockets, answers heartbeats, and serves shell and control requests by
- * running user JavaScript/TypeScript in a {@link Kernel} (a Web Worker), so the main thread
- * — sockets and heartbeats — never waits on user code.
+ * ours), answers heartbeats and control requests on the main thread, and serves the shell
+ * from the kernel worker (`kernel/serve.ts`), which owns the shell and IOPub sockets and
+ * runs user JavaScript/TypeScript: a request is read, run and answered in that one thread,
+ * and the main thread — heart, control — never waits on user code. Control reaches the
+ * worker as messages (`kernel/host.ts`): abort lists, clear and interrupt (both reset the
+ * namespace in place), shutdown.
  *
  * Startup, exactly in the order of PROTOCOL.md §4.2 (the controller routes to an engine only
  * after its first pong, so everything else must be connected by then, §3.1):
@@ -10,16 +13,18 @@
  * 1. read the engine connection file (waiting for it, §2.1);
  * 2. `registration_request {uuid[, id]}` on a DEALER, identity = uuid (§4.1); no reply within
  *    the timeout → `unregistration_request {id: null}` and a {@link RegistrationError};
- * 3. shell ROUTER (identity uuid) → `mux`, `task`, `broadcast[id % n]`;
+ * 3. shell ROUTER (identity uuid, in the kernel worker) → `mux`, `task`, `broadcast[id % n]`,
+ *    and the worker's IOPub PUB → `iopub`;
  * 4. control ROUTER (identity uuid) → `control`;
- * 5. IOPub PUB → `iopub`, `status: starting`;
+ * 5. IOPub PUB (for control's statuses) → `iopub`, `status: starting`;
  * 6. heart: SUB → `hb_ping`, DEALER (identity uuid) → `hb_pong`, echoing every ping (§4.3),
  *    and a watchdog that gives up on the controller after `maxHeartbeatMisses` checks
  *    of `hb_period + 500` ms without a ping (§4.6).
  *
  * The lifecycle is the XState machine of `engine_machine.ts`
  * (`starting → registering → connecting → running → stopping → stopped | failed`);
- * busy/idle is a flag beside it ({@link Engine.state} reports `running.idle`/`running.busy`).
+ * busy/idle is a word of memory shared with the kernel worker, set while user code runs
+ * ({@link Engine.state} reports `running.idle`/`running.busy`).
  * {@link Engine.finished} resolves with the process exit code.
  *
  * @example
@@ -54,11 +59,10 @@ import { Control } from "./control.ts";
 import { engineLifecycleMachine } from "./engine_machine.ts";
 import { Heart } from "./heart.ts";
 import { IOPub } from "./iopub.ts";
-import { Kernel } from "./kernel/mod.ts";
+import { KernelHost } from "./kernel/host.ts";
 import { Logger } from "./log.ts";
 import { Registrar } from "./registration.ts";
 import type { EngineIdentity } from "./replies.ts";
-import { Shell } from "./shell.ts";
 
 /** Options of {@link Engine.start}. */
 export interface EngineOptions {
@@ -113,15 +117,12 @@ export class Engine implements AsyncDisposable {
   readonly #actor = createActor(engineLifecycleMachine);
   #session!: Session;
   #registrar: Registrar | undefined;
-  #kernel: Kernel | undefined;
-  #shell: Shell | undefined;
-  #shellSocket: Socket | undefined;
+  #kernel: KernelHost | undefined;
   #controlSocket: Socket | undefined;
   #iopubSocket: Socket | undefined;
   #heart: Heart | undefined;
   #identity: EngineIdentity | undefined;
   #loops: Promise<void>[] = [];
-  #busy = false;
   #stopping: Promise<EngineExit> | undefined;
   #resolveFinished!: (exit: EngineExit) => void;
   /** Resolves when the engine has stopped or failed, with the process exit code. */
@@ -177,7 +178,7 @@ export class Engine implements AsyncDisposable {
   get state(): string {
     const v = this.#actor.getSnapshot().value as string;
     if (v !== "running") return v;
-    return this.#busy ? "running.busy" : "running.idle";
+    return this.#kernel?.busy ? "running.busy" : "running.idle";
   }
 
   /** Heartbeat pings echoed so far. */
@@ -236,13 +237,20 @@ export class Engine implements AsyncDisposable {
     });
     const urls = await connectionUrls(info, { location: o.location });
 
-    // The kernel's worker starts while we register: it must be ready before the first pong.
-    const kernelStart = Kernel.start({
-      onEvent: (e) => this.#shell?.onKernelEvent(e),
+    // The kernel's worker loads while we register: it must serve before the first pong.
+    const kernel = KernelHost.spawn({
+      log,
       cwd: o.cwd,
       typescript: o.typescript,
+      // Output of a long synchronous cell, handed over by the worker while it is held.
+      publish: (frames) => {
+        const socket = this.#iopubSocket;
+        socket?.send(frames).catch((e) => {
+          if (!socket.closed) log.warn(`IOPub message not sent: ${e}`);
+        });
+      },
     });
-    kernelStart.catch(() => {});
+    this.#kernel = kernel;
 
     this.#registrar = new Registrar(this.#session, urls.registration, log);
     let reg;
@@ -256,7 +264,6 @@ export class Engine implements AsyncDisposable {
       if (e instanceof RegistrationError && e.reason === "timeout") {
         await this.#registrar.unregister(null);
       }
-      kernelStart.then((k) => k.close(), () => {});
       throw e;
     }
     const id = reg.id;
@@ -265,21 +272,24 @@ export class Engine implements AsyncDisposable {
     log.info(`registered as engine ${id} (heartbeat period ${reg.hbPeriod} ms)`);
     this.#actor.send({ type: "REGISTERED", id, hbPeriod: reg.hbPeriod });
 
-    this.#kernel = await kernelStart;
     const protocolError = (what: string) => (reason: string, peer: string) =>
       log.warn(`${what} connection to ${peer} dropped: ${reason}`);
 
-    // §4.2 step 1: shell ROUTER to mux, task and this engine's broadcast leaf.
-    const shellSocket = createSocket("ROUTER", {
-      identity: this.uuid,
-      sendHwm: 0,
-      receiveHwm: 0,
-      onProtocolError: protocolError("shell"),
+    // §4.2 step 1: the worker's shell ROUTER to mux, task and this engine's broadcast leaf,
+    // and its IOPub PUB.
+    const shellUrls = [urls.mux, urls.task];
+    if (urls.broadcast.length > 0) shellUrls.push(urls.broadcast[id % urls.broadcast.length]);
+    await kernel.serve({
+      key: info.key,
+      signatureScheme: info.signature_scheme,
+      uuid: this.uuid,
+      id,
+      // Distinct msg_ids for the worker's session (same session id, same process).
+      msgIdPid: Deno.pid + 4_000_000,
+      shell: shellUrls,
+      iopub: urls.iopub,
+      lingerMs: o.lingerMs ?? 500,
     });
-    this.#shellSocket = shellSocket;
-    shellSocket.connect(urls.mux);
-    shellSocket.connect(urls.task);
-    if (urls.broadcast.length > 0) shellSocket.connect(urls.broadcast[id % urls.broadcast.length]);
     // Step 2: control ROUTER.
     const controlSocket = createSocket("ROUTER", {
       identity: this.uuid,
@@ -301,28 +311,16 @@ export class Engine implements AsyncDisposable {
     iopub.id = id;
     iopub.status("starting");
 
-    const context = {
+    const control = new Control({
       session: this.#session,
       engine: this.#identity,
       log,
-      kernel: this.#kernel,
+      kernel,
       iopub,
       typescript: o.typescript ?? false,
-    };
-    const shell = new Shell({
-      ...context,
-      // Busy/idle is a plain flag, not a machine event: it changes twice per request.
-      onBusy: () => this.#busy = true,
-      onIdle: () => this.#busy = false,
-    });
-    this.#shell = shell;
-    const control = new Control({
-      ...context,
-      shell,
       stop: (reason, code) => void this.#stop(reason, code, false),
     });
     this.#loops.push(
-      this.#serve(shellSocket, "shell", (m) => shell.enqueue(shellSocket, m)),
       this.#serve(controlSocket, "control", (m) => {
         control.handle(controlSocket, m).catch((e) => log.error(`control: ${e}`));
       }),
@@ -413,12 +411,11 @@ export class Engine implements AsyncDisposable {
   async #teardown(): Promise<void> {
     const linger = this.#o.lingerMs ?? 500;
     this.#heart?.stopWatching();
-    const shellClosed = this.#shell?.close();
-    await this.#kernel?.close();
-    if (shellClosed) await withTimeout(shellClosed, 2000);
+    // Queued requests are answered `aborted`, the running one stopped, the worker's sockets
+    // flushed and closed.
+    await this.#kernel?.close(linger + 2000);
     if (this.#identity) await this.#registrar?.unregister(this.#identity.id);
     await Promise.all([
-      this.#shellSocket?.close({ linger }),
       this.#controlSocket?.close({ linger }),
       this.#iopubSocket?.close({ linger }),
       this.#registrar?.close(linger),

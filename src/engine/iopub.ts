@@ -33,6 +33,11 @@ export class IOPub {
   readonly packer: FastPacker;
   #statusTopic: Uint8Array[] | undefined;
   #metadata: Uint8Array | undefined;
+  /**
+   * When set, messages go here instead of to the socket (the kernel worker hands them to
+   * the main thread while user code may hold its own thread; see `kernel/serve.ts`).
+   */
+  detour: ((frames: Uint8Array[]) => void) | undefined;
 
   /**
    * A publisher over a connected PUB socket.
@@ -94,10 +99,7 @@ export class IOPub {
       this.#log?.error(`cannot pack IOPub ${msgType}: ${e}`);
       return;
     }
-    // PUB never blocks (it drops at the high-water mark), so nothing to await for order.
-    this.#socket.send(frames).catch((e) => {
-      if (!this.#socket.closed) this.#log?.warn(`IOPub ${msgType} not sent: ${e}`);
-    });
+    this.#send(frames, msgType);
   }
 
   /**
@@ -132,8 +134,17 @@ export class IOPub {
       this.#log?.error(`cannot pack IOPub status: ${e}`);
       return;
     }
+    this.#send(frames, "status");
+  }
+
+  #send(frames: Uint8Array[], what: string): void {
+    if (this.detour !== undefined) {
+      this.detour(frames);
+      return;
+    }
+    // PUB never blocks (it drops at the high-water mark), so nothing to await for order.
     this.#socket.send(frames).catch((e) => {
-      if (!this.#socket.closed) this.#log?.warn(`IOPub status not sent: ${e}`);
+      if (!this.#socket.closed) this.#log?.warn(`IOPub ${what} not sent: ${e}`);
     });
   }
 }

@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { Kernel, KernelEvent } from "./kernel/mod.ts";
+import type { ExecuteOptions, KernelEvent } from "./kernel/mod.ts";
 import type { ApplyReply, ExecuteReply } from "./kernel/mod.ts";
 import type { Message, MessageHeader, ParentHeader } from "../protocol/messages.ts";
 import { serializeObjectPickle } from "../protocol/pickle.ts";
@@ -40,18 +40,28 @@ import {
 
 const OK_CONTENT = new TextEncoder().encode('{"status":"ok"}');
 
+/** What the shell needs of a kernel: the kernel worker's own runtime (`kernel/serve.ts`). */
+export interface ShellKernel {
+  /** The execution count of the last cell stored in history. */
+  readonly executionCount: number;
+  /** Run a cell; never rejects for errors in user code. */
+  execute(code: string, options?: ExecuteOptions): Promise<ExecuteReply>;
+  /** Call a function from `apply_request` buffers. */
+  apply(frames: Uint8Array[], options?: { requestId?: string }): Promise<ApplyReply>;
+}
+
 /** What the shell needs besides the reply context. */
 export interface ShellOptions extends ReplyContext {
   /** The kernel that runs user code. */
-  kernel: Kernel;
+  kernel: ShellKernel;
   /** The IOPub publisher. */
   iopub: IOPub;
   /** Whether cells are TypeScript (for `kernel_info_reply`). */
   typescript: boolean;
-  /** Called when a request starts running after the queue was empty. */
-  onBusy?: () => void;
-  /** Called when the queue has drained. */
-  onIdle?: () => void;
+  /** Awaited before each request leaves the queue (e.g. to let control messages arrive). */
+  beforeRun?: () => Promise<void> | void;
+  /** Called after each request's `status: idle`. */
+  afterRun?: () => void;
 }
 
 interface Item {
@@ -85,7 +95,7 @@ export class Shell {
 
   /**
    * A shell queue.
-   * @param options Session, identity, kernel, IOPub and busy/idle hooks.
+   * @param options Session, identity, kernel, IOPub and the between-requests hook.
    */
   constructor(options: ShellOptions) {
     this.#o = options;
@@ -107,11 +117,8 @@ export class Shell {
    * @param msg The unpacked request.
    */
   enqueue(socket: Socket, msg: Message): void {
-    if (this.#closing) {
-      this.#o.log.warn(`dropped ${msg.msgType} ${msg.msgId}: the engine is stopping`);
-      return;
-    }
-    this.#queue.push({ socket, msg, aborted: false });
+    // While stopping, what still arrives is answered `aborted` (until the socket closes).
+    this.#queue.push({ socket, msg, aborted: this.#closing });
     this.#pump ??= this.#drain();
   }
 
@@ -206,8 +213,9 @@ export class Shell {
   }
 
   /**
-   * Stop taking requests: every queued request is answered `aborted`; resolves when the
-   * running request (if any) has been answered. The kernel must be closed (or the running
+   * Stop running requests: every queued request, and any that arrives from now on, is
+   * answered `aborted`; resolves when the running request (if any) and the queue have been
+   * answered. The kernel must be closed (or the running
    * request finish) for this to resolve.
    */
   async close(): Promise<void> {
@@ -233,9 +241,11 @@ export class Shell {
 
   async #drain(): Promise<void> {
     try {
-      this.#o.onBusy?.();
       while (this.#queue.length > 0) {
-        const item = this.#queue.shift()!;
+        const wait = this.#o.beforeRun?.();
+        if (wait !== undefined) await wait;
+        const item = this.#queue.shift();
+        if (item === undefined) break;
         this.#running = item;
         try {
           await this.#run(item);
@@ -246,7 +256,6 @@ export class Shell {
       }
     } finally {
       this.#pump = undefined;
-      this.#o.onIdle?.();
     }
   }
 
@@ -263,17 +272,10 @@ export class Shell {
     const started = now();
     this.#remember(msg.header);
     const parent = parentBytes(msg);
-    let busy = false;
-    const markBusy = () => {
-      if (busy) return;
-      busy = true;
-      o.iopub.statusFast("busy", parent);
-    };
+    // `busy` goes out before user code runs: this thread may then be held by a synchronous
+    // loop (the kernel yields once first, so the socket writes it).
+    o.iopub.statusFast("busy", parent);
     const aborted = item.aborted || this.#abortIds.delete(msg.msgId);
-    // An apply is handed to the kernel first and announced `busy` right after, so the worker
-    // starts while this thread packs and sends `busy`. Nothing of an apply's output can come
-    // before: the kernel emits its events from worker messages, never synchronously.
-    if (aborted || msg.msgType !== "apply_request") markBusy();
     try {
       if (aborted) {
         this.#replyAborted(socket, msg, started);
@@ -284,7 +286,7 @@ export class Shell {
           await this.#execute(socket, msg, started, parent);
           break;
         case "apply_request":
-          await this.#apply(socket, msg, started, parent, markBusy);
+          await this.#apply(socket, msg, started, parent);
           break;
         case "kernel_info_request":
           sendReply(o, socket, msg, { content: kernelInfoContent(o.typescript) });
@@ -301,7 +303,6 @@ export class Shell {
         }
       }
     } catch (e) {
-      markBusy();
       // The engine failed, not user code (e.g. the kernel could not restart): still answer.
       o.log.error(`${msg.msgType} ${msg.msgId} failed in the engine: ${e}`);
       sendReply(o, socket, msg, {
@@ -312,8 +313,8 @@ export class Shell {
         metadata: replyMetadata(msg, o.engine, started, "error"),
       });
     } finally {
-      markBusy();
       o.iopub.statusFast("idle", parent);
+      o.afterRun?.();
     }
   }
 
@@ -398,12 +399,10 @@ export class Shell {
     msg: Message,
     started: string,
     parent: Uint8Array,
-    markBusy: () => void,
   ): Promise<void> {
     const o = this.#o;
     let reply: ApplyReply;
     if (msg.buffers.length === 0) {
-      markBusy();
       reply = {
         status: "error",
         ename: "SerializationError",
@@ -415,9 +414,7 @@ export class Shell {
         if (this.#jsClients.size >= JS_CLIENTS_LIMIT) this.#jsClients.clear();
         this.#jsClients.add(msg.header.session);
       }
-      const pending = o.kernel.apply(msg.buffers, { requestId: msg.msgId });
-      markBusy();
-      reply = await pending;
+      reply = await o.kernel.apply(msg.buffers, { requestId: msg.msgId });
     }
     if (reply.status === "aborted") {
       this.#replyAborted(socket, msg, started);

@@ -502,6 +502,23 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     }
   }
 
+  /** See {@link Socket.sendTrackable}. */
+  get sendTrackable(): boolean {
+    return this.pipes.every((p) => p.conn !== null || p.out.length === 0);
+  }
+
+  /** See {@link Socket.whenSent}. */
+  async whenSent(): Promise<void> {
+    while (!this.closed) {
+      const busy = this.pipes.find((p) => p.out.length > 0 || (p.conn !== null && !p.conn.idle));
+      if (busy === undefined) return;
+      if (busy.conn !== null) await busy.conn.whenDrained();
+      // A pipe whose peer is away keeps its messages until it reconnects, and a closing
+      // connection resolves at once: poll those.
+      if (busy.conn === null || !busy.conn.idle) await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** `true` when no pipe has queued messages and no connection has bytes left to write. */
   #drained(): boolean {
     for (const pipe of this.pipes) if (pipe.out.length > 0) return false;

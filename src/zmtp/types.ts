@@ -105,6 +105,18 @@ export interface Socket extends AsyncIterable<Frames>, AsyncDisposable {
    */
   tryReceive?(): Frames | undefined;
   /**
+   * Whether {@link Socket.whenSent} can vouch for the messages queued now: every pipe that holds
+   * queued messages has a live connection (a pipe whose peer is away keeps its messages, and
+   * the memory they point at, until a reconnect).
+   */
+  readonly sendTrackable?: boolean;
+  /**
+   * Resolves once every message queued so far has been written to the kernel (or its
+   * connection dropped, or the socket closed). After it, the memory of the frames passed to
+   * `send` may be changed again: the way to send a caller's buffer without copying it.
+   */
+  whenSent?(): Promise<void>;
+  /**
    * Change {@link SocketOptions.cutThrough} (for the relay that consumes the messages, which
    * knows it handles tails); applies to frames that start from now on.
    */

@@ -10,7 +10,7 @@ import { Engine } from "../../src/engine/engine.ts";
 import { Logger } from "../../src/engine/log.ts";
 import { writeConnectionFile } from "../../src/protocol/connection.ts";
 import type { Message } from "../../src/protocol/messages.ts";
-import { deserializeResult, packApplyMessage } from "../../src/protocol/serialize.ts";
+import { deserializeResult, packApplyMessage, Reference } from "../../src/protocol/serialize.ts";
 import type { Socket } from "../../src/zmtp/mod.ts";
 import { engineCommand, parseEngineArgs, UsageError } from "../../src/cli/engine.ts";
 import { FakeHub } from "./fake_hub.ts";
@@ -49,9 +49,10 @@ async function reply(
   ms = 10_000,
 ): Promise<Message & { routing: string[] }> {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const error = new Error("no reply"); // made here, so its stack names the waiting step
   const frames = await Promise.race([
     socket.receive(),
-    new Promise<never>((_, rej) => timer = setTimeout(() => rej(new Error("no reply")), ms)),
+    new Promise<never>((_, rej) => timer = setTimeout(() => rej(error), ms)),
   ]);
   clearTimeout(timer);
   const msg = hub.session.unpack(frames);
@@ -158,6 +159,32 @@ Deno.test({
       assert.equal(md2.is_broadcast, true);
       assert.equal(md2.original_msg_id, "orig-1");
 
+      // a long synchronous cell is announced busy, and its output streams, before it ends
+      const long = await request(hub, hub.mux, uuid, "execute_request", {
+        content: {
+          code: "const t0 = Date.now(); while (Date.now() - t0 < 100) {}; console.log('early');\n" +
+            "while (Date.now() - t0 < 600) {}; console.log('late')",
+          silent: true,
+        },
+      });
+      const ofLong = () =>
+        hub.iopubMessages.filter((m) => m.msg.parentHeader.msg_id === long.msgId);
+      let replied = false;
+      const longReply = reply(hub, hub.mux).then((r) => (replied = true, r));
+      await hub.until(() => ofLong().some((m) => m.topic === "engine.3.stdout"), 5000, "early");
+      assert.equal(replied, false, "busy and output are published while the request runs");
+      await longReply;
+      await hub.until(() => ofLong().length === 4, 5000, "late and idle");
+      assert.deepEqual(
+        ofLong().map((m) => [m.topic, m.msg.content]),
+        [
+          ["engine.3.status", { execution_state: "busy" }],
+          ["engine.3.stdout", { name: "stdout", text: "early\n" }],
+          ["engine.3.stdout", { name: "stdout", text: "late\n" }],
+          ["engine.3.status", { execution_state: "idle" }],
+        ],
+      );
+
       // a thrown error: content and metadata engine_info (§6.4)
       await request(hub, hub.mux, uuid, "execute_request", {
         content: { code: "null.x", silent: true },
@@ -209,6 +236,25 @@ Deno.test({
       assert.deepEqual(data.content, { keys: ["a", "b"] });
       assert.deepEqual(deserializeResult(data.buffers), { a: 1, b: [2] });
 
+      // a pulled 16 MB array is sent as it was, though the request queued behind the pull
+      // overwrites it (the reply goes out from the array's memory; the next request waits)
+      await request(hub, hub.mux, uuid, "execute_request", {
+        content: { code: "globalThis.big = new Float64Array(2 ** 21).fill(1)", silent: true },
+      });
+      await reply(hub, hub.mux);
+      const pull = await request(hub, hub.mux, uuid, "apply_request", {
+        buffers: packApplyMessage(new Reference("__ipp_pull__"), ["big"]),
+      });
+      await request(hub, hub.mux, uuid, "execute_request", {
+        content: { code: "big.fill(2)", silent: true },
+      });
+      const rp = await reply(hub, hub.mux);
+      assert.equal(rp.parentHeader.msg_id, pull.msgId);
+      const pulled = deserializeResult(rp.buffers) as Float64Array;
+      assert.equal(pulled.length, 2 ** 21);
+      assert.ok(pulled.every((x) => x === 1), "the pulled array is the one before big.fill(2)");
+      await reply(hub, hub.mux);
+
       // interrupt_request stops an endless loop; the namespace is reset
       await request(hub, hub.mux, uuid, "execute_request", {
         content: { code: "globalThis.kept = 1", silent: true },
@@ -232,10 +278,24 @@ Deno.test({
         user_expressions: Record<string, { data: Record<string, string> }>;
       };
       assert.equal(ru.user_expressions.k.data["text/plain"], '"undefined"');
-
-      // clear_request resets the namespace (§6.5.1)
+      // ... and a request waiting on a promise that never settles
       await request(hub, hub.mux, uuid, "execute_request", {
-        content: { code: "globalThis.gone = 1", silent: true },
+        content: { code: "await new Promise(() => {})", silent: true },
+      });
+      await hub.until(() => engine.state === "running.busy", 2000, "busy");
+      await request(hub, hub.control, uuid, "interrupt_request");
+      await reply(hub, hub.control);
+      const rw = (await reply(hub, hub.mux)).content as Record<string, unknown>;
+      assert.equal(rw.ename, "KernelInterrupted");
+
+      // clear_request resets the namespace (§6.5.1): user globals go, replaced runtime globals
+      // come back, timers user code started stop
+      await request(hub, hub.mux, uuid, "execute_request", {
+        content: {
+          code: "globalThis.gone = 1; display = 0; globalThis.ticks = 0; " +
+            "globalThis.ticker = setInterval(() => globalThis.ticked = ++ticks, 5)",
+          silent: true,
+        },
       });
       await reply(hub, hub.mux);
       await request(hub, hub.control, uuid, "clear_request");
@@ -244,12 +304,16 @@ Deno.test({
       assert.deepEqual(rc.content, { status: "ok" });
       assert.deepEqual(rc.metadata, { engine: uuid });
       await request(hub, hub.mux, uuid, "execute_request", {
-        content: { code: "", silent: true, user_expressions: { k: "typeof gone" } },
+        content: {
+          code: "await new Promise((r) => setTimeout(r, 50))",
+          silent: true,
+          user_expressions: { k: "[typeof gone, typeof display, typeof ticked].join()" },
+        },
       });
       const rg = (await reply(hub, hub.mux)).content as {
         user_expressions: Record<string, { data: Record<string, string> }>;
       };
-      assert.equal(rg.user_expressions.k.data["text/plain"], '"undefined"');
+      assert.equal(rg.user_expressions.k.data["text/plain"], '"undefined,function,undefined"');
 
       // kernel_info on control
       await request(hub, hub.control, uuid, "kernel_info_request");

@@ -21,6 +21,10 @@ import { Writable } from "node:stream";
 import type { KernelEvent } from "./types.ts";
 
 /** Post batched events when they are this old (ms) … */
+// The runtime's own timers: taken before `namespace.ts` wraps the globals for user code.
+const setTimer = globalThis.setTimeout;
+const clearTimer = globalThis.clearTimeout;
+
 const MAX_AGE_MS = 50;
 /** … or this large (characters of text). */
 const MAX_CHARS = 64 * 1024;
@@ -36,8 +40,15 @@ export class Outbox {
   #last = -Infinity;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  /** @param post Sends a batch (`{t: "events"}`) to the main thread. */
-  constructor(readonly post: (events: KernelEvent[], transfer: ArrayBuffer[]) => void) {}
+  /**
+   * An empty outbox.
+   * @param post Sends a batch on; `sync` is true when user code is writing right now (the
+   *   thread may stay busy after it, so the batch must leave without waiting for a turn of
+   *   the event loop).
+   */
+  constructor(
+    readonly post: (events: KernelEvent[], transfer: ArrayBuffer[], sync: boolean) => void,
+  ) {}
 
   /**
    * Queue stream text.
@@ -77,8 +88,8 @@ export class Outbox {
     if (
       this.#chars > MAX_CHARS || now - this.#since > MAX_AGE_MS || now - this.#last > MAX_AGE_MS
     ) {
-      this.flush();
-    } else this.#timer ??= setTimeout(() => this.flush(), FLUSH_DELAY_MS);
+      this.flush(true);
+    } else this.#timer ??= setTimer(() => this.flush(), FLUSH_DELAY_MS);
   }
 
   /**
@@ -91,16 +102,19 @@ export class Outbox {
     this.#events = [];
     this.#transfer = [];
     this.#chars = 0;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) clearTimer(this.#timer);
     this.#timer = undefined;
     return out;
   }
 
-  /** Post everything queued now. */
-  flush(): void {
+  /**
+   * Post everything queued now.
+   * @param sync Whether user code is writing right now (see the constructor).
+   */
+  flush(sync = false): void {
     const { events, transfer } = this.take();
     this.#last = performance.now();
-    if (events.length) this.post(events, transfer);
+    if (events.length) this.post(events, transfer, sync);
   }
 }
 

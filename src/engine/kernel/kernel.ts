@@ -1,8 +1,14 @@
 /**
- * The engine's kernel: runs users' JavaScript and TypeScript in a persistent namespace,
- * one request at a time, without ever blocking the engine's main thread (which owns the
- * sockets and heartbeats). Transport-free: the engine calls {@linkcode Kernel.execute} and
- * {@linkcode Kernel.apply} and turns {@linkcode KernelEvent}s into IOPub messages.
+ * The kernel: runs users' JavaScript and TypeScript in a persistent namespace, one request
+ * at a time, in a worker, without ever blocking the calling thread. Transport-free: a caller
+ * uses {@linkcode Kernel.execute} and {@linkcode Kernel.apply} (one worker round trip each)
+ * and receives {@linkcode KernelEvent}s.
+ *
+ * An engine does not go through this class: its kernel worker serves the shell and IOPub
+ * sockets itself (`serve.ts`, `host.ts`), so requests never cross threads, and it resets the
+ * namespace in place (`namespace.ts`) instead of restarting the worker, since the worker
+ * owns the engine's connections. The runtime (`runtime.ts`: namespace, REPL semantics,
+ * output capture, push/pull helpers) is the same in both.
  *
  * ## Design
  *
@@ -66,7 +72,7 @@
  * - **pull(names)**: `apply_request` with `f = Reference("__ipp_pull__")` and one argument,
  *   a name or an array of names; the reply is the value or the array of values. As in
  *   Python, a name may be an expression (`"a.b"`, `"x * 2"`), evaluated in the namespace.
- * - **clear()**: `clear_request` on control (§6.5.1); the engine calls {@linkcode Kernel.clear}.
+ * - **clear()**: `clear_request` on control (§6.5.1).
  *
  * A Python client can call these too, with `Reference`s and JSON-like pickled arguments
  * (the reply is then a pickle).

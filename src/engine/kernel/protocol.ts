@@ -12,6 +12,18 @@
  *                {t:"done", rid, reply, events}              events first, then the reply
  * ```
  *
+ * An engine's worker (`host.ts` ↔ `serve.ts`) gets `{t:"serve", …}` instead of `init` and then
+ * owns the shell and IOPub sockets; the two threads share a small block of memory
+ * ({@linkcode Shared}) and exchange only control messages:
+ *
+ * ```
+ * main → worker  {t:"serve", …}        {t:"abort", seq, ids}   {t:"clear", seq}
+ *                {t:"interrupt", seq, gen}  {t:"close", seq}
+ * worker → main  {t:"serving"}  {t:"log", level, message}  {t:"failed", reason}
+ *                {t:"iopub", frames}   IOPub messages to send while user code holds the worker
+ *                {t:"cleared", seq}  {t:"interrupted", seq, was}  {t:"closed"}
+ * ```
+ *
  * @module
  */
 
@@ -58,6 +70,88 @@ export interface ApplyMsg {
   /** The request's buffers. */
   frames: Uint8Array[];
 }
+
+/** Start serving an engine's shell and IOPub from the worker (`serve.ts`). */
+export interface ServeMsg {
+  /** Message kind. */
+  t: "serve";
+  /** The shared block ({@linkcode Shared}). */
+  shared: SharedArrayBuffer;
+  /** Directory against which relative imports resolve. */
+  cwd: string;
+  /** Treat every cell as TypeScript. */
+  typescript: boolean;
+  /** The connection key. */
+  key: string;
+  /** The signature scheme, e.g. `hmac-sha256`. */
+  signatureScheme: string;
+  /** The engine uuid: session id and shell identity. */
+  uuid: string;
+  /** The engine id (IOPub topics, replies). */
+  id: number;
+  /** The number written into this thread's msg_ids (distinct from the main thread's pid). */
+  msgIdPid: number;
+  /** Shell endpoints to connect: mux, task and this engine's broadcast leaf. */
+  shell: string[];
+  /** The IOPub endpoint. */
+  iopub: string;
+  /** Least severe log level worth posting. */
+  logLevel: "debug" | "info" | "warn" | "error" | "critical";
+  /** Milliseconds closing waits to flush queued messages. */
+  lingerMs: number;
+  /** Control messages sent before this one ({@linkcode Shared.SEQ}). */
+  seq: number;
+}
+
+/** Control of a serving worker (after `serve`); `seq` matches {@linkcode Shared.SEQ}. */
+export type ServeControl =
+  | { t: "abort"; seq: number; ids: string[] }
+  | { t: "clear"; seq: number }
+  | { t: "interrupt"; seq: number; gen: number }
+  | { t: "close"; seq: number };
+
+/** Serving worker → main. */
+export type FromServe =
+  | { t: "serving" }
+  | { t: "log"; level: "debug" | "info" | "warn" | "error" | "critical"; message: string }
+  | { t: "iopub"; frames: Uint8Array[] }
+  | { t: "failed"; reason: string }
+  | { t: "cleared"; seq: number; error?: string }
+  | { t: "interrupted"; seq: number; was: boolean }
+  | { t: "closed" };
+
+/**
+ * Indexes into the `Int32Array` over the shared block of a serving worker. Words
+ * `FLAGS..FLAGS+SLOTS-1` are interrupt flags: compiled user code checks slot `GEN`; an
+ * interrupt sets it, and the reset that follows moves `GEN` to the next (cleared) slot, so
+ * code of the old namespace still sees its flag set.
+ */
+export const Shared = {
+  /**
+   * 1 while a request's user code runs (the engine is busy, an interrupt has something to
+   * stop); back to 0 before its reply is sent.
+   */
+  RUNNING: 0,
+  /** The current interrupt flag slot. */
+  GEN: 1,
+  /** Control messages sent so far (the worker waits for those in flight between requests). */
+  SEQ: 2,
+  /** 1 once the engine stops: a request stopped by the flag is answered `aborted`. */
+  CLOSING: 3,
+  /** First interrupt flag slot. */
+  FLAGS: 4,
+  /** Number of flag slots (reused round robin). */
+  SLOTS: 64,
+} as const;
+
+/** The error reply of a request an engine interrupted (ename `KernelInterrupted`). */
+export const INTERRUPTED_ERROR = {
+  status: "error",
+  ename: "KernelInterrupted",
+  evalue: "interrupted: the request was stopped; the namespace was reset (its variables and " +
+    "timers are gone)",
+  traceback: ["KernelInterrupted: the request was stopped; the namespace was reset"],
+} as const;
 
 /** Main → worker. */
 export type ToWorker = InitMsg | ExecMsg | ApplyMsg;

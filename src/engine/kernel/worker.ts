@@ -1,7 +1,9 @@
 /**
  * The kernel worker: runs user code in its own global scope, which is the persistent user
- * namespace. Started by `kernel.ts`; speaks the messages of `protocol.ts`. One request at a
- * time (the main thread sends the next only after `done`).
+ * namespace (`runtime.ts`). Started by `kernel.ts` ({@linkcode Kernel}, one `postMessage` per
+ * request and per reply, the messages of `protocol.ts`) or by `host.ts` for an engine, where
+ * the first message is `serve` and the worker then owns the engine's shell and IOPub sockets
+ * (`serve.ts`): requests are read, run and answered in this thread.
  *
  * Globals it gives user code (non-enumerable, so they do not look like user names):
  * `display(value, {raw?, metadata?, transient?})`, `publishData(dict)`, and the helpers
@@ -12,279 +14,48 @@
 
 /// <reference lib="deno.worker" />
 
-import { AsyncLocalStorage } from "node:async_hooks";
-import process from "node:process";
-import { decodeApply, encodeValue } from "./codec.ts";
-import { installCapture, Outbox } from "./capture.ts";
 import {
-  errorContent,
-  type MimeBundle,
-  mimeBundle,
-  reprText,
-  type StackContext,
-} from "./format.ts";
-import { type FromWorker, ownedFrames, type ToWorker } from "./protocol.ts";
-import type * as Rewrite from "./rewrite.ts";
-import { stripTypes } from "./strip_types.ts";
-import type { ApplyReply, ExecuteReply, UserExpressionResult } from "./types.ts";
+  type FromServe,
+  type FromWorker,
+  ownedFrames,
+  type ServeMsg,
+  type ToWorker,
+} from "./protocol.ts";
+import { apply, configure, errorOf, execute, outbox, report, runRequest } from "./runtime.ts";
+import { serve } from "./serve.ts";
 
-const als = new AsyncLocalStorage<string>();
-let running: string | null = null;
-let last: string | null = null;
-let flag: Int32Array<ArrayBufferLike> = new Int32Array(1);
-let cwdUrl = "file:///";
-
-const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => self.postMessage(msg, transfer);
-const outbox = new Outbox((events, transfer) => post({ t: "events", events }, transfer));
-const current = () => als.getStore() ?? running ?? last;
-installCapture(outbox, current);
-
-const stackContext: StackContext = {
-  internal: [new URL("./", import.meta.url).href, "AsyncLocalStorage.run"],
-  prefixes: new Map(),
-};
-const MAX_PREFIXES = 1000;
-function remember(name: string, prefixLength: number): void {
-  if (stackContext.prefixes.size >= MAX_PREFIXES) {
-    stackContext.prefixes.delete(stackContext.prefixes.keys().next().value!);
-  }
-  stackContext.prefixes.set(name, prefixLength);
-}
-
-/** Thrown inside user loops once the main thread has set the interrupt flag. */
-class KernelInterrupted extends Error {
-  constructor() {
-    super("interrupted");
-    this.name = "KernelInterrupted";
-  }
-}
-const interrupted = () => {
-  throw new KernelInterrupted();
-};
-
-function importer(spec: string, options?: ImportCallOptions): Promise<unknown> {
-  if (/^\.{0,2}\//.test(spec)) spec = new URL(spec, cwdUrl).href;
-  return import(spec, options);
-}
-const meta = {
-  get url() {
-    return cwdUrl;
-  },
-  main: false,
-  resolve: (s: string) => /^\.{0,2}\//.test(s) ? new URL(s, cwdUrl).href : import.meta.resolve(s),
-};
-const helpers = () => [flag, interrupted, importer, meta] as const;
-
-function define(name: string, value: unknown): void {
-  Object.defineProperty(globalThis, name, {
-    value,
-    writable: true,
-    configurable: true,
-    enumerable: false,
-  });
-}
-
-function emitDisplay(data: MimeBundle, options: DisplayOptions): void {
-  outbox.push({
-    type: "display_data",
-    requestId: current(),
-    data,
-    metadata: options.metadata ?? {},
-    transient: options.transient ?? {},
-  });
-}
-
-interface DisplayOptions {
-  raw?: boolean;
-  metadata?: Record<string, unknown>;
-  transient?: Record<string, unknown>;
-}
-
-define("display", (value: unknown, options: DisplayOptions = {}): Promise<void> | void => {
-  if (options.raw) return emitDisplay(value as MimeBundle, options);
-  const b = mimeBundle(value);
-  if (b instanceof Promise) return b.then((d) => emitDisplay(d, options));
-  emitDisplay(b, options);
-});
-define("publishData", (data: Record<string, unknown>): void => {
-  const { frames, transfer } = ownedFrames(encodeValue(data), false);
-  outbox.push(
-    { type: "data_message", requestId: current(), keys: Object.keys(data), buffers: frames },
-    transfer,
-  );
-});
-define("__ipp_push__", (ns: Record<string, unknown>): void => {
-  for (const [k, v] of Object.entries(ns ?? {})) (globalThis as Record<string, unknown>)[k] = v;
-});
-define("__ipp_pull__", (names: string | string[]): unknown => {
-  return Array.isArray(names) ? names.map(lookup) : lookup(names);
-});
-
-/** A name (or expression, as Python engines allow) in the user namespace. */
-function lookup(name: string): unknown {
-  if (/^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(name)) {
-    if (!(name in globalThis)) throw new ReferenceError(`${name} is not defined`);
-    return (globalThis as Record<string, unknown>)[name];
-  }
-  return (0, eval)(name);
-}
-
-function report(prefix: string, error: unknown, requestId: string | null): void {
-  const c = errorContent(error, stackContext);
-  outbox.stream(requestId, "stderr", `${prefix}${c.traceback.join("\n")}\n`);
-}
-
-// Errors nobody handles must not end the worker: report them on stderr, keep serving.
-self.addEventListener("error", (e) => {
-  e.preventDefault();
-  report("Uncaught ", e.error ?? e.message, current());
-});
-self.addEventListener("unhandledrejection", (e) => {
-  e.preventDefault();
-  report("Uncaught (in promise) ", e.reason, current());
-});
-
-// The cell compiler (and its parser, acorn) loads on first use, not at worker start: a
-// worker is ready sooner (engine start, 64-engine registration), and pull/push/Reference
-// calls never need it.
-let rewrite: typeof Rewrite | undefined;
-async function loadRewrite(): Promise<typeof Rewrite> {
-  return rewrite ??= await import("./rewrite.ts");
-}
-
-async function compile(code: string, name: string, ts: boolean) {
-  const { compileCell } = await loadRewrite();
-  if (ts) code = await stripTypes(code);
-  try {
-    return compileCell(code, { name });
-  } catch (e) {
-    if (ts || !(e instanceof SyntaxError)) throw e;
-    let stripped: string;
-    try {
-      stripped = await stripTypes(code);
-    } catch {
-      throw e; // not TypeScript either: report the JavaScript error
-    }
-    return compileCell(stripped, { name });
-  }
-}
-
-type Factory = (...h: ReturnType<typeof helpers>) => () => unknown;
-/** Compiled silent cells by code: repeated silent executes (loops of `view.execute`) skip
- * parsing and compiling. Stored-history cells are compiled anew so tracebacks name them. */
-const silentCells = new Map<string, { factory: Factory; isAsync: boolean; hasValue: boolean }>();
-const MAX_SILENT_CELLS = 256;
-
-async function cellFunction(msg: Extract<ToWorker, { t: "exec" }>) {
-  const key = msg.silent ? `${msg.ts ? "ts" : "js"}:${msg.code}` : undefined;
-  const hit = key === undefined ? undefined : silentCells.get(key);
-  if (hit) return { fn: hit.factory(...helpers()), isAsync: hit.isAsync, hasValue: hit.hasValue };
-  const cell = await compile(msg.code, msg.name, msg.ts);
-  remember(msg.name, cell.prefixLength);
-  const factory = (0, eval)(cell.source) as Factory;
-  if (key !== undefined) {
-    if (silentCells.size >= MAX_SILENT_CELLS) silentCells.delete(silentCells.keys().next().value!);
-    silentCells.set(key, { factory, isAsync: cell.isAsync, hasValue: cell.hasValue });
-  }
-  return { fn: factory(...helpers()), isAsync: cell.isAsync, hasValue: cell.hasValue };
-}
-
-async function execute(msg: Extract<ToWorker, { t: "exec" }>): Promise<ExecuteReply> {
-  try {
-    const cell = await cellFunction(msg);
-    const fn = cell.fn;
-    let value = fn();
-    if (cell.isAsync) value = await value;
-    let data: MimeBundle | undefined;
-    if (cell.hasValue && value !== undefined && !msg.silent) {
-      data = await mimeBundle(value);
-      outbox.push({
-        type: "execute_result",
-        requestId: msg.rid,
-        data,
-        metadata: {},
-        executionCount: msg.count,
-      });
-    }
-    const userExpressions: Record<string, UserExpressionResult> = {};
-    for (const [key, expr] of Object.entries(msg.expressions)) {
-      try {
-        userExpressions[key] = {
-          status: "ok",
-          data: await mimeBundle((0, eval)(expr)),
-          metadata: {},
-        };
-      } catch (e) {
-        userExpressions[key] = errorContent(e, stackContext);
-      }
-    }
-    const reply: ExecuteReply = { status: "ok", executionCount: msg.count, userExpressions };
-    if (data) reply.data = data;
-    return reply;
-  } catch (e) {
-    return { ...errorContent(e, stackContext), executionCount: msg.count, userExpressions: {} };
-  }
-}
-
-const functions = new Map<string, (...a: unknown[]) => unknown>();
-const MAX_FUNCTIONS = 256;
-
-async function compiledFunction(
-  source: string,
-  name: string,
-): Promise<(...a: unknown[]) => unknown> {
-  let fn = functions.get(source);
-  if (!fn) {
-    const c = (rewrite ?? await loadRewrite()).compileFunction(source, name);
-    remember(name, c.prefixLength);
-    fn = (0, eval)(c.source)(...helpers()) as (...a: unknown[]) => unknown;
-    if (typeof fn !== "function") throw new TypeError("apply: source is not a function");
-    if (functions.size >= MAX_FUNCTIONS) functions.delete(functions.keys().next().value!);
-    functions.set(source, fn);
-  }
-  return fn;
-}
-
-async function apply(
-  msg: Extract<ToWorker, { t: "apply" }>,
-): Promise<{ reply: ApplyReply; transfer: ArrayBuffer[] }> {
-  try {
-    const call = decodeApply(msg.frames, lookup);
-    const t = call.target;
-    const fn = t.kind === "source"
-      ? (functions.get(t.source) ?? await compiledFunction(t.source, msg.name))
-      : t.value;
-    if (typeof fn !== "function") {
-      throw new TypeError(`${t.name || "apply target"} is not a function: ${reprText(fn)}`);
-    }
-    const args = Object.keys(call.kwargs).length ? [...call.args, call.kwargs] : call.args;
-    let result = fn(...args);
-    if (result instanceof Promise) result = await result;
-    const { frames, transfer } = ownedFrames(encodeValue(result, call.format), false);
-    return { reply: { status: "ok", buffers: frames, format: call.format }, transfer };
-  } catch (e) {
-    return { reply: errorContent(e, stackContext), transfer: [] };
-  }
-}
+const post = (msg: FromWorker | FromServe, transfer: ArrayBuffer[] = []) =>
+  self.postMessage(msg, transfer);
 
 async function handle(msg: ToWorker): Promise<void> {
   if (msg.t === "init") {
-    flag = new Int32Array(msg.flag);
-    cwdUrl = new URL(msg.cwd.endsWith("/") ? msg.cwd : msg.cwd + "/", "file:///").href;
+    configure({
+      flag: new Int32Array(msg.flag),
+      cwd: msg.cwd,
+      events: (events, transfer) => post({ t: "events", events }, transfer),
+    });
     post({ t: "ready" });
     return;
   }
-  running = last = msg.rid;
-  const { reply, transfer } = msg.t === "exec"
-    ? { reply: await als.run(msg.rid, () => execute(msg)), transfer: [] as ArrayBuffer[] }
-    : await als.run(msg.rid, () => apply(msg));
-  running = null;
+  let reply;
+  let transfer: ArrayBuffer[] = [];
+  if (msg.t === "exec") {
+    reply = await runRequest(msg.rid, () => execute(msg));
+  } else {
+    reply = await runRequest(msg.rid, () => apply(msg));
+    if (reply.status === "ok") {
+      // A result's frames may alias the user's memory: copy what is transferred.
+      const owned = ownedFrames(reply.buffers, false);
+      reply = { ...reply, buffers: owned.frames };
+      transfer = owned.transfer;
+    }
+  }
   const out = outbox.take();
   try {
     post({ t: "done", rid: msg.rid, reply, events: out.events }, [...out.transfer, ...transfer]);
   } catch (e) {
     // A display bundle that cannot be cloned must not leave the request without a reply.
-    const error = errorContent(e, stackContext);
+    const error = errorOf(e);
     const fallback = msg.t === "exec"
       ? { ...error, executionCount: msg.count, userExpressions: {} }
       : error;
@@ -292,19 +63,21 @@ async function handle(msg: ToWorker): Promise<void> {
   }
 }
 
+let serving = false;
+function onMessage(e: MessageEvent<ToWorker | ServeMsg>): void {
+  const msg = e.data;
+  if (msg.t === "serve") {
+    // From now on this worker is an engine's shell: serve.ts takes the messages.
+    serving = true;
+    self.removeEventListener("message", onMessage);
+    serve(msg).catch((err) => {
+      post({ t: "log", level: "critical", message: `kernel worker cannot serve: ${err}` });
+      post({ t: "failed", reason: String(err) });
+    });
+    return;
+  }
+  if (serving) return;
+  handle(msg).catch((err) => report("kernel worker: ", err, null));
+}
 // A listener, not `onmessage`, so user code assigning `onmessage` cannot cut the kernel off.
-self.addEventListener("message", (e: MessageEvent<ToWorker>) => {
-  handle(e.data).catch((err) => report("kernel worker: ", err, null));
-});
-// `close()` and `Deno.exit()` would end the worker silently, leaving the request without a
-// reply; like IPython with `sys.exit()`, report an error instead.
-const noExit = (what: string) => () => {
-  throw new Error(`${what} would stop the kernel; to reset the namespace, clear the engine`);
-};
-define("close", noExit("close()"));
-Object.defineProperty(Deno, "exit", { value: noExit("Deno.exit()"), configurable: true });
-Object.defineProperty(process, "exit", { value: noExit("process.exit()"), configurable: true });
-Object.defineProperty(process, "reallyExit", {
-  value: noExit("process.exit()"),
-  configurable: true,
-});
+self.addEventListener("message", onMessage);

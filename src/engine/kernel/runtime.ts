@@ -1,0 +1,370 @@
+/**
+ * The kernel worker's user-code runtime: the persistent namespace (the worker's global
+ * object), cell and function compilation with interrupt checks, `execute` and `apply`, the
+ * user globals (`display`, `publishData`, `__ipp_push__`, `__ipp_pull__`), output capture and
+ * the in-place namespace reset. Transport-free: `worker.ts` serves it over `postMessage`
+ * (the {@linkcode Kernel} API) and `serve.ts` over the engine's own shell and IOPub sockets.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import process from "node:process";
+import { decodeApply, encodeValue } from "./codec.ts";
+import { installCapture, Outbox } from "./capture.ts";
+import {
+  errorContent,
+  type MimeBundle,
+  mimeBundle,
+  reprText,
+  type StackContext,
+} from "./format.ts";
+import { ownedFrames, type ToWorker } from "./protocol.ts";
+import { Namespace } from "./namespace.ts";
+import type * as Rewrite from "./rewrite.ts";
+import { stripTypes } from "./strip_types.ts";
+import type { ApplyReply, ExecuteReply, KernelEvent, UserExpressionResult } from "./types.ts";
+
+const als = new AsyncLocalStorage<string>();
+let running: string | null = null;
+let last: string | null = null;
+let flag: Int32Array<ArrayBufferLike> = new Int32Array(1);
+let cwdUrl = "file:///";
+
+type Sink = (events: KernelEvent[], transfer: ArrayBuffer[], sync: boolean) => void;
+let sink: Sink = () => {};
+/** Output of user code, batched (see `capture.ts`); flushed to the sink set by {@linkcode configure}. */
+export const outbox: Outbox = new Outbox((events, transfer, sync) => sink(events, transfer, sync));
+const current = () => als.getStore() ?? running ?? last;
+installCapture(outbox, current);
+
+/**
+ * Set where the runtime's output goes, the interrupt flag its compiled code checks, and the
+ * directory relative imports resolve against.
+ * @param options `events` receives flushed output (`sync`: written by user code that may
+ *   still hold the thread); `flag` is a one-`Int32` view of shared
+ *   memory (non-zero = interrupt); `cwd` is a directory path.
+ */
+export function configure(options: {
+  events?: Sink;
+  flag?: Int32Array<ArrayBufferLike>;
+  cwd?: string;
+}): void {
+  if (options.events) sink = options.events;
+  if (options.flag) setFlag(options.flag);
+  if (options.cwd !== undefined) {
+    const cwd = options.cwd;
+    cwdUrl = new URL(cwd.endsWith("/") ? cwd : cwd + "/", "file:///").href;
+  }
+}
+
+/**
+ * Point compiled code at a new interrupt flag: caches of compiled cells and functions (which
+ * hold the old flag) are dropped.
+ * @param view A one-`Int32` view of shared memory.
+ */
+function setFlag(view: Int32Array<ArrayBufferLike>): void {
+  flag = view;
+  functions.clear();
+  silentCells.clear();
+}
+
+const stackContext: StackContext = {
+  internal: [new URL("./", import.meta.url).href, "AsyncLocalStorage.run"],
+  prefixes: new Map(),
+};
+const MAX_PREFIXES = 1000;
+function remember(name: string, prefixLength: number): void {
+  if (stackContext.prefixes.size >= MAX_PREFIXES) {
+    stackContext.prefixes.delete(stackContext.prefixes.keys().next().value!);
+  }
+  stackContext.prefixes.set(name, prefixLength);
+}
+
+/** Thrown inside user loops once the main thread has set the interrupt flag. */
+class KernelInterrupted extends Error {
+  constructor() {
+    super("interrupted");
+    this.name = "KernelInterrupted";
+  }
+}
+const interrupted = () => {
+  throw new KernelInterrupted();
+};
+
+function importer(spec: string, options?: ImportCallOptions): Promise<unknown> {
+  if (/^\.{0,2}\//.test(spec)) spec = new URL(spec, cwdUrl).href;
+  return import(spec, options);
+}
+const meta = {
+  get url() {
+    return cwdUrl;
+  },
+  main: false,
+  resolve: (s: string) => /^\.{0,2}\//.test(s) ? new URL(s, cwdUrl).href : import.meta.resolve(s),
+};
+const helpers = () => [flag, interrupted, importer, meta] as const;
+
+function define(name: string, value: unknown): void {
+  Object.defineProperty(globalThis, name, {
+    value,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+}
+
+function emitDisplay(data: MimeBundle, options: DisplayOptions): void {
+  outbox.push({
+    type: "display_data",
+    requestId: current(),
+    data,
+    metadata: options.metadata ?? {},
+    transient: options.transient ?? {},
+  });
+}
+
+interface DisplayOptions {
+  raw?: boolean;
+  metadata?: Record<string, unknown>;
+  transient?: Record<string, unknown>;
+}
+
+define("display", (value: unknown, options: DisplayOptions = {}): Promise<void> | void => {
+  if (options.raw) return emitDisplay(value as MimeBundle, options);
+  const b = mimeBundle(value);
+  if (b instanceof Promise) return b.then((d) => emitDisplay(d, options));
+  emitDisplay(b, options);
+});
+define("publishData", (data: Record<string, unknown>): void => {
+  const { frames, transfer } = ownedFrames(encodeValue(data), false);
+  outbox.push(
+    { type: "data_message", requestId: current(), keys: Object.keys(data), buffers: frames },
+    transfer,
+  );
+});
+define("__ipp_push__", (ns: Record<string, unknown>): void => {
+  for (const [k, v] of Object.entries(ns ?? {})) (globalThis as Record<string, unknown>)[k] = v;
+});
+define("__ipp_pull__", (names: string | string[]): unknown => {
+  return Array.isArray(names) ? names.map(lookup) : lookup(names);
+});
+
+/** A name (or expression, as Python engines allow) in the user namespace. */
+function lookup(name: string): unknown {
+  if (/^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(name)) {
+    if (!(name in globalThis)) throw new ReferenceError(`${name} is not defined`);
+    return (globalThis as Record<string, unknown>)[name];
+  }
+  return (0, eval)(name);
+}
+
+/**
+ * Write an error with its traceback on a request's stderr.
+ * @param prefix Text before the traceback.
+ * @param error The error.
+ * @param requestId The request, or `null`.
+ */
+export function report(prefix: string, error: unknown, requestId: string | null): void {
+  const c = errorContent(error, stackContext);
+  outbox.stream(requestId, "stderr", `${prefix}${c.traceback.join("\n")}\n`);
+}
+
+// Errors nobody handles must not end the worker: report them on stderr, keep serving.
+self.addEventListener("error", (e) => {
+  e.preventDefault();
+  report("Uncaught ", e.error ?? e.message, current());
+});
+self.addEventListener("unhandledrejection", (e) => {
+  e.preventDefault();
+  report("Uncaught (in promise) ", e.reason, current());
+});
+
+// The cell compiler (and its parser, acorn) loads on first use, not at worker start: a
+// worker is ready sooner (engine start, 64-engine registration), and pull/push/Reference
+// calls never need it.
+let rewrite: typeof Rewrite | undefined;
+async function loadRewrite(): Promise<typeof Rewrite> {
+  return rewrite ??= await import("./rewrite.ts");
+}
+
+async function compile(code: string, name: string, ts: boolean) {
+  const { compileCell } = await loadRewrite();
+  if (ts) code = await stripTypes(code);
+  try {
+    return compileCell(code, { name });
+  } catch (e) {
+    if (ts || !(e instanceof SyntaxError)) throw e;
+    let stripped: string;
+    try {
+      stripped = await stripTypes(code);
+    } catch {
+      throw e; // not TypeScript either: report the JavaScript error
+    }
+    return compileCell(stripped, { name });
+  }
+}
+
+type Factory = (...h: ReturnType<typeof helpers>) => () => unknown;
+/** Compiled silent cells by code: repeated silent executes (loops of `view.execute`) skip
+ * parsing and compiling. Stored-history cells are compiled anew so tracebacks name them. */
+const silentCells = new Map<string, { factory: Factory; isAsync: boolean; hasValue: boolean }>();
+const MAX_SILENT_CELLS = 256;
+
+async function cellFunction(msg: Omit<Extract<ToWorker, { t: "exec" }>, "t">) {
+  const key = msg.silent ? `${msg.ts ? "ts" : "js"}:${msg.code}` : undefined;
+  const hit = key === undefined ? undefined : silentCells.get(key);
+  if (hit) return { fn: hit.factory(...helpers()), isAsync: hit.isAsync, hasValue: hit.hasValue };
+  const cell = await compile(msg.code, msg.name, msg.ts);
+  remember(msg.name, cell.prefixLength);
+  const factory = (0, eval)(cell.source) as Factory;
+  if (key !== undefined) {
+    if (silentCells.size >= MAX_SILENT_CELLS) silentCells.delete(silentCells.keys().next().value!);
+    silentCells.set(key, { factory, isAsync: cell.isAsync, hasValue: cell.hasValue });
+  }
+  return { fn: factory(...helpers()), isAsync: cell.isAsync, hasValue: cell.hasValue };
+}
+
+/**
+ * Run a cell.
+ * @param msg The cell and its options.
+ * @returns The reply.
+ */
+export async function execute(
+  msg: Omit<Extract<ToWorker, { t: "exec" }>, "t">,
+): Promise<ExecuteReply> {
+  try {
+    const cell = await cellFunction(msg);
+    const fn = cell.fn;
+    let value = fn();
+    if (cell.isAsync) value = await value;
+    let data: MimeBundle | undefined;
+    if (cell.hasValue && value !== undefined && !msg.silent) {
+      data = await mimeBundle(value);
+      outbox.push({
+        type: "execute_result",
+        requestId: msg.rid,
+        data,
+        metadata: {},
+        executionCount: msg.count,
+      });
+    }
+    const userExpressions: Record<string, UserExpressionResult> = {};
+    for (const [key, expr] of Object.entries(msg.expressions)) {
+      try {
+        userExpressions[key] = {
+          status: "ok",
+          data: await mimeBundle((0, eval)(expr)),
+          metadata: {},
+        };
+      } catch (e) {
+        userExpressions[key] = errorContent(e, stackContext);
+      }
+    }
+    const reply: ExecuteReply = { status: "ok", executionCount: msg.count, userExpressions };
+    if (data) reply.data = data;
+    return reply;
+  } catch (e) {
+    return { ...errorContent(e, stackContext), executionCount: msg.count, userExpressions: {} };
+  }
+}
+
+const functions = new Map<string, (...a: unknown[]) => unknown>();
+const MAX_FUNCTIONS = 256;
+
+async function compiledFunction(
+  source: string,
+  name: string,
+): Promise<(...a: unknown[]) => unknown> {
+  let fn = functions.get(source);
+  if (!fn) {
+    const c = (rewrite ?? await loadRewrite()).compileFunction(source, name);
+    remember(name, c.prefixLength);
+    fn = (0, eval)(c.source)(...helpers()) as (...a: unknown[]) => unknown;
+    if (typeof fn !== "function") throw new TypeError("apply: source is not a function");
+    if (functions.size >= MAX_FUNCTIONS) functions.delete(functions.keys().next().value!);
+    functions.set(source, fn);
+  }
+  return fn;
+}
+
+/**
+ * Call a function from `apply_request` buffers.
+ * @param msg The request's buffers and the source name for traces.
+ * @returns The reply; an ok reply's buffers are the encoder's frames, which may alias the
+ *   result's memory (a user's array) or a pool shared with later calls.
+ */
+export async function apply(
+  msg: Pick<Extract<ToWorker, { t: "apply" }>, "frames" | "name">,
+): Promise<ApplyReply> {
+  try {
+    const call = decodeApply(msg.frames, lookup);
+    const t = call.target;
+    const fn = t.kind === "source"
+      ? (functions.get(t.source) ?? await compiledFunction(t.source, msg.name))
+      : t.value;
+    if (typeof fn !== "function") {
+      throw new TypeError(`${t.name || "apply target"} is not a function: ${reprText(fn)}`);
+    }
+    const args = Object.keys(call.kwargs).length ? [...call.args, call.kwargs] : call.args;
+    let result = fn(...args);
+    if (result instanceof Promise) result = await result;
+    return { status: "ok", buffers: encodeValue(result, call.format), format: call.format };
+  } catch (e) {
+    return errorContent(e, stackContext);
+  }
+}
+
+/**
+ * Run one request's code with its id as the owner of the output it writes (also from its
+ * timers and continuations).
+ * @param rid The request id.
+ * @param fn The work.
+ * @returns Its result.
+ */
+export async function runRequest<T>(rid: string, fn: () => Promise<T>): Promise<T> {
+  running = last = rid;
+  try {
+    return await als.run(rid, fn);
+  } finally {
+    if (running === rid) running = null;
+  }
+}
+
+// `close()` and `Deno.exit()` would end the worker silently, leaving the request without a
+// reply; like IPython with `sys.exit()`, report an error instead.
+const noExit = (what: string) => () => {
+  throw new Error(`${what} would stop the kernel; to reset the namespace, clear the engine`);
+};
+define("close", noExit("close()"));
+Object.defineProperty(Deno, "exit", { value: noExit("Deno.exit()"), configurable: true });
+Object.defineProperty(process, "exit", { value: noExit("process.exit()"), configurable: true });
+Object.defineProperty(process, "reallyExit", {
+  value: noExit("process.exit()"),
+  configurable: true,
+});
+
+/**
+ * Error content of an exception, with a traceback trimmed to user code.
+ * @param e The exception.
+ * @returns `{status: "error", ename, evalue, traceback}`.
+ */
+export function errorOf(e: unknown): ReturnType<typeof errorContent> {
+  return errorContent(e, stackContext);
+}
+
+/** The namespace's pristine state, taken once every runtime global is defined. */
+const namespace = new Namespace(() => als.getStore() !== undefined);
+
+/**
+ * Reset the namespace in place: user globals removed, overwritten built-in globals restored,
+ * timers that user code started cancelled, compiled code forgotten (see `namespace.ts`).
+ */
+export function resetNamespace(): void {
+  namespace.reset();
+  functions.clear();
+  silentCells.clear();
+  outbox.take();
+}
