@@ -32,7 +32,13 @@ Options (--flag=value and --flag value both work):
   --nodb                  no task database (result/history/db/resubmit queries fail)
   --scheme NAME           task scheme: leastload (default), lru, twobin, plainrandom,
                           weighted, pure, none   (also --TaskScheduler.scheme_name=NAME)
-  --hwm N                 max outstanding tasks per engine (default 1; 0 = unlimited)
+  --hwm N                 max outstanding tasks per engine (default 1; 0 = unlimited);
+                          giving it turns the adaptive prefetch off
+  --prefetch N            tasks a fast engine may hold (default 16; 1 = off, as ipyparallel)
+  --prefetch-fast-ms MS   a task is fast when it takes at most MS (default 10)
+  --cut-through BYTES     stream frames of at least BYTES through the MUX and control queues
+                          instead of storing them (default 1048576; 0 = off: the task
+                          database then keeps every buffer for get_result and resubmit)
   --reuse                 reuse existing connection files (ports, key) and keep them
   --log-level LEVEL       10/20/30/40/50 or DEBUG/INFO/WARN/ERROR/CRITICAL (default INFO)
   -h, --help              show this help
@@ -68,6 +74,9 @@ const VALUE_FLAGS = new Set([
   "max-misses",
   "scheme",
   "hwm",
+  "prefetch",
+  "prefetch-fast-ms",
+  "cut-through",
   "log-level",
 ]);
 const BOOL_FLAGS = new Set(["dictdb", "nodb", "reuse", "help"]);
@@ -181,6 +190,15 @@ function parse(args: string[]): Parsed {
         break;
       case "hwm":
         o.hwm = integer(name, value, 0);
+        break;
+      case "prefetch":
+        o.prefetch = integer(name, value, 0);
+        break;
+      case "prefetch-fast-ms":
+        o.prefetchFastMs = integer(name, value, 0);
+        break;
+      case "cut-through":
+        o.cutThrough = integer(name, value, 0);
         break;
       case "log-level":
         try {

@@ -45,8 +45,9 @@ import { HubState, type Notification } from "./hub_state.ts";
 import { InboundChannel, type InboundCounters, toHubMessage } from "./inbound.ts";
 import { IopubRelay } from "./iopub_relay.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import { pump } from "./pump.ts";
+import { pump, text } from "./pump.ts";
 import { SwapRelay } from "./relays.ts";
+import { MIN_LARGE_FRAME } from "../zmtp/options.ts";
 import { type SchemeName, SCHEMES } from "./schemes.ts";
 import { PureTaskRelay, TaskRelay } from "./task_relay.ts";
 
@@ -57,6 +58,9 @@ export type TaskSchemeName = SchemeName | "pure" | "none";
 export type DbKind = "memory" | "sqlite" | "none";
 
 export type { ControllerPorts };
+
+/** Default {@link ControllerOptions.prefetch}: tasks an engine may hold while it is fast. */
+export const DEFAULT_PREFETCH = 16;
 
 /** Options of {@link Controller.start}. */
 export interface ControllerOptions {
@@ -84,6 +88,26 @@ export interface ControllerOptions {
   scheme?: TaskSchemeName;
   /** `TaskScheduler.hwm` (default 1; 0 = unlimited). */
   hwm?: number;
+  /**
+   * Adaptive prefetch: max outstanding tasks per engine while its recent tasks each took at
+   * most `prefetchFastMs`. Default {@link DEFAULT_PREFETCH} when `hwm` is not given, off when
+   * it is (an explicit `hwm` keeps ipyparallel's fixed limit); 1, or anything ≤ `hwm`, turns
+   * it off. A fast engine holds at most `prefetchFastMs` of expected work (by its recent
+   * average), never more than `prefetch` tasks. Trade-off (see `prefetch.ts`): the tasks sent
+   * to an engine in the first `prefetchFastMs` of a long task wait for it to end.
+   */
+  prefetch?: number;
+  /** The fast-task threshold of `prefetch`, in ms (default 10). */
+  prefetchFastMs?: number;
+  /**
+   * Frames of at least this many bytes on the MUX and control queues are streamed through the
+   * controller as they arrive instead of stored and forwarded (default
+   * 1 MiB; 0 = off; otherwise ≥ 64 KiB). The Hub then does not
+   * keep those buffers: `get_result`, `db_request` for buffers and `resubmit` of such a
+   * message answer with a `BuffersNotKept` error instead of incomplete data. Set 0 to keep
+   * every buffer in the task database, as ipyparallel does.
+   */
+  cutThrough?: number;
   /** Reuse existing connection files (ports and key) and keep them on exit. */
   reuse?: boolean;
   /** Write connection files at all (default true). */
@@ -183,7 +207,8 @@ export class Controller implements AsyncDisposable {
    *
    * @param options See {@link ControllerOptions}.
    * @returns The running controller.
-   * @throws {InvalidOptionError} For an unknown scheme, a bad period, hwm or leaf count.
+   * @throws {InvalidOptionError} For an unknown scheme, a bad period, hwm, prefetch or leaf
+   * count.
    * @throws {ConnectionFileError} When `reuse` finds inconsistent files or a file cannot be written.
    */
   static async start(options: ControllerOptions = {}): Promise<Controller> {
@@ -204,6 +229,26 @@ export class Controller implements AsyncDisposable {
       throw new InvalidOptionError(
         "broadcastLeaves",
         `broadcastLeaves must be an integer ≥ 1, got ${nLeaves}`,
+      );
+    }
+    for (const name of ["hwm", "prefetch"] as const) {
+      const v = options[name];
+      if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
+        throw new InvalidOptionError(name, `${name} must be an integer ≥ 0, got ${v}`);
+      }
+    }
+    const cut = options.cutThrough;
+    if (cut !== undefined && (!Number.isInteger(cut) || (cut !== 0 && cut < MIN_LARGE_FRAME))) {
+      throw new InvalidOptionError(
+        "cutThrough",
+        `cutThrough must be 0 (off) or an integer ≥ ${MIN_LARGE_FRAME}, got ${cut}`,
+      );
+    }
+    const fastMs = options.prefetchFastMs;
+    if (fastMs !== undefined && !(fastMs >= 0 && Number.isFinite(fastMs))) {
+      throw new InvalidOptionError(
+        "prefetchFastMs",
+        `prefetchFastMs must be a finite number ≥ 0, got ${fastMs}`,
       );
     }
     const ip = options.ip ?? "127.0.0.1";
@@ -315,6 +360,8 @@ export class Controller implements AsyncDisposable {
           session: schedSession,
           scheme,
           hwm: options.hwm,
+          prefetch: options.prefetch ?? (options.hwm === undefined ? DEFAULT_PREFETCH : 1),
+          prefetchFastMs: options.prefetchFastMs,
           strandedDelayMs: options.strandedDelayMs,
           logger,
         });
@@ -362,16 +409,18 @@ export class Controller implements AsyncDisposable {
           engineSide: muxOut.socket,
           fromClients: inbound.muxIn,
           fromEngines: inbound.muxOut,
-          onRequest: (engine, msg) =>
-            hub.muxRequest(new TextDecoder().decode(engine), toHubMessage(msg)),
-          onReply: (engine, msg) =>
-            hub.muxReply(new TextDecoder().decode(engine), toHubMessage(msg)),
+          cutThrough: options.cutThrough,
+          onRequest: (engine, msg, streamed) =>
+            hub.muxRequest(text(engine), toHubMessage(msg, streamed)),
+          onReply: (engine, msg, streamed) =>
+            hub.muxReply(text(engine), toHubMessage(msg, streamed)),
         }).done,
         new SwapRelay({
           clientSide: ctlIn.socket,
           engineSide: ctlOut.socket,
           fromClients: inbound.ctlIn,
           fromEngines: inbound.ctlOut,
+          cutThrough: options.cutThrough,
         }).done,
         new IopubRelay({
           sub: iopubIn.socket,
@@ -415,8 +464,15 @@ export class Controller implements AsyncDisposable {
       c.#loops = loops;
       logger.info(
         `Controller ready: ${files.client} (registration ${iface}:${query.port}, ` +
-          `ping ${pingMs} ms, miss limit ${c.#heartbeat.monitor.maxMisses}, scheme ${scheme}, ` +
-          `db ${options.db ?? "memory"})`,
+          `ping ${pingMs} ms, miss limit ${c.#heartbeat.monitor.maxMisses}, scheme ${scheme}` +
+          (tasks === null
+            ? ""
+            : `, hwm ${tasks.scheduler.hwm}, prefetch ${
+              tasks.scheduler.prefetch > tasks.scheduler.hwm && tasks.scheduler.hwm !== 0
+                ? tasks.scheduler.prefetch
+                : "off"
+            }`) +
+          `, db ${options.db ?? "memory"})`,
       );
       return c;
     } catch (err) {

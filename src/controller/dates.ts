@@ -64,9 +64,57 @@ export function normalizeDate(d: Date | string): string {
   return `${base}.${(frac ?? "").padEnd(6, "0")}Z`;
 }
 
-/** The last date {@link formatDate} formatted (epoch ms) and its text. */
+/** The last time {@link formatMs} formatted (epoch ms) and its text. */
 let lastMs = NaN;
 let lastFormatted = "";
+/** The second of the last time formatted, and its text up to the decimal point. */
+let lastSecond = NaN;
+let lastPrefix = "";
+
+/**
+ * Formats whole epoch milliseconds in the wire form (`YYYY-MM-DDTHH:MM:SS.mmm000Z`). The Hub
+ * stamps several dates per task: the text is reused within a millisecond and its date part
+ * within a second, so most calls build one short string.
+ *
+ * @param ms Milliseconds since the epoch (the fraction is dropped).
+ * @returns The normalized string.
+ * @throws {RangeError} For a time `Date` cannot represent.
+ * @example
+ * ```ts
+ * formatMs(1500); // "1970-01-01T00:00:01.500000Z"
+ * ```
+ */
+export function formatMs(ms: number): string {
+  ms = Math.floor(ms);
+  if (ms === lastMs) return lastFormatted; // many records are stamped within one millisecond
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    // YYYY-MM-DDTHH:MM:SS. (throws on a time out of range)
+    lastPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    lastSecond = second;
+  }
+  const frac = ms - second * 1000;
+  lastFormatted = lastPrefix + (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac + "000Z";
+  lastMs = ms;
+  return lastFormatted;
+}
+
+/**
+ * A date-looking value normalized, or null: the Hub's reading of dates in received messages.
+ *
+ * @param v Any value.
+ * @returns The normalized string when `v` is a date string (PROTOCOL.md §1.8), else null.
+ * @example
+ * ```ts
+ * dateOrNull("2026-11-29T12:06:23Z"); // "2026-11-29T12:06:23.000000Z"
+ * dateOrNull(5); // null
+ * ```
+ */
+export function dateOrNull(v: unknown): string | null {
+  if (typeof v !== "string") return null;
+  if (NORMAL_RE.test(v)) return v; // what every peer sends: one regex, no copy
+  return ISO_RE.test(v) ? normalizeDate(v) : null;
+}
 
 /**
  * Formats a `Date` in the wire form with microseconds (always six digits).
@@ -80,11 +128,8 @@ let lastFormatted = "";
  */
 export function formatDate(d: Date): string {
   const ms = d.getTime();
-  if (ms === lastMs) return lastFormatted; // many records are stamped within one millisecond
-  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ (throws on an invalid date)
-  lastFormatted = `${iso.slice(0, 23)}000Z`;
-  lastMs = ms;
-  return lastFormatted;
+  if (Number.isNaN(ms)) d.toISOString(); // throws the RangeError of an invalid date
+  return formatMs(ms);
 }
 
 /**

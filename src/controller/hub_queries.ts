@@ -151,6 +151,40 @@ function extractRecord(rec: Partial<TaskRecord>): JsonObject {
 }
 
 /**
+ * Whether a record's request (`buffers`) or reply (`result_buffers`) buffers were streamed
+ * through the controller and not kept (stored as `null` once the message itself was recorded).
+ */
+function buffersNotKept(
+  hub: HubState,
+  rec: Partial<TaskRecord>,
+  field: "buffers" | "result_buffers",
+): boolean {
+  if (rec[field] !== null) return false;
+  const headerField = field === "buffers" ? "header" : "result_header";
+  let full: Partial<TaskRecord> = rec;
+  if (!(headerField in rec) && rec.msg_id !== undefined) {
+    try {
+      full = hub.db.get(rec.msg_id);
+    } catch {
+      return false;
+    }
+  }
+  return full[headerField] != null;
+}
+
+/** The error for a query that needs buffers the Hub did not keep. */
+function notKeptError(msgId: string, field: "buffers" | "result_buffers", where: string) {
+  const what = field === "buffers" ? "request" : "result";
+  return errorContent(
+    "BuffersNotKept",
+    `the ${what} buffers of ${msgId} were streamed through the controller (frames of at least ` +
+      `its cutThrough size, 1 MiB by default) and not kept; start the controller with ` +
+      `--cut-through=0 to keep every buffer`,
+    where,
+  );
+}
+
+/**
  * §5.3 `result_request`: sorted unique msg_ids split into pending and completed; without
  * `status_only`, one entry per completed id and the `result_buffers` concatenated in sorted
  * msg_id order. Ids the Hub does not hold in memory are looked up in the database (a restarted
@@ -181,7 +215,9 @@ export function resultRequest(hub: HubState, content: JsonObject): QueryResult {
   const completed: string[] = [];
   const out: JsonObject = { pending, completed };
   const buffers: Uint8Array[] = [];
+  let notKept: string | undefined;
   const take = (id: string, rec: Partial<TaskRecord>) => {
+    if (!statusOnly && buffersNotKept(hub, rec, "result_buffers")) notKept ??= id;
     completed.push(id);
     if (statusOnly) return;
     out[id] = extractRecord(rec);
@@ -210,6 +246,9 @@ export function resultRequest(hub: HubState, content: JsonObject): QueryResult {
         errorContent("KeyError", pyRepr(`No such message: ${id}`), where),
       );
     }
+  }
+  if (notKept !== undefined) {
+    return fail("result_reply", notKeptError(notKept, "result_buffers", where));
   }
   return ok("result_reply", out, buffers);
 }
@@ -250,6 +289,12 @@ export function dbRequest(hub: HubState, content: JsonObject): QueryResult {
   const resultBufferLens: number[] | null = keys?.includes("result_buffers") ? [] : null;
   const buffers: Uint8Array[] = [];
   for (const rec of records) {
+    for (const field of ["buffers", "result_buffers"] as const) {
+      const wanted = field === "buffers" ? bufferLens : resultBufferLens;
+      if (wanted && buffersNotKept(hub, rec, field)) {
+        return fail("db_reply", notKeptError(String(rec.msg_id), field, "db_query"));
+      }
+    }
     const b = rec.buffers ?? [];
     const rb = rec.result_buffers ?? [];
     delete rec.buffers;
@@ -345,6 +390,10 @@ export function resubmitRequest(hub: HubState, content: JsonObject): QueryResult
       "resubmit_reply",
       errorContent("KeyError", pyRepr(`No such msg(s): ${pyRepr(missing)}`), where),
     );
+  }
+  const lost = records.find((r) => buffersNotKept(hub, r, "buffers"));
+  if (lost !== undefined) {
+    return fail("resubmit_reply", notKeptError(String(lost.msg_id), "buffers", where));
   }
   const resubmitted: Record<string, string> = {};
   const resubmissions: Resubmission[] = [];

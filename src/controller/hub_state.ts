@@ -16,7 +16,7 @@
  */
 
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
-import { isDateString, normalizeDate } from "./dates.ts";
+import { dateOrNull, formatMs } from "./dates.ts";
 import {
   createEngineRecord,
   type EngineRecordActor,
@@ -35,8 +35,12 @@ export interface HubMessage {
   metadata: JsonObject;
   /** Content. */
   content: JsonObject;
-  /** Binary buffers after the content frame. */
-  buffers?: Uint8Array[];
+  /**
+   * Binary buffers after the content frame; `null` when they were streamed through the
+   * controller (cut-through) and not kept: the record then stores `null` and queries that
+   * need them fail with `BuffersNotKept`.
+   */
+  buffers?: Uint8Array[] | null;
 }
 
 /** A message the Hub publishes on the notification channel. */
@@ -150,7 +154,7 @@ export class HubState {
 
   /** The current time as a normalized ISO date. */
   now(): string {
-    return normalizeDate(new Date(this.#clock.now()));
+    return formatMs(this.#clock.now());
   }
 
   /** A fresh msg_id for a message the Hub originates. */
@@ -341,10 +345,6 @@ export class HubState {
     }
   }
 
-  #date(v: unknown): string | null {
-    return isDateString(v) ? normalizeDate(v) : null;
-  }
-
   /** Stores a new request record, merging what IOPub stored first (Python `save_*_request`). */
   #saveRequest(msg: HubMessage, extra: Partial<TaskRecord>): string {
     const h = msg.header;
@@ -353,8 +353,8 @@ export class HubState {
       header: h,
       content: msg.content,
       metadata: msg.metadata,
-      buffers: msg.buffers ?? [],
-      submitted: this.#date(h.date) ?? this.now(),
+      buffers: msg.buffers === null ? null : msg.buffers ?? [],
+      submitted: dateOrNull(h.date) ?? this.now(),
       client_uuid: typeof h.session === "string" ? h.session : null,
       ...extra,
     };
@@ -379,16 +379,19 @@ export class HubState {
     return msgId;
   }
 
-  #resultFields(msg: HubMessage): TaskRecordUpdate {
-    return {
+  #resultFields(msg: HubMessage, engineUuid?: string): TaskRecordUpdate {
+    const received = this.now();
+    const fields: TaskRecordUpdate = {
       result_header: msg.header,
       result_metadata: msg.metadata,
       result_content: msg.content,
-      result_buffers: msg.buffers ?? [],
-      started: this.#date(msg.metadata.started),
-      completed: this.#date(msg.header.date) ?? this.now(),
-      received: this.now(),
+      result_buffers: msg.buffers === null ? null : msg.buffers ?? [],
+      started: dateOrNull(msg.metadata.started),
+      completed: dateOrNull(msg.header.date) ?? received,
+      received,
     };
+    if (engineUuid !== undefined) fields.engine_uuid = engineUuid;
+    return fields;
   }
 
   /** A client's request to engine `engineUuid` on the MUX queue (ignored if not registered). */
@@ -455,7 +458,7 @@ export class HubState {
       if (msg.metadata.status !== "aborted") q.completed.add(msgId);
       q.tasks.delete(msgId);
     }
-    this.#update(msgId, { ...this.#resultFields(msg), engine_uuid: engineUuid });
+    this.#update(msgId, this.#resultFields(msg, engineUuid));
   }
 
   /**

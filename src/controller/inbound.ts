@@ -13,6 +13,7 @@
 import { MessageFormatError, SignatureError } from "../errors.ts";
 import type { Message } from "../protocol/messages.ts";
 import { parsePart } from "../protocol/frames.ts";
+import { peekMsgType } from "../protocol/peek.ts";
 import { Session, type SplitFrames } from "../protocol/session.ts";
 import type { JsonObject } from "./db/types.ts";
 import type { HubMessage } from "./hub_state.ts";
@@ -22,15 +23,16 @@ import type { Logger } from "./logger.ts";
  * The Hub's view of an unpacked message (snake_case parts, as `HubState` reads them).
  *
  * @param msg An unpacked message.
+ * @param streamed The relay streamed some of its buffers (cut-through): record them as not kept.
  * @returns The same parts, not copied.
  */
-export function toHubMessage(msg: Message): HubMessage {
+export function toHubMessage(msg: Message, streamed = false): HubMessage {
   return {
     header: msg.header as unknown as JsonObject,
     parent_header: msg.parentHeader as unknown as JsonObject,
     metadata: msg.metadata as JsonObject,
     content: msg.content as JsonObject,
-    buffers: msg.buffers,
+    buffers: streamed ? null : msg.buffers,
   };
 }
 
@@ -185,6 +187,8 @@ export class InboundChannel {
    * {@link InboundChannel.inspect} counts it).
    */
   peekType(split: SplitFrames): string | null {
+    const peeked = peekMsgType(split.parts[1]); // most headers: no decode, no JSON.parse
+    if (peeked !== undefined) return peeked;
     try {
       const header = parsePart(split.parts[1], "header");
       return typeof header.msg_id === "string" && typeof header.msg_type === "string"

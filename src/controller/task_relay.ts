@@ -71,6 +71,10 @@ export interface TaskRelayOptions {
   scheme?: SchemeName;
   /** `TaskScheduler.hwm` (default 1; 0 = unlimited). */
   hwm?: number;
+  /** `TaskScheduler.prefetch` (default 1 = off). */
+  prefetch?: number;
+  /** `TaskScheduler.prefetchFastMs` (default 10). */
+  prefetchFastMs?: number;
   /** Delay before tasks of an engine that may still answer fail (default 5000 ms, §7.6). */
   strandedDelayMs?: number;
   /** Logger. */
@@ -84,6 +88,8 @@ export class TaskRelay {
   /** Receive loops; settle when the sockets close. */
   readonly done: Promise<void>;
   #o: TaskRelayOptions;
+  /** Routing frames of registered engines (one encode per engine, not per dispatch). */
+  #routing = new Map<string, Uint8Array>();
 
   /**
    * Starts scheduling.
@@ -95,6 +101,8 @@ export class TaskRelay {
       emit: (a) => this.#act(a),
       scheme: options.scheme,
       hwm: options.hwm,
+      prefetch: options.prefetch,
+      prefetchFastMs: options.prefetchFastMs,
       strandedDelayMs: options.strandedDelayMs,
     });
     this.done = Promise.all([
@@ -113,6 +121,7 @@ export class TaskRelay {
 
   /** An engine completed registration (§4.4): it joins the front of the LRU order. */
   registerEngine(uuid: string): void {
+    this.#routing.set(uuid, utf8(uuid));
     this.scheduler.registerEngine(uuid);
   }
 
@@ -122,6 +131,7 @@ export class TaskRelay {
    */
   unregisterEngine(uuid: string, delayMs?: number): void {
     this.scheduler.unregisterEngine(uuid, delayMs === undefined ? {} : { delayMs });
+    this.#routing.delete(uuid); // it gets no more tasks
   }
 
   /**
@@ -136,7 +146,7 @@ export class TaskRelay {
       parentHeader: msg.parent_header as never,
       metadata: msg.metadata,
       content: msg.content,
-      buffers: msg.buffers,
+      buffers: msg.buffers ?? [], // resubmitRequest refuses records whose buffers were not kept
     });
     this.#o.hub.taskRequest(msg);
     const header = msg.header;
@@ -149,9 +159,8 @@ export class TaskRelay {
   }
 
   #fromClient(frames: Frames): void {
-    const inbound = this.#o.fromClients;
-    if (inbound.verify(frames, 1) === null) return;
-    const msg = inbound.inspect(frames);
+    // One pass: verify (signature, replay guard) and parse; null when dropped (and counted).
+    const msg = this.#o.fromClients.unpack(frames, 1);
     if (msg === null) return;
     const hm = toHubMessage(msg);
     // Only the client's routing frame precedes the delimiter (the client sends none, §3.5.2).
@@ -166,9 +175,7 @@ export class TaskRelay {
   }
 
   #fromEngine(frames: Frames): void {
-    const inbound = this.#o.fromEngines;
-    if (inbound.verify(frames, 2) === null) return;
-    const msg = inbound.inspect(frames);
+    const msg = this.#o.fromEngines.unpack(frames, 2);
     if (msg === null) return;
     const parent = msg.parentHeader as { msg_id?: unknown };
     const md = msg.metadata as JsonObject;
@@ -190,7 +197,11 @@ export class TaskRelay {
     const { hub, clientSide, engineSide, session } = this.#o;
     switch (a.type) {
       case "dispatch":
-        sendQuiet(engineSide, [utf8(a.engine), a.payload.client, ...a.payload.body]);
+        sendQuiet(engineSide, [
+          this.#routing.get(a.engine) ?? utf8(a.engine),
+          a.payload.client,
+          ...a.payload.body,
+        ]);
         return;
       case "track":
         hub.taskDestination(a.msgId, a.engine);

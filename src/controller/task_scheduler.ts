@@ -46,60 +46,21 @@ import {
   reduceDependency,
   spansEngines,
 } from "./dependency.ts";
-import { type ErrorContent, errorContent } from "./error_content.ts";
-import { type Scheme, schemeByName, type SchemeName } from "./schemes.ts";
+import { errorContent } from "./error_content.ts";
+import { type EngineTiming, PrefetchPolicy } from "./prefetch.ts";
+import type * as T from "./scheduler_types.ts";
+import { type Scheme, schemeByName } from "./schemes.ts";
 import { SeqHeap, SeqList } from "./task_queue.ts";
 import { parseTaskMetadata, type TaskMetadata } from "./task_metadata.ts";
 
 export type { TaskMetadata };
-
-/** Why the scheduler failed a task itself. */
-export type FailureReason =
-  | "ImpossibleDependency"
-  | "InvalidDependency"
-  | "TaskTimeout"
-  | "EngineError";
-
-/** What the scheduler asks its wiring to do; see the module doc. */
-export type SchedulerAction<P, R> =
-  | { type: "dispatch"; msgId: string; engine: string; payload: P }
-  | { type: "track"; msgId: string; engine: string }
-  | { type: "relay"; msgId: string; engine: string; success: boolean; reply: R }
-  | {
-    type: "fail";
-    msgId: string;
-    reason: FailureReason;
-    content: ErrorContent;
-    payload: P;
-    engine?: string;
-  };
-
-/** Where a task is in the scheduler. */
-export type TaskState = "blocked" | "waiting" | "ready" | "running" | "completed" | "failed";
-
-/** Options of {@link TaskScheduler}. */
-export interface TaskSchedulerOptions<P, R> {
-  /** Receives every action, in order. Must not throw. */
-  emit: (action: SchedulerAction<P, R>) => void;
-  /** Scheme name or function (default `leastload`). */
-  scheme?: SchemeName | Scheme;
-  /** Max outstanding tasks per engine (default 1; 0 = unlimited). */
-  hwm?: number;
-  /** Uniform [0, 1) source for random schemes (default `Math.random`). */
-  rng?: () => number;
-  /** Time source (default the system clock). */
-  clock?: Clock;
-  /** Delay before tasks stranded on a dead engine fail (default 5000 ms). */
-  strandedDelayMs?: number;
-}
-
-/** Status fields of an engine's reply that the scheduler reads. */
-export interface ReplyStatus {
-  /** Reply `metadata.status` (`"ok"`, `"error"`, `"aborted"`). */
-  status: string;
-  /** Reply `metadata.dependencies_met` (default true). */
-  dependenciesMet?: boolean;
-}
+export type {
+  FailureReason,
+  ReplyStatus,
+  SchedulerAction,
+  TaskSchedulerOptions,
+  TaskState,
+} from "./scheduler_types.ts";
 
 interface Job<P> {
   msgId: string;
@@ -110,15 +71,17 @@ interface Job<P> {
   retries: number;
   timeoutMs: number;
   blacklist: Set<string>;
-  state: TaskState;
+  state: T.TaskState;
   qseq: number;
+  sentAt: number;
   timer?: TimerId;
 }
 
 interface Engine<P> {
   uuid: string;
   load: number;
-  pending: Map<string, Job<P>>;
+  pending: Map<string, Job<P>>; // dispatch order: the first is the one running
+  timing: EngineTiming;
   strandTimer?: TimerId;
 }
 
@@ -138,12 +101,16 @@ interface Engine<P> {
 export class TaskScheduler<P = unknown, R = unknown> {
   /** Max outstanding tasks per engine (0 = unlimited). */
   readonly hwm: number;
+  /** Max outstanding tasks per engine while it is fast (≤ `hwm`: no prefetch). */
+  readonly prefetch: number;
   /** Delay before stranded tasks fail, in ms. */
   readonly strandedDelayMs: number;
-  #emit: (action: SchedulerAction<P, R>) => void;
+  #emit: (action: T.SchedulerAction<P, R>) => void;
   #scheme: Scheme;
   #rng: () => number;
   #clock: Clock;
+  #policy: PrefetchPolicy;
+  #now = 0; // clock time of the event being handled
   #engines: Engine<P>[] = []; // LRU order: least recently used first
   #byUuid = new Map<string, Engine<P>>();
   #dead = new Map<string, Engine<P>>();
@@ -157,7 +124,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
   #destinations = new Map<string, string>();
   #qseq = 0;
   #running = 0;
-  #out: SchedulerAction<P, R>[] = [];
+  #out: T.SchedulerAction<P, R>[] = [];
   #flushing = false;
   #finished: string[] = [];
   #propagating = false;
@@ -166,14 +133,21 @@ export class TaskScheduler<P = unknown, R = unknown> {
   /**
    * Creates a scheduler with no engines.
    * @param options See {@link TaskSchedulerOptions}.
-   * @throws {RangeError} For an invalid `hwm` or an unknown scheme name.
+   * @throws {RangeError} For an invalid `hwm`, `prefetch` or `prefetchFastMs`, or an unknown
+   * scheme name.
    */
-  constructor(options: TaskSchedulerOptions<P, R>) {
+  constructor(options: T.TaskSchedulerOptions<P, R>) {
     const hwm = options.hwm ?? 1;
     if (!Number.isInteger(hwm) || hwm < 0) {
       throw new RangeError(`hwm must be an integer ≥ 0 (0 = unlimited), got ${hwm}`);
     }
     this.hwm = hwm;
+    this.#policy = new PrefetchPolicy({
+      hwm,
+      prefetch: options.prefetch ?? 1,
+      fastMs: options.prefetchFastMs ?? 10,
+    });
+    this.prefetch = this.#policy.prefetch;
     this.strandedDelayMs = options.strandedDelayMs ?? 5000;
     this.#emit = options.emit;
     this.#scheme = typeof options.scheme === "function"
@@ -204,7 +178,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
   }
 
   /** Where a task is, or undefined if never submitted. */
-  taskState(msgId: string): TaskState | undefined {
+  taskState(msgId: string): T.TaskState | undefined {
     const j = this.#jobs.get(msgId);
     if (j) return j.state;
     if (this.#completed.has(msgId)) return "completed";
@@ -220,7 +194,12 @@ export class TaskScheduler<P = unknown, R = unknown> {
       if (this.#byUuid.has(uuid)) return;
       const old = this.#dead.get(uuid);
       if (old) this.#strand(old); // a new incarnation: settle the old one's tasks first
-      const e: Engine<P> = { uuid, load: 0, pending: new Map() };
+      const e: Engine<P> = {
+        uuid,
+        load: 0,
+        pending: new Map(),
+        timing: this.#policy.timing(this.#now),
+      };
       this.#engines.unshift(e);
       this.#byUuid.set(uuid, e);
       this.#drain();
@@ -268,13 +247,14 @@ export class TaskScheduler<P = unknown, R = unknown> {
    * @param reply Opaque; handed back in the `relay` action.
    * @returns False if the task was not pending on that engine (stale reply, ignored).
    */
-  reply(engine: string, msgId: string, status: ReplyStatus, reply: R): boolean {
+  reply(engine: string, msgId: string, status: T.ReplyStatus, reply: R): boolean {
     const e = this.#byUuid.get(engine) ?? this.#dead.get(engine);
     const job = e?.pending.get(msgId);
     if (!e || !job) return false;
     this.#run(() => {
       e.pending.delete(msgId);
       this.#running--;
+      this.#policy.completed(e.timing, job.sentAt, this.#now);
       if (this.#byUuid.has(engine)) e.load--;
       else if (!e.pending.size) {
         // the dead engine answered everything after all: nothing left to strand
@@ -324,6 +304,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
 
   /** Runs one event and emits its actions in order (nested events append to the same batch). */
   #run(fn: () => void): void {
+    this.#now = this.#clock.now();
     fn();
     if (this.#flushing) return;
     this.#flushing = true;
@@ -353,6 +334,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
       blacklist: new Set(),
       state: "blocked",
       qseq: 0,
+      sentAt: 0,
     };
     this.#jobs.set(msgId, job);
     try {
@@ -424,7 +406,10 @@ export class TaskScheduler<P = unknown, R = unknown> {
   }
 
   #hasCapacity(e: Engine<P>): boolean {
-    return this.hwm === 0 || e.load < this.hwm;
+    if (this.hwm === 0 || e.load < this.hwm) return true;
+    if (!this.#policy.adaptive) return false;
+    const head = e.pending.values().next().value;
+    return this.#policy.hasCapacity(e.load, e.timing, head?.sentAt ?? 0, this.#now);
   }
 
   /**
@@ -464,6 +449,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
   #dispatch(job: Job<P>, e: Engine<P>): void {
     this.#clearTimer(job);
     job.state = "running";
+    job.sentAt = this.#now;
     this.#running++;
     e.load++;
     e.pending.set(job.msgId, job);
@@ -553,7 +539,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
     this.#propagate(job.msgId);
   }
 
-  #fail(job: Job<P>, reason: FailureReason, engine?: string): void {
+  #fail(job: Job<P>, reason: T.FailureReason, engine?: string): void {
     this.#clearTimer(job);
     job.state = "failed";
     this.#jobs.delete(job.msgId);
@@ -565,7 +551,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
         "handle_stranded_tasks",
       )
       : errorContent(reason, "", reason === "TaskTimeout" ? "job_timeout" : "fail_unreachable");
-    const action: SchedulerAction<P, R> = {
+    const action: T.SchedulerAction<P, R> = {
       type: "fail",
       msgId: job.msgId,
       reason,

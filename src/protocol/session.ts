@@ -66,6 +66,7 @@ import type {
 export { formatDate, nowMs, parseDate, parseDateMs } from "./dates.ts";
 export { newId } from "./ids.ts";
 export { DELIMITER, splitIdentities } from "./frames.ts";
+export { peekMsgType } from "./peek.ts";
 export type { BufferLike, IdentityLike, SplitFrames } from "./frames.ts";
 export type {
   MsgOptions,
@@ -195,7 +196,7 @@ export class Session {
     this.pid = pid;
     this.digestHistorySize = digestHistorySize;
     this.#hmac = keyBytes.length > 0 ? new Hmac(match[1], keyBytes) : undefined;
-    this.#history = new DigestHistory(digestHistorySize, random);
+    this.#history = new DigestHistory(digestHistorySize);
     this.#clock = clock;
     this.#idPrefix = `${session}_${pid}_`;
   }

@@ -29,15 +29,19 @@ export interface SessionOptions {
   /** The connection file's `unpack`; only `"json"` is supported. */
   unpacker?: string;
   /**
-   * How many accepted signatures the replay guard remembers (PROTOCOL.md §1.4). Default 65,536;
-   * beyond it a random 10 % is forgotten. `0` = remember none.
+   * How many accepted signatures the replay guard remembers at most (PROTOCOL.md §1.4).
+   * Default 65,536. The most recent half is always remembered; older ones are forgotten a half
+   * at a time. `0` = remember none.
    */
   digestHistorySize?: number;
   /** The pid in msg_ids. Default `Deno.pid`. */
   pid?: number;
   /** Clock for header dates, in epoch milliseconds (fractional = microseconds). Default {@link nowMs}. */
   clock?: () => number;
-  /** Random source in [0, 1) for culling the replay guard. Default `Math.random`. */
+  /**
+   * A random source in [0, 1). Accepted (and checked to be a function) for compatibility; the
+   * replay guard no longer culls at random, so nothing uses it.
+   */
   random?: () => number;
 }
 

@@ -27,9 +27,9 @@ async function within<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T
 }
 
 /** Our controller and one of our engines; the client file once the engine is registered. */
-async function ourCluster(): Promise<Cluster> {
+async function ourCluster(controllerArgs: string[] = []): Promise<Cluster> {
   const c = await Cluster.create("ct");
-  c.startController();
+  c.startController(controllerArgs);
   await c.waitForFile(c.engineFile);
   c.spawn("engine", Deno.execPath(), [
     "run",
@@ -162,3 +162,53 @@ Deno.test({
     }
   },
 });
+
+for (const cutThrough of [true, false]) {
+  Deno.test({
+    name: cutThrough
+      ? "the Hub says a streamed result's buffers were not kept (get_result, db_query)"
+      : "with --cut-through=0 the Hub keeps a large result for another client",
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      await using c = await ourCluster(cutThrough ? [] : ["--cut-through=0"]);
+      const client = await connect(c);
+      const other = await Client.connect({ urlFile: c.clientFile, timeout: 20_000 });
+      try {
+        const e0 = client.engine(0);
+        await within(
+          e0.execute("globalThis.big = new Float64Array(512 * 1024).fill(2.5)"),
+          60_000,
+          "make",
+        );
+        const ar = e0.pull("big");
+        const local = await within(ar, 60_000, "pull big") as Float64Array;
+        assert.equal(local.length, 512 * 1024, "the owner gets the streamed result in full");
+        const [msgId] = ar.msgIds;
+        const fromHub = within(other.getResult([msgId]), 30_000, "getResult from another client");
+        if (cutThrough) {
+          await assert.rejects(fromHub, /BuffersNotKept[\s\S]*streamed through the controller/);
+          await assert.rejects(
+            within(other.dbQuery({ msg_id: msgId }, ["msg_id", "result_buffers"]), 30_000, "db"),
+            /BuffersNotKept/,
+          );
+          // The rest of the record is still there.
+          const [rec] = await within(
+            other.dbQuery({ msg_id: msgId }, ["msg_id", "completed"]),
+            30_000,
+            "db",
+          );
+          assert.equal(rec.msg_id, msgId);
+        } else {
+          const [value] = await fromHub as Float64Array[]; // a list in, a list out
+          assert.ok(sameBytes(value, local), "the Hub kept the whole buffer");
+        }
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n${await c.logs()}`, { cause: e });
+      } finally {
+        await other.close();
+        await client.close();
+      }
+    },
+  });
+}

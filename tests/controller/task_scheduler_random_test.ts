@@ -1,6 +1,6 @@
 /**
  * Randomized event sequences against the scheduler's invariants: every task ends exactly once,
- * loads stay within hwm, tasks only go to registered engines within their targets and after
+ * loads stay within hwm (or the prefetch limit), tasks only go to registered engines within their targets and after
  * their `after` dependencies succeeded.
  */
 import assert from "node:assert/strict";
@@ -21,7 +21,7 @@ type Meta = {
   timeout: number;
 };
 
-function run(seed: number, hwm: number): void {
+function run(seed: number, hwm: number, prefetch = 1): void {
   const r = rng(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
   const clock = new ManualClock();
@@ -34,6 +34,8 @@ function run(seed: number, hwm: number): void {
   const s = new TaskScheduler<string, string>({
     clock,
     hwm,
+    prefetch,
+    prefetchFastMs: 50,
     rng: r,
     scheme: pick(["leastload", "lru", "plainrandom", "twobin", "weighted"] as const),
     emit: (a: SchedulerAction<string, string>) => {
@@ -46,7 +48,7 @@ function run(seed: number, hwm: number): void {
         for (const d of m.after) assert.ok(okDone.has(d), `${a.msgId} ran before ${d}`);
         running.set(a.msgId, a.engine);
         load.set(a.engine, (load.get(a.engine) ?? 0) + 1);
-        if (hwm) assert.ok(load.get(a.engine)! <= hwm, "hwm exceeded");
+        if (hwm) assert.ok(load.get(a.engine)! <= Math.max(hwm, prefetch), "limit exceeded");
       } else if (a.type === "relay" || a.type === "fail") {
         assert.ok(!ended.has(a.msgId), `${a.msgId} ended twice`);
         ended.set(a.msgId, a.type === "relay" ? (a.success ? "ok" : "error") : a.reason);
@@ -127,3 +129,7 @@ for (const hwm of [1, 2, 0]) {
     for (let seed = 1; seed <= 40; seed++) run(seed * 7919 + hwm, hwm);
   });
 }
+
+Deno.test("random event sequences keep the scheduler's invariants (hwm=1, prefetch=4)", () => {
+  for (let seed = 1; seed <= 40; seed++) run(seed * 104_729, 1, 4);
+});

@@ -12,11 +12,11 @@ import {
   bufferBytes,
   emptyRecord,
   type NewTaskRecord,
-  normalizeRecordDates,
   type Query,
   type TaskDb,
   type TaskRecord,
   type TaskRecordUpdate,
+  withNormalDates,
 } from "./types.ts";
 
 /** Options of {@link MemoryDb}; defaults are DictDB's. */
@@ -75,7 +75,7 @@ export class MemoryDb implements TaskDb {
   /** Adds a record. @throws {DuplicateRecord} If the msg_id exists. */
   add(record: NewTaskRecord): void {
     if (this.#records.has(record.msg_id)) throw new DuplicateRecord(record.msg_id);
-    const rec = { ...emptyRecord(record.msg_id), ...normalizeRecordDates(record) };
+    const rec = Object.assign(emptyRecord(record.msg_id), withNormalDates(record));
     this.#records.set(rec.msg_id, rec);
     this.#culled.delete(rec.msg_id);
     this.#bytes += bufferBytes(rec);
@@ -100,7 +100,8 @@ export class MemoryDb implements TaskDb {
 
   #merge(rec: TaskRecord, msgId: string, changes: TaskRecordUpdate): void {
     this.#bytes -= bufferBytes(rec);
-    Object.assign(rec, normalizeRecordDates(changes), { msg_id: msgId });
+    Object.assign(rec, withNormalDates(changes));
+    rec.msg_id = msgId;
     this.#bytes += bufferBytes(rec);
     this.#maybeCull();
   }

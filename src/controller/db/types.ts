@@ -226,6 +226,23 @@ export function normalizeRecordDates(changes: TaskRecordInput): Partial<TaskReco
 }
 
 /**
+ * Like {@link normalizeRecordDates}, but returns `changes` itself when every date in it is
+ * already normalized (the Hub's own records): for callers that only read the result.
+ *
+ * @param changes Record fields.
+ * @returns `changes`, or a normalized copy.
+ * @throws {TypeError} When a date field holds something that is not a date.
+ */
+export function withNormalDates(changes: TaskRecordInput): Partial<TaskRecord> {
+  for (const k of DATE_KEYS) {
+    const v = (changes as Record<string, unknown>)[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string" || normalizeDate(v) !== v) return normalizeRecordDates(changes);
+  }
+  return changes as Partial<TaskRecord>;
+}
+
+/**
  * Total byte length of a record's buffers and result buffers.
  *
  * @param rec A record or partial record.
