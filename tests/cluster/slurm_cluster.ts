@@ -13,6 +13,7 @@
 
 import { INTEROP_REQUIRED } from "../helpers/interop.ts";
 import { descendants, waitUntil } from "../helpers/sshd.ts";
+import { freePort } from "../helpers/net.ts";
 
 const PROGRAMS = [
   "/usr/sbin/munged",
@@ -55,13 +56,6 @@ export function needsSlurm(): boolean {
     console.warn(`skipping real-Slurm tests: ${what} (IPP_INTEROP=1 makes them mandatory)`);
   }
   return true;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 async function output(program: string, args: string[], env?: Record<string, string>) {

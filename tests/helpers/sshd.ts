@@ -15,6 +15,7 @@
 
 import { userInfo } from "node:os";
 import { INTEROP_REQUIRED } from "./interop.ts";
+import { accepts, freePort } from "./net.ts";
 
 /** The sshd program (it must be started by absolute path). */
 export const SSHD = "/usr/sbin/sshd";
@@ -127,22 +128,6 @@ async function run(program: string, args: string[]): Promise<void> {
     throw new Error(
       `${program} ${args.join(" ")} failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`,
     );
-  }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function accepts(port: number): Promise<boolean> {
-  try {
-    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    return true;
-  } catch {
-    return false;
   }
 }
 

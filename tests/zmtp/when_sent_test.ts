@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { createSocket } from "../../src/zmtp/mod.ts";
 import { until, within } from "./helpers.ts";
+import { freePort } from "../helpers/net.ts";
 
 const MiB = 1 << 20;
 
@@ -44,10 +45,3 @@ Deno.test("sendTrackable is false while messages wait for a peer that is away", 
   await within(push.whenSent!(), 5000, "whenSent after delivery");
   assert.equal(push.sendTrackable, true, "nothing waits any more");
 });
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
