@@ -1,12 +1,18 @@
 /**
- * Per-task client overhead (serialize, sign, task actor, queue on the socket), measured
- * against a scripted controller that swallows requests, so only the client's work counts.
- * Not a test: run `deno run -A bench/client_hot_path.ts`.
+ * Per-task client overhead (serialize, sign, task record, queue on the socket), measured
+ * against a scripted controller that swallows requests, so only the client's work counts; then
+ * the receive path: the scripted controller answers every task as an engine would (IOPub busy,
+ * `apply_reply`, IOPub idle, packed before the clock starts) and the time until every
+ * AsyncResult settled is the client's receive work plus the scripted side's socket writes.
+ * Not a test: run `deno run -A bench/client_hot_path.ts [N]`.
  *
  * @module
  */
 
 import { Client, Reference } from "../src/client/client.ts";
+import type { AsyncResult } from "../src/client/async_result.ts";
+import { serializeObject } from "../src/protocol/serialize.ts";
+import { Session } from "../src/protocol/session.ts";
 import { FakeController } from "../tests/client/fake_controller.ts";
 
 const N = Number(Deno.args[0] ?? 5_000);
@@ -58,6 +64,88 @@ await measure(
   "sendExecuteRequest(task, code)",
   () => client.sendExecuteRequest("task", "x = 1"),
   "task",
+);
+
+// Receive path: answer tasks the way an engine behind the controller does.
+const engine = new Session({ key: "fake-key-0123", session: "engine-0-uuid" });
+const result = serializeObject(1);
+function answers(requests: Uint8Array[][]): { task: Uint8Array[][]; iopub: Uint8Array[][] } {
+  const task: Uint8Array[][] = [];
+  const iopub: Uint8Array[][] = [];
+  for (const frames of requests) {
+    const request = fake.session.unpack(frames, { verify: false });
+    const parent = request.header;
+    const status = (execution_state: "busy" | "idle") =>
+      engine.pack(engine.msg("status", {
+        identities: ["engine.0.status"],
+        parent,
+        metadata: { engine: "engine-0-uuid" },
+        content: { execution_state },
+      }));
+    iopub.push(status("busy"));
+    const started = new Date().toISOString();
+    task.push(
+      engine.pack(engine.msg("apply_reply", {
+        identities: request.identities,
+        parent,
+        metadata: {
+          status: "ok",
+          engine: "engine-0-uuid",
+          started,
+          dependencies_met: true,
+          is_broadcast: false,
+          is_coalescing: false,
+          original_msg_id: "",
+        },
+        content: { status: "ok" },
+        buffers: result,
+      })),
+    );
+    iopub.push(status("idle"));
+  }
+  return { task, iopub };
+}
+
+/** CPU time of this process in ms (Linux `/proc`, 10 ms ticks), or NaN elsewhere. */
+function cpuMs(): number {
+  try {
+    const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+async function receive(n: number): Promise<[number, number]> {
+  fake.record = true;
+  fake.received.get("task")!.length = 0;
+  const before = fake.counts.get("task")!;
+  const lview = client.loadBalancedView();
+  const ars: AsyncResult[] = [];
+  for (let i = 0; i < n; i++) ars.push(lview.apply(f, i));
+  await fake.waitFor("task", before + n, 120_000);
+  const { task, iopub } = answers(fake.received.get("task")!);
+  fake.received.get("task")!.length = 0;
+  fake.record = false;
+  const t0 = performance.now();
+  const c0 = cpuMs();
+  for (let i = 0; i < n; i++) {
+    fake.iopub.send(iopub[2 * i]);
+    fake.send("task", task[i]);
+    fake.iopub.send(iopub[2 * i + 1]);
+  }
+  await Promise.all(ars.map((ar) => ar.get()));
+  return [(performance.now() - t0) * 1000 / n, (cpuMs() - c0) * 1000 / n];
+}
+
+await client!.close();
+client = await Client.connect({ urlFile: fake.file, log: () => {}, livenessIntervalMs: 0 });
+await receive(2000); // warm up
+const [perTask, cpuPerTask] = await receive(N);
+console.log(
+  `${"receive: busy + apply_reply + idle, settled".padEnd(44)} ${
+    perTask.toFixed(1).padStart(6)
+  } µs/task, ${cpuPerTask.toFixed(1).padStart(6)} µs CPU/task (client + scripted sends)`,
 );
 console.log(`(${N} tasks per case after 2000 warm-up tasks, fresh client per case)`);
 await client!.close();

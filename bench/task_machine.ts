@@ -15,6 +15,7 @@ import { EngineTable } from "../src/client/engine_table.ts";
 import type { IncomingMessage } from "../src/client/messages.ts";
 import { MessageRouter } from "../src/client/router.ts";
 import { TaskRegistry } from "../src/client/task_registry.ts";
+import { AsyncResult } from "../src/client/async_result.ts";
 import { HubLink } from "../src/client/actors/hub_link_machine.ts";
 
 type Case = () => void;
@@ -77,6 +78,27 @@ cases["registry: track + busy + reply + idle (router)"] = () => {
     buffers: [],
   });
   router.iopub(status(id, "idle"));
+};
+
+const reply = (id: string): IncomingMessage => ({
+  header: {
+    msg_id: "r",
+    msg_type: "apply_reply",
+    date: "2026-01-01T00:00:00Z",
+  } as IncomingMessage["header"],
+  parent_header: { msg_id: id, session: "me" },
+  metadata: { status: "ok", engine: "e0", started: "2026-01-01T00:00:00Z", follow: [], after: [] },
+  content: { status: "ok" },
+  buffers: [],
+});
+cases["registry + AsyncResult: track, busy, reply, idle, settled"] = () => {
+  const id = `m${seq++}`;
+  registry.track(id);
+  const ar = new AsyncResult(registry, id);
+  router.iopubStatus(id, "me", "e0", "busy");
+  router.reply(reply(id));
+  router.iopubStatus(id, "me", "e0", "idle");
+  if (!ar.ready()) throw new Error("not settled");
 };
 
 function measure(f: Case, n: number): number {

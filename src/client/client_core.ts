@@ -180,6 +180,8 @@ export class ClientCore implements AsyncDisposable {
       debug: options.debug,
       log: this.#log,
       onMessage: (channel, msg) => this.#dispatch(channel, msg),
+      onStatus: (parentMsgId, parentSession, engine, state) =>
+        this.#router.iopubStatus(parentMsgId, parentSession, engine, state),
     });
     this.#submitter = new Submitter({
       session: this.session,

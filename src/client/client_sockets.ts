@@ -18,11 +18,12 @@
  * @module
  */
 
-import type { Session } from "../protocol/session.ts";
+import type { Session, UnpackOptions } from "../protocol/session.ts";
 import { createSocket } from "../zmtp/mod.ts";
 import type { Frames, Socket } from "../zmtp/mod.ts";
 import type { ClientUrls } from "../protocol/connection.ts";
 import type { IncomingMessage } from "./messages.ts";
+import { keyBytes, type Peeked, peekStrings } from "./peek_fields.ts";
 
 /** The client's channels. */
 export type Channel =
@@ -60,6 +61,17 @@ export interface ClientSocketsOptions {
   urls: ClientUrls;
   /** Called with each decoded message of a channel. */
   onMessage: (channel: Channel, msg: IncomingMessage) => void;
+  /**
+   * Called instead of `onMessage` for an IOPub `status` (two per task) with the only fields the
+   * client reads of it; each is `null` when absent or not a string. Without it, `status` goes
+   * to `onMessage` like any message.
+   */
+  onStatus?: (
+    parentMsgId: Peeked,
+    parentSession: Peeked,
+    engine: Peeked,
+    executionState: Peeked,
+  ) => void;
   /** Where bad input and (with `debug`) traffic are reported. */
   log: Logger;
   /** Log every message sent and received (at level `"debug"`). */
@@ -93,6 +105,8 @@ export class ClientSockets {
   readonly #readers: Promise<void>[] = [];
   #closed = false;
   #dropped = 0;
+  // Scratch for readStatus: parent msg_id and session, engine, state.
+  readonly #peeked: Peeked[] = [null, null, null, null];
 
   /**
    * Prepares the sockets; nothing connects until {@link ClientSockets.open}.
@@ -194,46 +208,105 @@ export class ClientSockets {
   }
 
   async #read(channel: Channel, socket: Socket): Promise<void> {
-    const { session, onMessage, log, debug } = this.#o;
+    // IOPub `status`: verified, then read without parsing (module peek_fields.ts).
+    const peekStatus = channel === "iopub" && this.#o.onStatus !== undefined && !this.#o.debug;
+    // Messages already received are handled in the same turn, without a promise each.
+    const tryReceive = (socket as { tryReceive?: () => Frames | undefined }).tryReceive;
     while (!this.#closed) {
-      let frames: Frames;
+      let frames: Frames | undefined;
       try {
         frames = await socket.receive();
       } catch (error) {
         if (!this.#closed && !socket.closed) {
-          log("error", `${channel} reader stopped: ${(error as Error).message}`);
+          this.#o.log("error", `${channel} reader stopped: ${(error as Error).message}`);
         }
         return;
       }
-      let msg: IncomingMessage;
-      try {
-        const m = session.unpack(frames);
-        msg = {
-          header: m.header,
-          parent_header: m.parentHeader as IncomingMessage["parent_header"],
-          metadata: m.metadata as Record<string, unknown>,
-          content: m.content as Record<string, unknown>,
-          buffers: m.buffers,
-        };
-      } catch (error) {
-        this.#dropped++;
-        log("warn", `Dropped a message on ${channel}: ${(error as Error).message}`);
-        continue;
-      }
-      if (debug) {
-        log("debug", `recv ${channel}: ${msg.header.msg_type} parent=${msg.parent_header.msg_id}`);
-      }
-      try {
-        onMessage(channel, msg);
-      } catch (error) {
-        this.#dropped++;
-        log(
-          "error",
-          `Handling ${msg.header.msg_type} on ${channel} failed: ${(error as Error).stack}`,
-        );
-      }
+      do {
+        this.#handle(channel, frames, peekStatus);
+        frames = this.#closed ? undefined : tryReceive?.call(socket);
+      } while (frames !== undefined);
     }
   }
+
+  /** Verifies, decodes and hands on one received message; never throws (module doc). */
+  #handle(channel: Channel, frames: Frames, peekStatus: boolean): void {
+    const { session, onMessage, log, debug } = this.#o;
+    let msg: IncomingMessage;
+    try {
+      let options: UnpackOptions | undefined;
+      if (peekStatus) {
+        const out = this.#peeked;
+        if (readStatus(session.verify(frames).parts, out)) {
+          try {
+            this.#o.onStatus!(out[0], out[1], out[2], out[3]);
+          } catch (error) {
+            this.#dropped++;
+            log("error", `Handling status on ${channel} failed: ${(error as Error).stack}`);
+          }
+          return;
+        }
+        options = VERIFIED;
+      }
+      const m = session.unpack(frames, options);
+      msg = {
+        header: m.header,
+        parent_header: m.parentHeader as IncomingMessage["parent_header"],
+        metadata: m.metadata as Record<string, unknown>,
+        content: m.content as Record<string, unknown>,
+        buffers: m.buffers,
+      };
+    } catch (error) {
+      this.#dropped++;
+      log("warn", `Dropped a message on ${channel}: ${(error as Error).message}`);
+      return;
+    }
+    if (debug) {
+      log("debug", `recv ${channel}: ${msg.header.msg_type} parent=${msg.parent_header.msg_id}`);
+    }
+    try {
+      onMessage(channel, msg);
+    } catch (error) {
+      this.#dropped++;
+      log(
+        "error",
+        `Handling ${msg.header.msg_type} on ${channel} failed: ${(error as Error).stack}`,
+      );
+    }
+  }
+}
+
+const VERIFIED: UnpackOptions = { verify: false };
+const MSG_TYPE = keyBytes("msg_type");
+const MSG_ID = keyBytes("msg_id");
+const SESSION = keyBytes("session");
+const ENGINE = keyBytes("engine");
+const EXECUTION_STATE = keyBytes("execution_state");
+// One pair per part: values repeat from one status to the next, and are then reused.
+const HEADER: Peeked[] = [null, null];
+const PARENT: Peeked[] = [null, null];
+const METADATA: Peeked[] = [null, null];
+const CONTENT: Peeked[] = [null, null];
+
+/**
+ * Reads an IOPub `status` from its verified parts (signature, header, parent header, metadata,
+ * content) into `out[0..3]`: parent msg_id and session, `metadata.engine`,
+ * `content.execution_state`.
+ *
+ * @returns `false` for any other message, or when unsure: parse it in full.
+ */
+function readStatus(parts: readonly Uint8Array[], out: Peeked[]): boolean {
+  if (
+    !peekStrings(parts[1], MSG_TYPE, MSG_ID, HEADER) || HEADER[0] !== "status" ||
+    HEADER[1] === null || !peekStrings(parts[2], MSG_ID, SESSION, PARENT) ||
+    !peekStrings(parts[3], ENGINE, null, METADATA) ||
+    !peekStrings(parts[4], EXECUTION_STATE, null, CONTENT)
+  ) return false;
+  out[0] = PARENT[0];
+  out[1] = PARENT[1];
+  out[2] = METADATA[0];
+  out[3] = CONTENT[0];
+  return true;
 }
 
 function describe(frames: Frames): string {

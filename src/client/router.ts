@@ -101,6 +101,22 @@ export class MessageRouter {
     this.#o.tasks.handleIopub(msg);
   }
 
+  /**
+   * An IOPub `status` read without a full decode (the socket reader's fast path, two per
+   * task): the same routing as {@link MessageRouter.iopub} gives a decoded `status`. Each
+   * argument is `null` when absent or not a string.
+   */
+  iopubStatus(
+    parentMsgId: string | null,
+    parentSession: string | null,
+    engine: string | null,
+    executionState: string | null,
+  ): void {
+    if (engine !== null) this.#o.engines.status(engine, executionState);
+    if (parentSession !== this.#o.session) return;
+    this.#o.tasks.handleStatus(parentMsgId ?? "", executionState);
+  }
+
   /** A message from the notification SUB socket (PROTOCOL.md §4.4, §4.5, §5.8). */
   notification(msg: IncomingMessage): void {
     const content = msg.content;

@@ -12,28 +12,22 @@
  *
  * ## Hot path (DESIGN.md "Performance principles")
  *
- * Every event that can change a task's outcome — abort, resubmit, engine death, time-out,
- * controller lost, send failure, the final reply — is sent to the task's actor, and a task
- * leaves `outstanding` only when its actor reaches a final state. An XState actor costs ~10 µs
- * to create and several µs per event, and three events per task were most of the client's
- * receive cost, so the common path is kept short without bypassing the machine:
+ * Every event that can change a task's outcome goes to the task's actor, and a task leaves
+ * `outstanding` only when its actor reaches a final state. An actor costs ~10 µs to create and
+ * several µs per event, so the common path is kept short without bypassing the machine:
  *
- * - **Lazy actor.** A task's actor is created when its first event is delivered, in the
- *   machine's initial state (`pending`, or `unsent`), which is the state the record reports
- *   until then. Creating it at `track` would only add a live actor (and ~3.6 KB of old-space
- *   garbage) to every queued task.
- * - **Deferred `STARTED`.** IOPub `busy` is recorded in the plain record (`running`) and
- *   delivered only when it matters: at once while an abort is pending (`aborting`), otherwise
- *   just before any later event (an `ABORT` must find the task `running`). A `REPLY` has the
- *   same targets from `pending` and `running`, so the common path never needs it.
- * - **Reply and idle combined.** A reply whose output is still due (target `repliedOk` or
- *   `repliedError`) is held in the record; the IOPub `idle` then delivers one `REPLY` with
- *   `outputComplete: true`, which reaches the same final state as `REPLY` then `IOPUB_IDLE`.
+ * - **Lazy actor**, created at the first delivered event in the machine's initial state
+ *   (`pending` or `unsent`), which the record reports until then.
+ * - **Deferred `STARTED`**: IOPub `busy` is noted in the record (`running`) and delivered at
+ *   once while an abort is pending, otherwise just before any later event (an `ABORT` must find
+ *   the task `running`; a `REPLY` has the same targets from `pending` and `running`).
+ * - **Reply and idle combined**: a reply whose output is still due is held in the record; the
+ *   IOPub `idle` then delivers one `REPLY` with `outputComplete: true`, which reaches the state
+ *   `REPLY` then `IOPUB_IDLE` would.
  *
- * Deferred events are always delivered, in order, before the next event, so the actor goes
- * through exactly the transitions of the undeferred sequence; `stateOf` reports the state the
- * actor is about to be in. Replies waiting for their `idle` share one output timer (a queue in
- * deadline order) instead of one timer each.
+ * Deferred events are delivered in order before the next event, so the actor goes through the
+ * transitions of the undeferred sequence; `stateOf` reports the state it is about to be in.
+ * Replies waiting for their `idle` share one output timer (a queue in deadline order).
  *
  * @module
  */
@@ -307,11 +301,24 @@ export class TaskRegistry implements ResultSource {
     const rec = this.#live.get(msg.parent_header.msg_id ?? "");
     if (rec === undefined) return;
     if (rec.state === "unsent") this.#send(rec, SENT);
-    if (msg.header.msg_type !== "status") {
-      recordOutput(rec.metadata, msg, this.#decode, this.#engineIdOf);
-      return;
-    }
-    const executionState = msg.content.execution_state;
+    if (msg.header.msg_type === "status") this.#status(rec, msg.content.execution_state);
+    else recordOutput(rec.metadata, msg, this.#decode, this.#engineIdOf);
+  }
+
+  /**
+   * IOPub `status` of a request of this client, not decoded (the reader's header-only path).
+   * @param parentMsgId The request's msg_id (`parent_header.msg_id`).
+   * @param executionState `content.execution_state`.
+   */
+  handleStatus(parentMsgId: string, executionState: unknown): void {
+    const rec = this.#live.get(parentMsgId);
+    if (rec === undefined) return;
+    if (rec.state === "unsent") this.#send(rec, SENT);
+    this.#status(rec, executionState);
+  }
+
+  /** IOPub `status` busy or idle for the task. */
+  #status(rec: TaskRecord, executionState: unknown): void {
     if (executionState === "idle") this.#idle(rec);
     else if (executionState === "busy") {
       if (rec.state === "pending") {

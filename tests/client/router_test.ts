@@ -67,6 +67,32 @@ Deno.test("router: a reply and IOPub idle settle a task and flip its engine busy
   w.close();
 });
 
+Deno.test("router: a status read without decoding routes as the decoded status does", () => {
+  const w = wire();
+  w.engines.update({ "0": ENGINE0 });
+  w.tasks.track("m", { engineUuid: ENGINE0 });
+  w.tasks.track("u", { unsent: true });
+  w.router.iopubStatus("m", SESSION, ENGINE0, "busy");
+  assert.equal(w.engines.stateOf(0), "busy");
+  assert.equal(w.tasks.stateOf("m"), "running");
+  // Another session's status flips the engine but not this client's task of the same msg_id.
+  w.router.iopubStatus("m", "other", ENGINE0, "idle");
+  assert.equal(w.engines.stateOf(0), "idle");
+  assert.equal(w.tasks.stateOf("m"), "running");
+  // No engine in the metadata, or an unknown state: the task still hears a known state.
+  w.router.iopubStatus("u", SESSION, null, "busy");
+  assert.equal(w.tasks.stateOf("u"), "running"); // a status proves the request left
+  w.router.iopubStatus("m", SESSION, ENGINE0, null);
+  assert.equal(w.tasks.stateOf("m"), "running");
+  w.router.reply(reply("m", { value: 5 }));
+  assert.equal(w.tasks.stateOf("m"), "repliedOk");
+  w.router.iopubStatus(null, SESSION, ENGINE0, "idle");
+  w.router.iopubStatus("m", SESSION, ENGINE0, "idle");
+  assert.equal(w.tasks.resultOf("m")!.value, 5);
+  assert.equal(w.router.unhandledCount, 0);
+  w.close();
+});
+
 Deno.test("router: IOPub of another session is dropped", () => {
   const w = wire();
   w.tasks.track("m");
