@@ -84,7 +84,7 @@ try {
     throw new Error(`gather mismatch: ${length} items, sum ${total}, expected ${expected}`);
   }
   console.log(
-    `Scattered ${(N * 8 / 1e6).toFixed(0)} MB to ${engines} engines, doubled it there, pulled ` +
+    `Scattered ${(N * 8 / 1e6).toFixed(0)} MB to ${engines} engines, doubled it there, gathered ` +
       `it back in ${(tMove / 1000).toFixed(2)} s (sum checked)\n`,
   );
 
