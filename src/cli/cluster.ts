@@ -19,6 +19,7 @@ import {
 } from "../cluster/cluster_file.ts";
 import { ipythonDir } from "../protocol/connection.ts";
 import { Progress } from "./progress.ts";
+import { flags as readFlags } from "./flags.ts";
 
 const HELP = `ipp cluster — start, stop and list clusters on this machine
 
@@ -109,16 +110,7 @@ function parseFlags(args: string[]): ClusterFlags {
     denoArgs: [],
     timeoutS: 60,
   };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    const eq = arg.indexOf("=");
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = () => {
-      if (eq > 0) return arg.slice(eq + 1);
-      const next = args[++i];
-      if (next === undefined) throw new Error(`${name} needs a value`);
-      return next;
-    };
+  for (const { name, value } of readFlags(args)) {
     switch (name) {
       case "-n":
       case "--n": {
@@ -161,7 +153,7 @@ function parseFlags(args: string[]): ClusterFlags {
         break;
       }
       default:
-        throw new Error(`unknown flag ${JSON.stringify(arg)}`);
+        throw new Error(`unknown flag ${JSON.stringify(name)}`);
     }
   }
   return flags;

@@ -26,6 +26,7 @@ import type { ClientOptions } from "../client/client_core.ts";
 import type { DirectView } from "../client/direct_view.ts";
 import type { Targets } from "../client/targets.ts";
 import { CompositeError, RemoteError } from "../errors.ts";
+import { flags as readFlags } from "./flags.ts";
 
 export type { ClientOptions, Targets };
 
@@ -166,16 +167,7 @@ export async function consoleCommand(args: string[]): Promise<number> {
 export function parseConsoleArgs(args: string[]): ConsoleOptions {
   const connect: ClientOptions = {};
   const options: ConsoleOptions = { connect };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    const eq = arg.indexOf("=");
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = () => {
-      if (eq > 0) return arg.slice(eq + 1);
-      const next = args[++i];
-      if (next === undefined) throw new Error(`${name} needs a value`);
-      return next;
-    };
+  for (const { name, value } of readFlags(args)) {
     switch (name) {
       case "--profile":
         connect.profile = value();
@@ -218,7 +210,7 @@ export function parseConsoleArgs(args: string[]): ConsoleOptions {
         options.autopx = true;
         break;
       default:
-        throw new Error(`unknown option ${JSON.stringify(arg)}`);
+        throw new Error(`unknown option ${JSON.stringify(name)}`);
     }
   }
   return options;
