@@ -4,19 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-
-async function ipp(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { ipp } from "../helpers/ipp_cli.ts";
 
 const LEVELS: [string[], RegExp][] = [
   [["--help"], /ipp cluster start -n 4 --daemonize/],

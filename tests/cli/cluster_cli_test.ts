@@ -1,33 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Client } from "../../mod.ts";
-
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-const dec = new TextDecoder();
-
-async function ipp(args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** Pids of processes whose command line mentions `needle` (from /proc). */
-function processesMentioning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).replaceAll("\0", " ");
-      if (cmd.includes(needle)) pids.push(Number(entry.name));
-    } catch { /* gone */ }
-  }
-  return pids;
-}
+import { ipp, IPP_MAIN, killProcessesMentioning, processesMentioning } from "../helpers/ipp_cli.ts";
 
 async function until(check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -78,11 +52,7 @@ Deno.test({
       const left = [...Deno.readDirSync(security)].map((e) => e.name);
       assert.deepEqual(left, [], `files left in ${security}`);
     } finally {
-      for (const pid of processesMentioning(home)) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
+      killProcessesMentioning(home);
       await Deno.remove(home, { recursive: true });
     }
   },
@@ -100,7 +70,7 @@ Deno.test({
         "run",
         "-A",
         "--quiet",
-        MAIN,
+        IPP_MAIN,
         "cluster",
         "start",
         "-n",
@@ -140,11 +110,7 @@ Deno.test({
       } catch { /* ended */ }
       await child.stderr.cancel().catch(() => {});
       await child.status;
-      for (const pid of processesMentioning(home)) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
+      killProcessesMentioning(home);
       await Deno.remove(home, { recursive: true });
     }
   },

@@ -10,33 +10,7 @@ import { Cluster } from "../../src/cluster/cluster.ts";
 import { isAlive } from "../../src/cluster/cluster_file.ts";
 import { IppError } from "../../src/errors.ts";
 import { waitUntil } from "../helpers/sshd.ts";
-
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-const dec = new TextDecoder();
-
-async function ipp(args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** Pids of processes whose command line mentions `needle` (from /proc). */
-function processesMentioning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name) || !isAlive(Number(entry.name))) continue;
-    try {
-      const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).replaceAll("\0", " ");
-      if (cmd.includes(needle)) pids.push(Number(entry.name));
-    } catch { /* gone */ }
-  }
-  return pids;
-}
+import { ipp, killProcessesMentioning, processesMentioning } from "../helpers/ipp_cli.ts";
 
 Deno.test({
   name:
@@ -102,11 +76,7 @@ Deno.test({
       assert.ok(!isAlive(record.pid), "the ipp cluster start process is gone");
       assert.deepEqual([...Deno.readDirSync(join(profileDir, "security"))].map((e) => e.name), []);
     } finally {
-      for (const pid of processesMentioning(home)) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
+      killProcessesMentioning(home);
       await Deno.remove(home, { recursive: true });
     }
   },
@@ -165,11 +135,7 @@ Deno.test({
         "no process left",
       );
     } finally {
-      for (const pid of processesMentioning(home)) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
+      killProcessesMentioning(home);
       await Deno.remove(home, { recursive: true });
     }
   },

@@ -6,9 +6,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { processes, waitUntil } from "../helpers/sshd.ts";
+import { waitUntil } from "../helpers/sshd.ts";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+import {
+  IPP_MAIN as MAIN,
+  killProcessesMentioning,
+  processesMentioning,
+} from "../helpers/ipp_cli.ts";
 const SCRIPT = "/usr/bin/script";
 
 function scriptMissing(): boolean {
@@ -25,10 +29,6 @@ function scriptMissing(): boolean {
 async function collect(stream: ReadableStream<Uint8Array>, into: { text: string }) {
   const dec = new TextDecoder();
   for await (const chunk of stream) into.text += dec.decode(chunk, { stream: true });
-}
-
-function mentioning(needle: string): number[] {
-  return processes().filter((p) => p.cmdline.includes(needle)).map((p) => p.pid);
 }
 
 function startArgs(profileDir: string): string[] {
@@ -79,7 +79,11 @@ Deno.test({
       assert.ok(out.text.includes(" 2/2\r\n"), "the bar ends with a newline");
       assert.doesNotMatch(out.text, /engines registered: /, "no plain lines on a terminal");
       assert.match(out.text, /ipp cluster: stopping/);
-      await waitUntil(() => mentioning(profileDir).length === 0, 10_000, "no process left");
+      await waitUntil(
+        () => processesMentioning(profileDir).length === 0,
+        10_000,
+        "no process left",
+      );
       assert.deepEqual([...Deno.readDirSync(join(profileDir, "security"))], []);
     } finally {
       try {
@@ -87,11 +91,7 @@ Deno.test({
       } catch { /* ended */ }
       await child.status;
       await reading.catch(() => {});
-      for (const pid of mentioning(home)) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
+      killProcessesMentioning(home);
       await Deno.remove(home, { recursive: true });
     }
   },
@@ -124,11 +124,7 @@ Deno.test("Piped, ipp cluster start writes plain progress lines, no bar", async 
     } catch { /* ended */ }
     await child.status;
     await reading.catch(() => {});
-    for (const pid of mentioning(home)) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* gone */ }
-    }
+    killProcessesMentioning(home);
     await Deno.remove(home, { recursive: true });
   }
 });
