@@ -23,7 +23,7 @@ import { createSocket } from "../zmtp/mod.ts";
 import type { Frames, Socket } from "../zmtp/mod.ts";
 import type { ClientUrls } from "../protocol/connection.ts";
 import type { IncomingMessage } from "./messages.ts";
-import { keyBytes, type Peeked, peekStrings } from "./peek_fields.ts";
+import { keyBytes, type Peeked, peekStrings } from "../protocol/peek.ts";
 
 /** The client's channels. */
 export type Channel =
@@ -208,7 +208,7 @@ export class ClientSockets {
   }
 
   async #read(channel: Channel, socket: Socket): Promise<void> {
-    // IOPub `status`: verified, then read without parsing (module peek_fields.ts).
+    // IOPub `status`: verified, then read without parsing (src/protocol/peek.ts).
     const peekStatus = channel === "iopub" && this.#o.onStatus !== undefined && !this.#o.debug;
     // Messages already received are handled in the same turn, without a promise each.
     const tryReceive = (socket as { tryReceive?: () => Frames | undefined }).tryReceive;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { keyBytes, type Peeked, peekStrings } from "../../src/client/peek_fields.ts";
+import { keyBytes, type Peeked, peekStrings } from "../../src/protocol/peek.ts";
 
 const enc = new TextEncoder();
 const ID = keyBytes("msg_id");
