@@ -137,16 +137,12 @@ export class TaskScheduler<P = unknown, R = unknown> {
    * scheme name.
    */
   constructor(options: T.TaskSchedulerOptions<P, R>) {
-    const hwm = options.hwm ?? 1;
-    if (!Number.isInteger(hwm) || hwm < 0) {
-      throw new RangeError(`hwm must be an integer ≥ 0 (0 = unlimited), got ${hwm}`);
-    }
-    this.hwm = hwm;
-    this.#policy = new PrefetchPolicy({
-      hwm,
+    this.#policy = new PrefetchPolicy({ // validates the three
+      hwm: options.hwm ?? 1,
       prefetch: options.prefetch ?? 1,
       fastMs: options.prefetchFastMs ?? 10,
     });
+    this.hwm = this.#policy.hwm;
     this.prefetch = this.#policy.prefetch;
     this.strandedDelayMs = options.strandedDelayMs ?? 5000;
     this.#emit = options.emit;
