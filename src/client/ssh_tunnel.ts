@@ -65,59 +65,48 @@ export class SshTunnel {
       );
     }
     const [, user, host, port] = m;
-    const forwards = new Map<string, number>();
-    const local: Record<string, string> = {};
-    for (const [channel, url] of Object.entries(urls)) {
-      const u = /^tcp:\/\/(.+):(\d+)$/.exec(url);
-      if (u === null) {
-        throw new InvalidOptionError("sshserver", `Cannot tunnel ${url}: only tcp:// is supported`);
-      }
-      const remote = `${u[1]}:${u[2]}`;
-      let lport = forwards.get(remote);
-      if (lport === undefined) forwards.set(remote, lport = freePort());
-      local[channel] = `tcp://127.0.0.1:${lport}`;
-    }
-    const args = [
-      "-N",
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "ExitOnForwardFailure=yes",
-      "-o",
-      "ServerAliveInterval=15",
-      ...(options.keyfile ? ["-i", options.keyfile] : []),
-      ...(port ? ["-p", port] : []),
-      ...[...forwards].flatMap(([remote, lport]) => ["-L", `127.0.0.1:${lport}:${remote}`]),
-      user ? `${user}@${host}` : host,
-    ];
-    const process = new Deno.Command(options.sshCommand ?? "ssh", {
-      args,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const tunnel = new SshTunnel(local as unknown as ClientUrls, args, process);
-    const stderr = new Response(process.stderr).text();
-    const exited = process.status.then((s) => s);
+    const target = user ? `${user}@${host}` : host;
     const deadline = Date.now() + (options.timeoutMs ?? 15_000);
-    for (const lport of forwards.values()) {
-      while (!(await accepts(lport))) {
-        const done = await Promise.race([exited, delay(50).then(() => null)]);
-        if (done !== null || Date.now() > deadline) {
-          await tunnel.close();
-          const why = done !== null ? `ssh exited with code ${done.code}` : "timed out";
-          throw new IppError(
-            `SSH tunnel to ${options.server} failed (${why}): ${
-              (await stderr).trim() || "no output"
-            }` +
-              " (check that `ssh " + `${user ? user + "@" : ""}${host}` +
-              "` works without a password prompt: use an agent or sshkey)",
-          );
-        }
+    // A local port picked free can be taken by another process before ssh binds it; ssh then
+    // exits ("Address already in use") and we try again with other ports.
+    for (let attempt = 1;; attempt++) {
+      const { local, forwards } = pickLocalPorts(urls);
+      const args = [
+        "-N",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-o",
+        "ServerAliveInterval=15",
+        ...(options.keyfile ? ["-i", options.keyfile] : []),
+        ...(port ? ["-p", port] : []),
+        ...[...forwards].flatMap(([remote, lport]) => ["-L", `127.0.0.1:${lport}:${remote}`]),
+        target,
+      ];
+      const process = new Deno.Command(options.sshCommand ?? "ssh", {
+        args,
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const tunnel = new SshTunnel(local, args, process);
+      const stderr = new Response(process.stderr).text();
+      const failure = await waitForForwards(process, [...forwards.values()], deadline);
+      if (failure === null) {
+        stderr.catch(() => {});
+        return tunnel;
       }
+      await tunnel.close();
+      const said = (await stderr.catch(() => "")).trim();
+      if (attempt < 4 && failure !== "timed out" && /already in use|cannot listen/.test(said)) {
+        continue;
+      }
+      throw new IppError(
+        `SSH tunnel to ${options.server} failed (${failure}): ${said || "no output"}` +
+          ` (check that \`ssh ${target}\` works without a password prompt: use an agent or sshkey)`,
+      );
     }
-    stderr.catch(() => {});
-    return tunnel;
   }
 
   /** Stops the ssh process. Idempotent. */
@@ -133,14 +122,74 @@ export class SshTunnel {
   }
 }
 
-function freePort(): number {
+/** One free local port per distinct controller address, and the rewritten URLs. */
+function pickLocalPorts(urls: ClientUrls): { local: ClientUrls; forwards: Map<string, number> } {
+  const forwards = new Map<string, number>();
+  const local: Record<string, string> = {};
+  for (const [channel, url] of Object.entries(urls)) {
+    const u = /^tcp:\/\/(.+):(\d+)$/.exec(url);
+    if (u === null) {
+      throw new InvalidOptionError("sshserver", `Cannot tunnel ${url}: only tcp:// is supported`);
+    }
+    const remote = `${u[1]}:${u[2]}`;
+    let lport = forwards.get(remote);
+    if (lport === undefined) forwards.set(remote, lport = freeLoopbackPort());
+    local[channel] = `tcp://127.0.0.1:${lport}`;
+  }
+  return { local: local as unknown as ClientUrls, forwards };
+}
+
+/**
+ * Waits until every forwarded port accepts connections.
+ *
+ * @returns `null` when they all do, otherwise why not (ssh's exit or a time-out).
+ */
+async function waitForForwards(
+  process: Deno.ChildProcess,
+  ports: number[],
+  deadline: number,
+): Promise<string | null> {
+  const exited = process.status;
+  for (const lport of ports) {
+    while (!(await accepts(lport))) {
+      const done = await Promise.race([exited, delay(50).then(() => null)]);
+      if (done !== null) return `ssh exited with code ${done.code}`;
+      if (Date.now() > deadline) return "timed out";
+    }
+  }
+  return null;
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, preferably below Linux's ephemeral
+ * range (32768–60999) so that the kernel does not hand it to another socket before the
+ * caller's peer binds it.
+ *
+ * @returns The port number.
+ */
+export function freeLoopbackPort(): number {
+  for (let i = 0; i < 20; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // taken: try another
+    }
+  }
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
   return port;
 }
 
-async function accepts(port: number): Promise<boolean> {
+/**
+ * Whether a TCP connection to 127.0.0.1:`port` is accepted now.
+ *
+ * @param port The port.
+ * @returns true when something listens there.
+ */
+export async function accepts(port: number): Promise<boolean> {
   try {
     (await Deno.connect({ hostname: "127.0.0.1", port })).close();
     return true;

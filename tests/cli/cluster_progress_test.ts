@@ -64,27 +64,44 @@ Deno.test({
     const reading = collect(child.stdout, out);
     const keys = child.stdin.getWriter();
     try {
-      await waitUntil(() => out.text.includes("ipp cluster: ready"), 60_000, "the cluster");
+      await waitUntil(
+        () => out.text.includes("ipp cluster: ready"),
+        60_000,
+        "the cluster",
+      ).catch((e) => {
+        throw new Error(`${e.message}; the terminal showed ${JSON.stringify(out.text)}`);
+      });
       await keys.write(new Uint8Array([3])); // Ctrl-C, through the terminal's line discipline
       await keys.close();
-      assert.equal((await child.status).code, 0);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const status = await Promise.race([
+        child.status,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no exit 30 s after Ctrl-C: ${JSON.stringify(out.text)}`)),
+            30_000,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
       await reading;
+      const seen = `; the terminal showed ${JSON.stringify(out.text)}`;
+      assert.equal(status.code, 0, `exit code ${status.code}${seen}`);
       // Each redraw starts with a carriage return and ends without a newline (one redraw per
       // count seen: 0/2, maybe 1/2, 2/2); the last one shows the full bar and 2/2, then the
       // bar is ended with a newline (which the terminal turns into "\r\n").
       const redraws = out.text.split("\r").filter((s) => s.startsWith("engines registered "));
-      assert.ok(redraws.length >= 1, `no redraw in ${JSON.stringify(out.text)}`);
-      for (const r of redraws) assert.match(r, /^engines registered [█░]{30} [012]\/2$/);
-      assert.equal(redraws.at(-1), `engines registered ${"█".repeat(30)} 2/2`);
-      assert.ok(out.text.includes(" 2/2\r\n"), "the bar ends with a newline");
-      assert.doesNotMatch(out.text, /engines registered: /, "no plain lines on a terminal");
-      assert.match(out.text, /ipp cluster: stopping/);
+      assert.ok(redraws.length >= 1, `no redraw${seen}`);
+      for (const r of redraws) assert.match(r, /^engines registered [█░]{30} [012]\/2$/, seen);
+      assert.equal(redraws.at(-1), `engines registered ${"█".repeat(30)} 2/2`, seen);
+      assert.ok(out.text.includes(" 2/2\r\n"), `the bar ends with a newline${seen}`);
+      assert.doesNotMatch(out.text, /engines registered: /, `no plain lines on a terminal${seen}`);
+      assert.match(out.text, /ipp cluster: stopping/, seen);
       await waitUntil(
         () => processesMentioning(profileDir).length === 0,
-        10_000,
-        "no process left",
+        30_000,
+        `no process left${seen}`,
       );
-      assert.deepEqual([...Deno.readDirSync(join(profileDir, "security"))], []);
+      assert.deepEqual([...Deno.readDirSync(join(profileDir, "security"))], [], seen);
     } finally {
       try {
         child.kill("SIGKILL");
