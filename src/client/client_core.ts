@@ -239,8 +239,20 @@ export class ClientCore implements AsyncDisposable {
       const reply = await this.#hub.query("connection_request", {}, { timeoutMs: timeout });
       this.#engines.update((reply.content.engines ?? {}) as Record<string, string>);
       this.#hub.connected();
-      if (!(await this.#sockets.subscribed(Math.min(timeout, 5000)))) {
-        this.#log("warn", "IOPub/notification sockets not connected yet: early output may be lost");
+      // Engines that register between that reply and our subscription reaching the
+      // controller are announced to nobody (PUB/SUB drops what no subscriber asked for):
+      // once subscribed, ask again and add what is new.
+      if (await this.#sockets.subscribed(Math.min(timeout, 5000))) {
+        await this.#resyncEngines(timeout);
+      } else {
+        this.#log(
+          "warn",
+          "IOPub/notification sockets not connected yet: early output may be lost; " +
+            "engines are looked up again once they connect",
+        );
+        this.#sockets.subscribed(Number.POSITIVE_INFINITY, 50).then(
+          (ok) => ok ? this.#resyncEngines(timeout) : undefined,
+        ).catch(() => {});
       }
     } catch (error) {
       await this.close();
@@ -251,6 +263,12 @@ export class ClientCore implements AsyncDisposable {
         { cause: error },
       );
     }
+  }
+
+  /** Adds the engines a fresh `connection_reply` lists that this client has not seen. */
+  async #resyncEngines(timeout: number): Promise<void> {
+    const reply = await this.#hub.query("connection_request", {}, { timeoutMs: timeout });
+    this.#engines.update((reply.content.engines ?? {}) as Record<string, string>);
   }
 
   /**

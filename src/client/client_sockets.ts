@@ -178,9 +178,10 @@ export class ClientSockets {
    * pipes; with a transport that lacks them it returns at once.
    *
    * @param timeoutMs How long to wait at most.
-   * @returns Whether both are connected (`true` when it cannot tell).
+   * @param pollMs How often to look (default 5 ms).
+   * @returns Whether both are connected (`true` when it cannot tell); `false` once closed.
    */
-  async subscribed(timeoutMs: number): Promise<boolean> {
+  async subscribed(timeoutMs: number, pollMs = 5): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     const ready = () =>
       (["iopub", "notification"] as const).every((ch) => {
@@ -190,7 +191,7 @@ export class ClientSockets {
       });
     while (!ready()) {
       if (this.#closed || Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, pollMs));
     }
     return true;
   }

@@ -24,6 +24,9 @@ export class FakeController implements AsyncDisposable {
   readonly notification: Socket;
   /** Engines announced in `connection_reply`. */
   engines: Record<string, string> = { "0": "engine-0-uuid" };
+  /** Called after each `connection_reply` is sent, with how many have been sent so far. */
+  onConnectionReply?: (count: number) => void;
+  #connectionReplies = 0;
   /** Received messages per channel (when `record` is on). */
   readonly received = new Map<RouterChannel, Frames[]>();
   /** Keep received frames (off for benchmarks). */
@@ -113,6 +116,9 @@ export class FakeController implements AsyncDisposable {
         ? { status: "ok", engines: this.engines }
         : this.answers[msg.msgType] ?? { status: "ok" };
       await s.send(this.session.pack(this.session.reply(msg, { content })));
+      if (msg.msgType === "connection_request") {
+        this.onConnectionReply?.(++this.#connectionReplies);
+      }
     }
   }
 
