@@ -174,8 +174,8 @@ export class ClientSockets {
   /**
    * Waits until the SUB sockets (IOPub, notifications) completed their handshakes, so their
    * subscriptions are on the wire: output of a request sent right after `connect` is not
-   * lost. The transport seam has no connection state yet, so this reads our ZMTP sockets'
-   * pipes; with a transport that lacks them it returns at once.
+   * lost. With a transport whose sockets cannot tell ({@link Socket.connected} left out) it
+   * returns at once.
    *
    * @param timeoutMs How long to wait at most.
    * @param pollMs How often to look (default 5 ms).
@@ -184,11 +184,9 @@ export class ClientSockets {
   async subscribed(timeoutMs: number, pollMs = 5): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     const ready = () =>
-      (["iopub", "notification"] as const).every((ch) => {
-        const pipes = (this.#sockets.get(ch) as unknown as { pipes?: { conn: unknown }[] })
-          ?.pipes;
-        return pipes === undefined || (pipes.length > 0 && pipes.every((p) => p.conn !== null));
-      });
+      (["iopub", "notification"] as const).every((ch) =>
+        this.#sockets.get(ch)?.connected ?? true
+      );
     while (!ready()) {
       if (this.#closed || Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, pollMs));

@@ -262,6 +262,11 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     return this.#closed;
   }
 
+  /** See {@link Socket.connected}. */
+  get connected(): boolean {
+    return this.pipes.length > 0 && this.pipes.every((p) => p.conn !== null);
+  }
+
   /** Listen on an endpoint; see {@link Socket.bind}. */
   bind(endpoint: string): Promise<string> {
     try {

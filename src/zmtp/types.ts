@@ -81,6 +81,12 @@ export interface Socket extends AsyncIterable<Frames>, AsyncDisposable {
   /** `true` once `close()` has been called. */
   readonly closed: boolean;
   /**
+   * Whether the socket has at least one peer and every peer it knows of has completed its
+   * handshake (a connecting socket's endpoints are all connected). Optional: a transport that
+   * cannot tell leaves it out.
+   */
+  readonly connected?: boolean;
+  /**
    * Listen on an endpoint: `tcp://host:port` (port `0` or `*` picks a free one) or `ipc://path`.
    * @returns The resolved endpoint.
    */

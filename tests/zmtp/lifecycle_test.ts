@@ -139,3 +139,26 @@ Deno.test("reconnect attempts back off exponentially up to reconnectIntervalMax"
   assert.ok(gaps[3] >= 60, `fourth gap ${gaps[3]} ms reflects the back-off (gaps: ${gaps})`);
   assert.ok(gaps[4] < 1_000, `gaps stay capped (gaps: ${gaps})`);
 });
+
+Deno.test("connected: false without peers or while an endpoint is down, true once all are up", async () => {
+  const port = (() => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const p = (l.addr as Deno.NetAddr).port;
+    l.close();
+    return p;
+  })();
+  await using dealer = createSocket("DEALER", { reconnectInterval: 10 });
+  await using router = createSocket("ROUTER");
+  assert.equal(router.connected, false, "a bound socket with no peer");
+  dealer.connect(`tcp://127.0.0.1:${port}`);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(dealer.connected, false, "nothing listens at the endpoint yet");
+  await router.bind(`tcp://127.0.0.1:${port}`);
+  await until(
+    () => dealer.connected === true && router.connected === true,
+    5000,
+    "both ends connected",
+  );
+  await router.close();
+  await until(() => !dealer.connected, 5000, "the dealer notices its peer left");
+});
