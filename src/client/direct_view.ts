@@ -4,7 +4,7 @@
  * importModules — plus clear, abort and queue status for its engines.
  *
  * Push and pull are `apply_request`s of built-in references, the encoding our engine kernel
- * defines (`src/engine/kernel/kernel.ts`): `Reference("__ipp_push__")` with the names as
+ * defines (`src/engine/kernel/runtime.ts`): `Reference("__ipp_push__")` with the names as
  * keyword arguments, `Reference("__ipp_pull__")` with a name or a list of names. With the
  * `"pickle"` serializer the same operations use Python expressions instead
  * (`globals().update`, `eval`), so they work on Python engines too.

@@ -166,7 +166,6 @@ export class Shell {
    * @param event The kernel event.
    */
   onKernelEvent(event: KernelEvent): void {
-    if (event.type === "started") return;
     const iopub = this.#o.iopub;
     const parent = (event.requestId !== null ? this.#recent.get(event.requestId) : undefined) ??
       this.#running?.msg.header ?? {};

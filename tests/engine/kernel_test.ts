@@ -1,523 +1,352 @@
+/**
+ * The kernel's `execute` semantics through the production path: real engines whose kernel
+ * worker owns the shell and IOPub sockets (`src/engine/kernel/serve.ts`), driven on the wire
+ * (`kernel_wire.ts`): REPL persistence, results, silent/store_history/user_expressions,
+ * TypeScript, imports, output capture and attribution, display and data, errors, and the
+ * engine staying responsive. One fake hub and two engines (JavaScript with a working
+ * directory of its own; TypeScript mode) serve every step.
+ */
+
 import assert from "node:assert/strict";
-import { Kernel } from "../../src/engine/kernel/mod.ts";
-import type {
-  ExecuteOk,
-  ExecuteReply,
-  KernelEvent,
-  KernelOptions,
-  StreamEvent,
-} from "../../src/engine/kernel/mod.ts";
-import { IppError } from "../../src/errors.ts";
 import { deserializeResult } from "../../src/protocol/serialize.ts";
+import { FakeHub } from "./fake_hub.ts";
+import { type Content, ok, opts, startWire, until } from "./kernel_wire.ts";
 
-/** Start a kernel that records its events, run `fn`, always close the kernel. */
-async function withKernel(
-  fn: (k: Kernel, events: KernelEvent[]) => Promise<void>,
-  options: KernelOptions = {},
-): Promise<void> {
-  const events: KernelEvent[] = [];
-  const k = await Kernel.start({ ...options, onEvent: (e) => events.push(e) });
-  try {
-    await fn(k, events);
-  } finally {
-    await k.close();
-  }
-}
+const te = new TextEncoder();
 
-function ok(reply: ExecuteReply): ExecuteOk {
-  if (reply.status !== "ok") {
-    assert.fail(`expected ok, got ${JSON.stringify(reply)}`);
-  }
-  return reply;
-}
-
-/** The text/plain result of a cell that must succeed. */
-async function value(k: Kernel, code: string): Promise<string | undefined> {
-  return ok(await k.execute(code)).data?.["text/plain"] as string | undefined;
-}
-
-function streamText(events: KernelEvent[], requestId: string, name = "stdout"): string {
-  return events
-    .filter((e): e is StreamEvent =>
-      e.type === "stream" && e.requestId === requestId && e.name === name
-    )
-    .map((e) => e.text)
-    .join("");
-}
-
-/** Wait until `cond()` holds, checking every 5 ms, failing after `ms`. */
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail("condition not reached in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-Deno.test("Kernel.execute keeps top-level var, let, const, function and class across cells", async () => {
-  await withKernel(async (k) => {
-    ok(await k.execute("var v = 1; let l = 2; const c = 3"));
-    ok(await k.execute("function f(n) { return n + v + l + c }"));
-    ok(await k.execute("class Point { constructor(x) { this.x = x } }"));
-    assert.equal(await value(k, "f(10)"), "16");
-    assert.equal(await value(k, "new Point(4).x"), "4");
-    // Redeclaring is allowed, as in a REPL.
-    ok(await k.execute("const c = 30; let l = 20"));
-    assert.equal(await value(k, "c + l"), "50");
-    // `var x` without a value keeps the old one; `let x` resets it.
-    ok(await k.execute("var v; let l"));
-    assert.equal(await value(k, "[v, l]"), "[ 1, undefined ]");
-  });
-});
-
-Deno.test("Kernel.execute persists names bound by destructuring declarations", async () => {
-  await withKernel(async (k) => {
-    ok(
-      await k.execute(
-        "const { a, b: [b0, ...bs], c = 7, ...others } = { a: 1, b: [2, 3, 4], d: 5 }",
-      ),
-    );
-    assert.equal(await value(k, "[a, b0, bs, c, others]"), "[ 1, 2, [ 3, 4 ], 7, { d: 5 } ]");
-  });
-});
-
-Deno.test("Kernel.execute: a function calls another declared later in the same cell (hoisting)", async () => {
-  await withKernel(async (k) => {
-    assert.equal(await value(k, "g()\nfunction g() { return 'hoisted' }"), '"hoisted"');
-    assert.equal(await value(k, "h()\nfunction h() { return g() }"), '"hoisted"');
-    assert.equal(await value(k, "g()"), '"hoisted"');
-  });
-});
-
-Deno.test("Kernel.execute: globalThis.x set in one cell is x in the next", async () => {
-  await withKernel(async (k) => {
-    ok(await k.execute("globalThis.x = 6 * 7"));
-    assert.equal(await value(k, "x"), "42");
-  });
-});
-
-Deno.test("Kernel.execute supports top-level await and keeps awaited declarations", async () => {
-  await withKernel(async (k) => {
-    ok(await k.execute("const v = await new Promise((r) => setTimeout(() => r(5), 10))"));
-    assert.equal(await value(k, "v * 2"), "10");
-    assert.equal(await value(k, "for await (const x of [Promise.resolve(1)]) {}; await 3"), "3");
-  });
-});
-
-Deno.test("Kernel.execute returns the last expression as Deno's REPL shows it", async () => {
-  await withKernel(async (k, events) => {
-    assert.equal(await value(k, "'a' + 'b'"), '"ab"');
-    assert.equal(
-      await value(k, "({ a: [1, 2], m: new Map([[1, 2]]) })"),
-      "{ a: [ 1, 2 ], m: Map(1) { 1 => 2 } }",
-    );
-    assert.equal(await value(k, "{a: 1}"), "{ a: 1 }");
-    // Declarations, statements and undefined have no result.
-    assert.equal(await value(k, "const q = 1"), undefined);
-    assert.equal(await value(k, "if (q) { 5 }"), undefined);
-    assert.equal(await value(k, "undefined"), undefined);
-    const r = ok(await k.execute("1 + 1", { requestId: "r1" }));
-    const ev = events.find((e) => e.type === "execute_result" && e.requestId === "r1");
-    assert.deepEqual(ev, {
-      type: "execute_result",
-      requestId: "r1",
-      data: { "text/plain": "2" },
-      metadata: {},
-      executionCount: r.executionCount,
-    });
-  });
-});
-
-Deno.test("Kernel.execute uses a value's Jupyter.display bundle as its rich result", async () => {
-  await withKernel(async (k) => {
-    const r = ok(
-      await k.execute(
-        "({ [Symbol.for('Jupyter.display')]() { return { 'text/html': '<b>hi</b>' } } })",
-      ),
-    );
-    assert.equal(r.data?.["text/html"], "<b>hi</b>");
-    assert.equal(typeof r.data?.["text/plain"], "string");
-  });
-});
-
-Deno.test("Kernel.execute: silent cells publish no input/result and do not advance the count", async () => {
-  await withKernel(async (k, events) => {
-    assert.equal(ok(await k.execute("1", { requestId: "a" })).executionCount, 1);
-    const s = ok(await k.execute("2", { requestId: "s", silent: true }));
-    assert.equal(s.executionCount, 1);
-    assert.equal(s.data, undefined);
-    assert.equal(ok(await k.execute("3", { requestId: "b" })).executionCount, 2);
-    assert.equal(ok(await k.execute("4", { storeHistory: false })).executionCount, 2);
-    assert.equal(k.executionCount, 2);
-    const kinds = (id: string) => events.filter((e) => e.requestId === id).map((e) => e.type);
-    assert.deepEqual(kinds("a"), ["started", "execute_input", "execute_result"]);
-    assert.deepEqual(kinds("s"), ["started"]);
-    const input = events.find((e) => e.type === "execute_input" && e.requestId === "b");
-    assert.deepEqual(input, {
-      type: "execute_input",
-      requestId: "b",
-      code: "3",
-      executionCount: 2,
-    });
-  });
-});
-
-Deno.test("Kernel.execute evaluates user_expressions after the code, each ok or error", async () => {
-  await withKernel(async (k) => {
-    const r = ok(
-      await k.execute("const a = 40", { userExpressions: { twice: "a * 2", bad: "nope + 1" } }),
-    );
-    assert.deepEqual(r.userExpressions.twice, {
-      status: "ok",
-      data: { "text/plain": "80" },
-      metadata: {},
-    });
-    const bad = r.userExpressions.bad;
-    assert.equal(bad.status, "error");
-    assert.equal(bad.status === "error" && bad.ename, "ReferenceError");
-    assert.equal(bad.status === "error" && bad.evalue, "nope is not defined");
-  });
-});
-
-Deno.test("Kernel.execute runs TypeScript (types stripped when the code is not JavaScript)", async () => {
-  await withKernel(async (k) => {
-    ok(
-      await k.execute(
-        "interface P { x: number }\nenum Color { Red, Green }\n" +
-          "function id<T>(v: T): T { return v }\nconst p: P = { x: 2 }",
-      ),
-    );
-    assert.equal(await value(k, "(p.x as number) + Color.Green"), "3");
-    // `id<number>(x)` is valid JavaScript (two comparisons): ask for TypeScript explicitly.
-    const r = await k.execute("id<number>(p.x)", { typescript: true });
-    assert.equal(ok(r).data?.["text/plain"], "2");
-  });
-});
-
-Deno.test("Kernel.execute imports file modules statically and dynamically, relative to cwd", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+Deno.test({
+  name: "kernel execute on a real engine: REPL semantics, results, output, errors",
+  ...opts,
+  async fn(t) {
+    const dir = await Deno.makeTempDir({ prefix: "ipp-kernel-" });
     await Deno.writeTextFile(
       `${dir}/helper.ts`,
       "export const base: number = 40;\nexport default function add(n: number) { return base + n; }\n",
     );
-    await withKernel(async (k) => {
-      ok(await k.execute('import add, { base } from "./helper.ts"'));
-      assert.equal(await value(k, "add(2) + base"), "82");
-      assert.equal(await value(k, 'const m = await import("./helper.ts"); m.base'), "40");
-      assert.equal(await value(k, 'import * as ns from "./helper.ts"\nns.default(1)'), "41");
-    }, { cwd: dir });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("Kernel.execute imports npm packages", async () => {
-  await withKernel(async (k) => {
-    assert.match((await value(k, 'import { version } from "npm:acorn@8"; version'))!, /^"8\./);
-  });
-});
-
-Deno.test("Kernel output is attributed to its request, also after an await and from a timer", async () => {
-  await withKernel(async (k, events) => {
-    ok(
-      await k.execute(
-        "console.log('one'); console.error('err'); await new Promise((r) => setTimeout(r, 5));\n" +
-          "console.info('two'); setTimeout(() => console.log('late'), 30)",
-        { requestId: "A" },
-      ),
-    );
-    ok(
-      await k.execute(
-        "console.log('b'); Deno.stdout.writeSync(new TextEncoder().encode('raw\\n'))",
-        { requestId: "B" },
-      ),
-    );
-    await until(() => streamText(events, "A").includes("late"));
-    assert.equal(streamText(events, "A"), "one\ntwo\nlate\n");
-    assert.equal(streamText(events, "A", "stderr"), "err\n");
-    assert.equal(streamText(events, "B"), "b\nraw\n");
-    // Output precedes the reply: B's stream arrived before the late timer of A.
-    const iB = events.findIndex((e) => e.type === "stream" && e.requestId === "B");
-    const iLate = events.findIndex((e) => e.type === "stream" && e.text === "late\n");
-    assert.ok(iB < iLate);
-  });
-});
-
-Deno.test("Kernel output: console.table, dir and group are formatted as by Deno", async () => {
-  await withKernel(async (k, events) => {
-    ok(
-      await k.execute(
-        "console.table([{ a: 1 }]); console.group('G'); console.log('in'); console.groupEnd()",
-        {
-          requestId: "t",
-        },
-      ),
-    );
-    const text = streamText(events, "t");
-    assert.match(text, /│ a │/);
-    assert.match(text, /G\n {2}in\n/);
-  });
-});
-
-Deno.test("Kernel: display() and publishData() in user code become display_data and data_message", async () => {
-  await withKernel(async (k, events) => {
-    ok(
-      await k.execute(
-        "display({ k: 1 }); display({ 'text/html': '<i>x</i>' }, { raw: true }); publishData({ n: 3 })",
-        {
-          requestId: "d",
-        },
-      ),
-    );
-    const displays = events.filter((e) => e.type === "display_data" && e.requestId === "d");
-    assert.equal(displays.length, 2);
-    assert.deepEqual(displays[0].type === "display_data" && displays[0].data, {
-      "text/plain": "{ k: 1 }",
-    });
-    assert.deepEqual(displays[1].type === "display_data" && displays[1].data, {
-      "text/html": "<i>x</i>",
-    });
-    const data = events.find((e) => e.type === "data_message");
-    assert.ok(data && data.type === "data_message");
-    assert.deepEqual(data.keys, ["n"]);
-    assert.deepEqual(deserializeResult(data.buffers), { n: 3 });
-    assert.ok(data.buffers.length >= 1 && data.buffers[0] instanceof Uint8Array);
-  });
-});
-
-Deno.test("Kernel.execute reports a thrown error with name, message and readable user frames", async () => {
-  await withKernel(async (k) => {
-    const r = await k.execute("function inner() {\n  throw new RangeError('too far');\n}\ninner()");
-    assert.equal(r.status, "error");
-    assert.ok(r.status === "error");
-    assert.equal(r.ename, "RangeError");
-    assert.equal(r.evalue, "too far");
-    assert.equal(r.executionCount, 1);
-    assert.equal(r.traceback[0], "RangeError: too far");
-    assert.match(r.traceback[1], /at inner \(cell-1:2:9\)/);
-    assert.match(r.traceback[2], /at cell-1:4:1/);
-    assert.ok(!r.traceback.some((l) => l.includes("worker.ts")), r.traceback.join("\n"));
-    // Custom classes report their class name; non-errors are "Uncaught".
-    const c = await k.execute("class MyError extends Error {}\nthrow new MyError('m')");
-    assert.equal(c.status === "error" && c.ename, "MyError");
-    const u = await k.execute("throw 42");
-    assert.equal(u.status === "error" && `${u.ename}: ${u.evalue}`, "Uncaught: 42");
-    const s = await k.execute("let = = 1");
-    assert.equal(s.status === "error" && s.ename, "SyntaxError");
-  });
-});
-
-Deno.test("Kernel survives unhandled rejections and uncaught async exceptions, reporting them on stderr", async () => {
-  await withKernel(async (k, events) => {
-    ok(
-      await k.execute("const keep = 1; Promise.reject(new Error('nobody awaits'))", {
-        requestId: "r",
-      }),
-    );
-    ok(
-      await k.execute("setTimeout(() => { throw new TypeError('in a timer') }, 5)", {
-        requestId: "t",
-      }),
-    );
-    await until(() => events.some((e) => e.type === "stream" && e.text.includes("in a timer")));
-    assert.match(streamText(events, "r", "stderr"), /Uncaught \(in promise\) Error: nobody awaits/);
-    assert.match(
-      events.filter((e) => e.type === "stream" && e.name === "stderr").map((e) =>
-        (e as StreamEvent).text
-      ).join(""),
-      /TypeError: in a timer/,
-    );
-    assert.equal(await value(k, "keep"), "1");
-  });
-});
-
-Deno.test("Kernel: a 2-second synchronous loop does not block the main thread", async () => {
-  await withKernel(async (k) => {
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 20);
+    await using hub = await FakeHub.start("ok");
+    const js = await startWire(hub, { cwd: dir });
+    const ts = await startWire(hub, { typescript: true });
+    const jsEngine = js.engine;
     try {
-      const r = await k.execute("const t0 = Date.now(); while (Date.now() - t0 < 2000) {}; 'done'");
-      assert.equal(ok(r).data?.["text/plain"], '"done"');
+      await t.step(
+        "top-level var, let, const, function and class persist across cells",
+        async () => {
+          ok((await js.exec("var v = 1; let l = 2; const c = 3")).reply);
+          ok((await js.exec("function f(n) { return n + v + l + c }")).reply);
+          ok((await js.exec("class Point { constructor(x) { this.x = x } }")).reply);
+          assert.equal(await js.value("f(10)"), "16");
+          assert.equal(await js.value("new Point(4).x"), "4");
+          // Redeclaring is allowed, as in a REPL.
+          ok((await js.exec("const c = 30; let l = 20")).reply);
+          assert.equal(await js.value("c + l"), "50");
+          // `var x` without a value keeps the old one; `let x` resets it.
+          ok((await js.exec("var v; let l")).reply);
+          assert.equal(await js.value("[v, l]"), "[ 1, undefined ]");
+        },
+      );
+
+      await t.step(
+        "destructuring declarations, hoisting and globalThis names persist",
+        async () => {
+          ok(
+            (await js.exec(
+              "const { a, b: [b0, ...bs], c: c2 = 7, ...others } = { a: 1, b: [2, 3, 4], d: 5 }",
+            )).reply,
+          );
+          assert.equal(
+            await js.value("[a, b0, bs, c2, others]"),
+            "[ 1, 2, [ 3, 4 ], 7, { d: 5 } ]",
+          );
+          assert.equal(await js.value("g()\nfunction g() { return 'hoisted' }"), '"hoisted"');
+          assert.equal(await js.value("h()\nfunction h() { return g() }"), '"hoisted"');
+          assert.equal(await js.value("g()"), '"hoisted"');
+          ok((await js.exec("globalThis.x = 6 * 7")).reply);
+          assert.equal(await js.value("x"), "42");
+        },
+      );
+
+      await t.step("top-level await, and awaited declarations persist", async () => {
+        ok((await js.exec("const w = await new Promise((r) => setTimeout(() => r(5), 10))")).reply);
+        assert.equal(await js.value("w * 2"), "10");
+        assert.equal(
+          await js.value("for await (const y of [Promise.resolve(1)]) {}; await 3"),
+          "3",
+        );
+      });
+
+      await t.step(
+        "the last expression is the execute_result, as Deno's REPL shows it",
+        async () => {
+          assert.equal(await js.value("'a' + 'b'"), '"ab"');
+          assert.equal(
+            await js.value("({ a: [1, 2], m: new Map([[1, 2]]) })"),
+            "{ a: [ 1, 2 ], m: Map(1) { 1 => 2 } }",
+          );
+          assert.equal(await js.value("{a: 1}"), "{ a: 1 }");
+          // Declarations, statements and undefined have no result.
+          assert.equal(await js.value("const q = 1"), undefined);
+          assert.equal(await js.value("if (q) { 5 }"), undefined);
+          assert.equal(await js.value("undefined"), undefined);
+          const { req, reply } = await js.exec("1 + 1");
+          const result = js.io(req).find((m) => m.msg.msgType === "execute_result");
+          assert.deepEqual(result?.msg.content, {
+            data: { "text/plain": "2" },
+            metadata: {},
+            execution_count: reply.execution_count,
+          });
+          // A value's Jupyter.display bundle is its rich result.
+          const rich = await js.exec(
+            "({ [Symbol.for('Jupyter.display')]() { return { 'text/html': '<b>hi</b>' } } })",
+          );
+          const data = (js.io(rich.req).find((m) => m.msg.msgType === "execute_result")?.msg
+            .content as { data: Record<string, unknown> }).data;
+          assert.equal(data["text/html"], "<b>hi</b>");
+          assert.equal(typeof data["text/plain"], "string");
+        },
+      );
+
+      await t.step(
+        "silent cells publish no input or result and do not advance the count",
+        async () => {
+          const a = await js.exec("1");
+          const n = ok(a.reply).execution_count as number;
+          const s = await js.exec("2", { silent: true });
+          assert.equal(ok(s.reply).execution_count, n);
+          const b = await js.exec("3");
+          assert.equal(ok(b.reply).execution_count, n + 1);
+          const h = await js.exec("4", { store_history: false });
+          assert.equal(ok(h.reply).execution_count, n + 1);
+          const types = (r: typeof a) => js.io(r.req).map((m) => m.msg.msgType);
+          assert.deepEqual(types(a), ["status", "execute_input", "execute_result", "status"]);
+          assert.deepEqual(types(s), ["status", "status"]);
+          const input = js.io(b.req).find((m) => m.msg.msgType === "execute_input");
+          assert.deepEqual(input?.msg.content, { code: "3", execution_count: n + 1 });
+        },
+      );
+
+      await t.step("user_expressions are evaluated after the code, each ok or error", async () => {
+        const { reply } = await js.exec("const ue = 40", {
+          user_expressions: { twice: "ue * 2", bad: "nope + 1" },
+        });
+        const ue = ok(reply).user_expressions as Record<string, Content>;
+        assert.deepEqual(ue.twice, { status: "ok", data: { "text/plain": "80" }, metadata: {} });
+        assert.equal(ue.bad.status, "error");
+        assert.equal(ue.bad.ename, "ReferenceError");
+        assert.equal(ue.bad.evalue, "nope is not defined");
+      });
+
+      await t.step("TypeScript: types are stripped when a cell is not JavaScript", async () => {
+        ok(
+          (await js.exec(
+            "interface P { x: number }\nenum Color { Red, Green }\n" +
+              "function id<T>(v: T): T { return v }\nconst p: P = { x: 2 }",
+          )).reply,
+        );
+        assert.equal(await js.value("(p.x as number) + Color.Green"), "3");
+        // `id<number>(x)` is valid JavaScript (two comparisons): run as such, `number` is unknown.
+        const cmp = (await js.exec("id<number>(p.x)")).reply;
+        assert.equal(`${cmp.ename}: ${cmp.evalue}`, "ReferenceError: number is not defined");
+      });
+
+      await t.step("an engine in TypeScript mode strips types from every cell", async () => {
+        ok(
+          (await ts.exec("const id = <T,>(v: T): T => v; const p: { x: number } = { x: 2 }")).reply,
+        );
+        assert.equal(await ts.value("id<number>(p.x)"), "2");
+        assert.equal(await ts.value("id<number>(3)"), "3");
+      });
+
+      await t.step("file modules import statically and dynamically, relative to cwd", async () => {
+        ok((await js.exec('import add, { base } from "./helper.ts"')).reply);
+        assert.equal(await js.value("add(2) + base"), "82");
+        assert.equal(await js.value('const m = await import("./helper.ts"); m.base'), "40");
+        assert.equal(await js.value('import * as ns from "./helper.ts"\nns.default(1)'), "41");
+      });
+
+      await t.step("npm packages import", async () => {
+        assert.match(
+          (await js.value('import { version } from "npm:acorn@8"; version'))!,
+          /^"8\./,
+        );
+      });
+
+      await t.step(
+        "output belongs to its request, also after an await and from a timer",
+        async () => {
+          const a = await js.exec(
+            "console.log('one'); console.error('err'); await new Promise((r) => setTimeout(r, 5));\n" +
+              "console.info('two'); setTimeout(() => console.log('late'), 100)",
+            { silent: true },
+          );
+          const b = await js.exec(
+            "console.log('b'); Deno.stdout.writeSync(new TextEncoder().encode('raw\\n'))",
+            { silent: true },
+          );
+          assert.equal(js.stream(b.req), "b\nraw\n");
+          await hub.until(() => js.stream(a.req).includes("late"), 5000, "late output");
+          assert.equal(js.stream(a.req), "one\ntwo\nlate\n");
+          assert.equal(js.stream(a.req, "stderr"), "err\n");
+          const topics = js.io(a.req).map((m) => m.topic);
+          assert.ok(topics.includes(`engine.${jsEngine.id}.stderr`), topics.join());
+          // Output precedes the reply: B's output arrived before the late timer of A.
+          const late = js.indexOf(a.req, (m) => (m.msg.content as Content).text === "late\n");
+          assert.ok(js.indexOf(b.req, (m) => m.msg.msgType === "stream") < late);
+        },
+      );
+
+      await t.step("console.table, dir and group are formatted as by Deno", async () => {
+        const { req } = await js.exec(
+          "console.table([{ a: 1 }]); console.group('G'); console.log('in'); console.groupEnd()",
+        );
+        assert.match(js.stream(req), /│ a │/);
+        assert.match(js.stream(req), /G\n {2}in\n/);
+      });
+
+      await t.step("process.stdout.write, Deno.stdout.write and process.stderr.write", async () => {
+        const { req } = await js.exec(
+          "import process from 'node:process'; process.stdout.write('p\\n');\n" +
+            "await Deno.stdout.write(new TextEncoder().encode('w\\n')); process.stderr.write('e\\n')",
+        );
+        assert.equal(js.stream(req), "p\nw\n");
+        assert.equal(js.stream(req, "stderr"), "e\n");
+      });
+
+      await t.step("display() and publishData() become display_data and data_message", async () => {
+        const { req } = await js.exec(
+          "display({ k: 1 }); display({ 'text/html': '<i>x</i>' }, { raw: true }); " +
+            "publishData({ n: 3 })",
+        );
+        await hub.until(() => js.io(req).some((m) => m.topic === "datapub"), 5000, "datapub");
+        const displays = js.io(req).filter((m) => m.msg.msgType === "display_data");
+        assert.deepEqual(displays.map((m) => (m.msg.content as Content).data), [
+          { "text/plain": "{ k: 1 }" },
+          { "text/html": "<i>x</i>" },
+        ]);
+        const data = js.io(req).find((m) => m.topic === "datapub")!.msg;
+        assert.equal(data.msgType, "data_message");
+        assert.deepEqual(data.content, { keys: ["n"] });
+        assert.deepEqual(deserializeResult(data.buffers), { n: 3 });
+      });
+
+      await t.step("a thrown error: name, message and readable user frames", async () => {
+        const { req, reply } = await js.exec(
+          "function inner() {\n  throw new RangeError('too far');\n}\ninner()",
+        );
+        assert.equal(reply.status, "error");
+        assert.equal(reply.ename, "RangeError");
+        assert.equal(reply.evalue, "too far");
+        const n = reply.execution_count as number;
+        const tb = reply.traceback as string[];
+        assert.equal(tb[0], "RangeError: too far");
+        assert.match(tb[1], new RegExp(`at inner \\(cell-${n}:2:9\\)`));
+        assert.match(tb[2], new RegExp(`at cell-${n}:4:1`));
+        assert.ok(!tb.some((l) => /kernel\/\w+\.ts/.test(l)), tb.join("\n"));
+        const published = js.io(req).find((m) => m.msg.msgType === "error");
+        assert.equal((published?.msg.content as Content).ename, "RangeError");
+        // Custom classes report their class name; non-errors are "Uncaught".
+        const c = (await js.exec("class MyError extends Error {}\nthrow new MyError('m')")).reply;
+        assert.equal(c.ename, "MyError");
+        const u = (await js.exec("throw 42")).reply;
+        assert.equal(`${u.ename}: ${u.evalue}`, "Uncaught: 42");
+        assert.equal((await js.exec("let = = 1")).reply.ename, "SyntaxError");
+      });
+
+      await t.step(
+        "unhandled rejections and async exceptions go to stderr; serving goes on",
+        async () => {
+          const r = await js.exec("const keep = 1; Promise.reject(new Error('nobody awaits'))", {
+            silent: true,
+          });
+          ok(r.reply);
+          const tm = await js.exec("setTimeout(() => { throw new TypeError('in a timer') }, 5)", {
+            silent: true,
+          });
+          ok(tm.reply);
+          // (An uncaught exception in a timer is not always attributed to the request that
+          // started the timer: look for it on any request's stderr.)
+          const stderr = () =>
+            hub.iopubMessages.filter((m) => m.topic === `engine.${jsEngine.id}.stderr`)
+              .map((m) => (m.msg.content as Content).text).join("");
+          await hub.until(() => stderr().includes("in a timer"), 5000, "timer");
+          await hub.until(() => js.stream(r.req, "stderr") !== "", 5000, "rejection");
+          assert.match(js.stream(r.req, "stderr"), /Uncaught \(in promise\) Error: nobody awaits/);
+          assert.match(stderr(), /Uncaught TypeError: in a timer/);
+          assert.equal(await js.value("keep"), "1");
+        },
+      );
+
+      await t.step(
+        "exit attempts are errors; after those and an unsendable result serving goes on",
+        async () => {
+          assert.equal(await js.value("close = 1; onmessage = null; 'still here'"), '"still here"');
+          for (const exit of ["Deno.exit(3)", "(await import('node:process')).default.exit(3)"]) {
+            const e = (await js.exec(exit)).reply;
+            assert.equal(e.status, "error");
+            assert.match(String(e.evalue), /would stop the kernel/);
+          }
+          const bad = await js.exec(
+            "({ [Symbol.for('Jupyter.display')]() { return { 'text/plain': 'x', n: 1n } } })",
+          );
+          // IOPub cannot encode a BigInt: the result is not published, and the request's
+          // stderr says so (the engine logs it too).
+          assert.ok(!js.io(bad.req).some((m) => m.msg.msgType === "execute_result"));
+          assert.match(
+            js.stream(bad.req, "stderr"),
+            /the execute_result of this request could not be sent: .*BigInt/,
+          );
+          assert.equal(await js.value("'alive'"), '"alive"');
+        },
+      );
+
+      await t.step(
+        "a synchronous loop holds only the kernel worker: heartbeats go on",
+        async () => {
+          let ticks = 0;
+          const timer = setInterval(() => {
+            ticks++;
+            hub.hbPing.send([te.encode(`beat-${ticks}`)]);
+          }, 20);
+          const pongsBefore = hub.pongs.length;
+          try {
+            const { req } = await js.exec(
+              "const t0 = Date.now(); while (Date.now() - t0 < 1000) {}; 'done'",
+            );
+            assert.deepEqual(
+              (js.io(req).find((m) => m.msg.msgType === "execute_result")?.msg.content as Content)
+                .data,
+              { "text/plain": '"done"' },
+            );
+          } finally {
+            clearInterval(timer);
+          }
+          // 50 periods elapsed; a blocked main thread would have ticked at most once.
+          assert.ok(ticks >= 20, `main-thread interval ticked only ${ticks} times`);
+          assert.ok(hub.pongs.length - pongsBefore >= 10, "the engine answered pings meanwhile");
+        },
+      );
+
+      await t.step("output of a long synchronous cell streams before the cell ends", async () => {
+        let busyWhenSeen: boolean | undefined;
+        // The first output after a quiet spell (50 ms) goes at once; later output is batched.
+        await new Promise((r) => setTimeout(r, 100));
+        const req = await js.send("execute_request", {
+          code: "console.log('early'); const t1 = Date.now(); while (Date.now() - t1 < 300) {}\n" +
+            "for (let i = 0; i < 3; i++) console.log('tick')",
+          silent: true,
+        });
+        await until(() => {
+          if (js.stream(req).includes("early")) busyWhenSeen ??= jsEngine.state === "running.busy";
+          return busyWhenSeen !== undefined;
+        });
+        ok((await js.replyTo(req)).content as Content);
+        await js.idle(req);
+        assert.equal(busyWhenSeen, true);
+        assert.equal(js.stream(req), "early\ntick\ntick\ntick\n");
+      });
     } finally {
-      clearInterval(timer);
+      await jsEngine.stop();
+      await ts.engine.stop();
+      await Deno.remove(dir, { recursive: true });
     }
-    // 100 periods elapsed; a blocked main thread would have ticked at most once.
-    assert.ok(ticks >= 20, `main-thread interval ticked only ${ticks} times`);
-  });
-});
-
-Deno.test("Kernel.interrupt stops while(true){}, resets the namespace and keeps serving", async () => {
-  await withKernel(async (k, events) => {
-    ok(await k.execute("const before = 1"));
-    const looping = k.execute("while (true) {}", { requestId: "loop" });
-    const queued = k.execute("typeof before", { requestId: "queued" });
-    await until(() => events.some((e) => e.type === "started" && e.requestId === "loop"));
-    assert.equal(await k.interrupt(), true);
-    const r = await looping;
-    assert.equal(r.status, "error");
-    assert.ok(r.status === "error");
-    assert.equal(r.ename, "KernelInterrupted");
-    assert.match(r.evalue, /namespace was reset/);
-    // The queued request ran on the fresh worker, where `before` no longer exists.
-    assert.equal(ok(await queued).data?.["text/plain"], '"undefined"');
-    assert.equal(await value(k, "1 + 1"), "2");
-    assert.equal(await k.interrupt(), false); // nothing running
-  });
-});
-
-Deno.test("Kernel.interrupt stops a pending await and a single-statement loop body", async () => {
-  await withKernel(async (k, events) => {
-    const p = k.execute("await new Promise(() => {})", { requestId: "w" });
-    await until(() => events.some((e) => e.type === "started" && e.requestId === "w"));
-    await k.interrupt();
-    assert.equal((await p).status, "error");
-    const q = k.execute("let i = 0; for (;;) i++", { requestId: "f" });
-    await until(() => events.some((e) => e.type === "started" && e.requestId === "f"));
-    await k.interrupt();
-    const r = await q;
-    assert.equal(r.status === "error" && r.ename, "KernelInterrupted");
-    assert.equal(await value(k, "'alive'"), '"alive"');
-  });
-});
-
-Deno.test("Kernel.clear resets the namespace after the running request", async () => {
-  await withKernel(async (k) => {
-    ok(await k.execute("var gone = 1; const alsoGone = 2"));
-    const running = k.execute("await new Promise((r) => setTimeout(r, 50)); gone");
-    const cleared = k.clear();
-    assert.equal(ok(await running).data?.["text/plain"], "1");
-    await cleared;
-    assert.equal(await value(k, "typeof gone + typeof alsoGone"), '"undefinedundefined"');
-    assert.equal(k.executionCount, 3);
-  });
-});
-
-Deno.test("Kernel.cancel aborts a queued request; close aborts the rest and rejects new ones", async () => {
-  const k = await Kernel.start();
-  try {
-    const first = k.execute("await new Promise((r) => setTimeout(r, 50)); 1");
-    const second = k.execute("2", { requestId: "second" });
-    const third = k.execute("3");
-    assert.equal(k.pending, 2);
-    assert.equal(k.cancel("second"), true);
-    assert.equal(k.cancel("unknown"), false);
-    assert.deepEqual(await second, { status: "aborted" });
-    assert.equal(ok(await first).data?.["text/plain"], "1");
-    assert.equal(ok(await third).data?.["text/plain"], "3");
-    const slow = k.execute("await new Promise((r) => setTimeout(r, 10000))");
-    const queued = k.execute("4");
-    await k.close();
-    assert.deepEqual(await slow, { status: "aborted" });
-    assert.deepEqual(await queued, { status: "aborted" });
-    await assert.rejects(k.execute("5"), IppError);
-    await k.close(); // idempotent
-  } finally {
-    await k.close();
-  }
-});
-
-Deno.test("Kernel option typescript strips types from every cell", async () => {
-  await withKernel(async (k) => {
-    ok(await k.execute("const id = <T,>(v: T): T => v"));
-    assert.equal(await value(k, "id<number>(3)"), "3");
-  }, { typescript: true });
-});
-
-Deno.test("Kernel supports await using", async () => {
-  let kernel: Kernel;
-  {
-    await using k = await Kernel.start();
-    kernel = k;
-    assert.equal(ok(await k.execute("1")).executionCount, 1);
-  }
-  await assert.rejects(kernel.execute("1"), IppError);
-});
-
-/** Threads of this process that are busy running (state R), by name. */
-function runningThreads(): string[] {
-  const out: string[] = [];
-  for (const t of Deno.readDirSync("/proc/self/task")) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/self/task/${t.name}/stat`);
-      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-      if (state === "R") out.push(Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).trim());
-    } catch { /* thread ended meanwhile */ }
-  }
-  return out;
-}
-
-Deno.test({
-  name: "Kernel.interrupt leaves no thread spinning in the interrupted loop",
-  ignore: Deno.build.os !== "linux",
-  fn: async () => {
-    await withKernel(async (k, events) => {
-      const p = k.execute("while (true) {}", { requestId: "spin" });
-      await until(() => events.some((e) => e.type === "started" && e.requestId === "spin"));
-      await until(() => runningThreads().some((n) => n.startsWith("worker")));
-      await k.interrupt();
-      await p;
-      // Deno's terminate() alone would leave the old worker thread spinning forever.
-      await until(() => !runningThreads().some((n) => n.startsWith("worker")));
-    });
   },
-});
-
-Deno.test("Kernel replies with an error when a result cannot be sent or code tries to exit, and keeps serving", async () => {
-  await withKernel(async (k) => {
-    const r = await k.execute(
-      "({ [Symbol.for('Jupyter.display')]() { return { 'text/plain': 'x', f: () => 1 } } })",
-    );
-    assert.equal(r.status, "error");
-    assert.equal(r.status === "error" && r.ename, "DataCloneError");
-    assert.equal(await value(k, "close = 1; onmessage = null; 'still here'"), '"still here"');
-    for (const exit of ["Deno.exit(3)", "(await import('node:process')).default.exit(3)"]) {
-      const e = await k.execute(exit);
-      assert.equal(e.status === "error" && e.evalue.includes("would stop the kernel"), true);
-    }
-    assert.equal(await value(k, "'alive'"), '"alive"');
-  });
-});
-
-Deno.test("Kernel.close during an interrupt's restart does not leave interrupt() waiting", async () => {
-  await withKernel(async (k, events) => {
-    const p = k.execute("while (true) {}", { requestId: "x" });
-    await until(() => events.some((e) => e.type === "started" && e.requestId === "x"));
-    const interrupted = k.interrupt();
-    await k.close();
-    assert.equal(await interrupted, true);
-    assert.equal((await p).status, "error");
-  });
-});
-
-Deno.test("Kernel output of a long synchronous cell streams before the cell ends", async () => {
-  await withKernel(async (k, events) => {
-    let busyWhenSeen: boolean | undefined;
-    const p = k.execute(
-      "console.log('early'); const t = Date.now(); while (Date.now() - t < 300) {}\n" +
-        "for (let i = 0; i < 3; i++) console.log('tick')",
-      { requestId: "long" },
-    );
-    await until(() => {
-      if (streamText(events, "long").includes("early")) busyWhenSeen ??= k.busy;
-      return busyWhenSeen !== undefined;
-    });
-    ok(await p);
-    assert.equal(busyWhenSeen, true);
-    assert.equal(streamText(events, "long"), "early\ntick\ntick\ntick\n");
-  });
-});
-
-Deno.test("Kernel captures process.stdout.write and Deno.stdout.write", async () => {
-  await withKernel(async (k, events) => {
-    ok(
-      await k.execute(
-        "import process from 'node:process'; process.stdout.write('p\\n');\n" +
-          "await Deno.stdout.write(new TextEncoder().encode('w\\n')); process.stderr.write('e\\n')",
-        { requestId: "io" },
-      ),
-    );
-    assert.equal(streamText(events, "io"), "p\nw\n");
-    assert.equal(streamText(events, "io", "stderr"), "e\n");
-  });
 });

@@ -31,10 +31,9 @@ const MAX_CHARS = 64 * 1024;
 /** Delay before posting output of async work. */
 const FLUSH_DELAY_MS = 5;
 
-/** Ordered, coalescing buffer of events waiting to be posted to the main thread. */
+/** Ordered, coalescing buffer of events waiting to be published (IOPub, `serve.ts`). */
 export class Outbox {
   #events: KernelEvent[] = [];
-  #transfer: ArrayBuffer[] = [];
   #chars = 0;
   #since = 0;
   #last = -Infinity;
@@ -46,9 +45,7 @@ export class Outbox {
    *   thread may stay busy after it, so the batch must leave without waiting for a turn of
    *   the event loop).
    */
-  constructor(
-    readonly post: (events: KernelEvent[], transfer: ArrayBuffer[], sync: boolean) => void,
-  ) {}
+  constructor(readonly post: (events: KernelEvent[], sync: boolean) => void) {}
 
   /**
    * Queue stream text.
@@ -70,11 +67,9 @@ export class Outbox {
    * Queue any event.
    *
    * @param event The event.
-   * @param transfer Buffers to transfer with it.
    */
-  push(event: KernelEvent, transfer: ArrayBuffer[] = []): void {
+  push(event: KernelEvent): void {
     this.#events.push(event);
-    this.#transfer.push(...transfer);
     this.#added(256);
   }
 
@@ -93,14 +88,13 @@ export class Outbox {
   }
 
   /**
-   * Take everything queued (to send with a reply).
+   * Take everything queued (without sending it).
    *
-   * @returns The events and their transfer list.
+   * @returns The events.
    */
-  take(): { events: KernelEvent[]; transfer: ArrayBuffer[] } {
-    const out = { events: this.#events, transfer: this.#transfer };
+  take(): KernelEvent[] {
+    const out = this.#events;
     this.#events = [];
-    this.#transfer = [];
     this.#chars = 0;
     if (this.#timer !== undefined) clearTimer(this.#timer);
     this.#timer = undefined;
@@ -112,9 +106,9 @@ export class Outbox {
    * @param sync Whether user code is writing right now (see the constructor).
    */
   flush(sync = false): void {
-    const { events, transfer } = this.take();
+    const events = this.take();
     this.#last = performance.now();
-    if (events.length) this.post(events, transfer, sync);
+    if (events.length) this.post(events, sync);
   }
 }
 

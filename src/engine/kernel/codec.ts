@@ -68,7 +68,7 @@ export function decodeApply(frames: Uint8Array[], lookup: (name: string) => unkn
  *
  * @param value The value.
  * @param format `"ipp-js"` or `"pickle"`.
- * @returns Frames; views may alias the value's memory or a shared pool (copy before transfer).
+ * @returns Frames; views may alias the value's memory or a shared pool (copy to keep them).
  * @throws {SerializationError} when the value cannot travel.
  */
 export function encodeValue(value: unknown, format: "ipp-js" | "pickle" = "ipp-js"): Uint8Array[] {

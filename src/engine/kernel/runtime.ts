@@ -2,8 +2,41 @@
  * The kernel worker's user-code runtime: the persistent namespace (the worker's global
  * object), cell and function compilation with interrupt checks, `execute` and `apply`, the
  * user globals (`display`, `publishData`, `__ipp_push__`, `__ipp_pull__`), output capture and
- * the in-place namespace reset. Transport-free: `worker.ts` serves it over `postMessage`
- * (the {@linkcode Kernel} API) and `serve.ts` over the engine's own shell and IOPub sockets.
+ * the in-place namespace reset. Transport-free: `serve.ts` drives it from the engine's shell
+ * and IOPub sockets.
+ *
+ * - **The namespace** is the worker's global object: `globalThis.x = 42` then `x` works,
+ *   functions see each other's globals, npm modules see the same globals, and a lookup costs
+ *   nothing. Clear and interrupt reset it in place (`namespace.ts`).
+ * - **REPL semantics** (`rewrite.ts`): each cell becomes one function; top-level `var`,
+ *   `let`, `const` (with destructuring), `function` and `class` declarations become globals
+ *   (later cells see them and may redeclare them); static `import`s become `await import()`
+ *   with relative specifiers resolved against the configured `cwd` (dynamic `import()` too);
+ *   top-level `await` makes the cell async; the value of a final expression statement is the
+ *   `execute_result`. TypeScript is stripped with sucrase when the code does not parse as
+ *   JavaScript, or always in TypeScript mode (`strip_types.ts`).
+ * - **Output** (`capture.ts`): console and stdout/stderr writes become `stream` events of the
+ *   request that caused them, also from timers and after awaits (AsyncLocalStorage).
+ *   `display(value)` → `display_data`; `publishData(dict)` → `data_message`. Unhandled
+ *   rejections and uncaught exceptions of async user code are written to that request's
+ *   stderr; the worker keeps serving.
+ * - **Interrupts**: compiled cells and functions check a shared interrupt flag in every loop
+ *   body (`if (flag[0]) throw`, a plain read of shared memory), so a synchronous endless loop
+ *   can be stopped; a loop inside imported library code does not check it.
+ *
+ * **push, pull and clear on the wire** (PROTOCOL.md §6, §9). Only `execute_request` and
+ * `apply_request` travel on shell, so a JavaScript client encodes:
+ * - **push(ns)**: `apply_request` with `f = Reference("__ipp_push__")`, no positional
+ *   arguments and the names as keyword arguments (as Python's `DirectView.push` does with
+ *   `_push(**ns)`); the function receives them as one object (the kwargs convention of
+ *   `codec.ts`) and assigns each to the namespace. Returns `undefined`.
+ * - **pull(names)**: `apply_request` with `f = Reference("__ipp_pull__")` and one argument,
+ *   a name or an array of names; the reply is the value or the array of values. As in
+ *   Python, a name may be an expression (`"a.b"`, `"x * 2"`), evaluated in the namespace.
+ * - **clear()**: `clear_request` on control (§6.5.1).
+ *
+ * A Python client can call these too, with `Reference`s and JSON-like pickled arguments
+ * (the reply is then a pickle).
  *
  * @module
  */
@@ -21,7 +54,6 @@ import {
   reprText,
   type StackContext,
 } from "./format.ts";
-import { ownedFrames, type ToWorker } from "./protocol.ts";
 import { Namespace } from "./namespace.ts";
 import type * as Rewrite from "./rewrite.ts";
 import { stripTypes } from "./strip_types.ts";
@@ -33,10 +65,36 @@ let last: string | null = null;
 let flag: Int32Array<ArrayBufferLike> = new Int32Array(1);
 let cwdUrl = "file:///";
 
-type Sink = (events: KernelEvent[], transfer: ArrayBuffer[], sync: boolean) => void;
+type Sink = (events: KernelEvent[], sync: boolean) => void;
 let sink: Sink = () => {};
 /** Output of user code, batched (see `capture.ts`); flushed to the sink set by {@linkcode configure}. */
-export const outbox: Outbox = new Outbox((events, transfer, sync) => sink(events, transfer, sync));
+export const outbox: Outbox = new Outbox((events, sync) => sink(events, sync));
+
+/** A cell to run (from an `execute_request`). */
+export interface ExecRequest {
+  /** Request id (for events). */
+  rid: string;
+  /** The code. */
+  code: string;
+  /** No `execute_result` when true. */
+  silent: boolean;
+  /** Execution count of this cell (for `execute_result`). */
+  count: number;
+  /** Source name for stack traces. */
+  name: string;
+  /** `user_expressions`. */
+  expressions: Record<string, string>;
+  /** Strip TypeScript types first (else only when the code does not parse as JavaScript). */
+  ts: boolean;
+}
+
+/** A function call (from an `apply_request`). */
+export interface ApplyRequest {
+  /** The request's buffers. */
+  frames: Uint8Array[];
+  /** Source name for the function in stack traces. */
+  name: string;
+}
 const current = () => als.getStore() ?? running ?? last;
 installCapture(outbox, current);
 
@@ -139,11 +197,9 @@ define("display", (value: unknown, options: DisplayOptions = {}): Promise<void> 
   emitDisplay(b, options);
 });
 define("publishData", (data: Record<string, unknown>): void => {
-  const { frames, transfer } = ownedFrames(encodeValue(data), false);
-  outbox.push(
-    { type: "data_message", requestId: current(), keys: Object.keys(data), buffers: frames },
-    transfer,
-  );
+  // Frames may alias the data's memory or the encoder's pool: publish a snapshot.
+  const buffers = encodeValue(data).map((f) => f.slice());
+  outbox.push({ type: "data_message", requestId: current(), keys: Object.keys(data), buffers });
 });
 define("__ipp_push__", (ns: Record<string, unknown>): void => {
   for (const [k, v] of Object.entries(ns ?? {})) (globalThis as Record<string, unknown>)[k] = v;
@@ -167,7 +223,7 @@ function lookup(name: string): unknown {
  * @param error The error.
  * @param requestId The request, or `null`.
  */
-export function report(prefix: string, error: unknown, requestId: string | null): void {
+function report(prefix: string, error: unknown, requestId: string | null): void {
   const c = errorContent(error, stackContext);
   outbox.stream(requestId, "stderr", `${prefix}${c.traceback.join("\n")}\n`);
 }
@@ -213,7 +269,7 @@ type Factory = (...h: ReturnType<typeof helpers>) => () => unknown;
 const silentCells = new Map<string, { factory: Factory; isAsync: boolean; hasValue: boolean }>();
 const MAX_SILENT_CELLS = 256;
 
-async function cellFunction(msg: Omit<Extract<ToWorker, { t: "exec" }>, "t">) {
+async function cellFunction(msg: ExecRequest) {
   const key = msg.silent ? `${msg.ts ? "ts" : "js"}:${msg.code}` : undefined;
   const hit = key === undefined ? undefined : silentCells.get(key);
   if (hit) return { fn: hit.factory(...helpers()), isAsync: hit.isAsync, hasValue: hit.hasValue };
@@ -232,9 +288,7 @@ async function cellFunction(msg: Omit<Extract<ToWorker, { t: "exec" }>, "t">) {
  * @param msg The cell and its options.
  * @returns The reply.
  */
-export async function execute(
-  msg: Omit<Extract<ToWorker, { t: "exec" }>, "t">,
-): Promise<ExecuteReply> {
+export async function execute(msg: ExecRequest): Promise<ExecuteReply> {
   try {
     const cell = await cellFunction(msg);
     const fn = cell.fn;
@@ -296,9 +350,7 @@ async function compiledFunction(
  * @returns The reply; an ok reply's buffers are the encoder's frames, which may alias the
  *   result's memory (a user's array) or a pool shared with later calls.
  */
-export async function apply(
-  msg: Pick<Extract<ToWorker, { t: "apply" }>, "frames" | "name">,
-): Promise<ApplyReply> {
+export async function apply(msg: ApplyRequest): Promise<ApplyReply> {
   try {
     const call = decodeApply(msg.frames, lookup);
     const t = call.target;
@@ -345,15 +397,6 @@ Object.defineProperty(process, "reallyExit", {
   value: noExit("process.exit()"),
   configurable: true,
 });
-
-/**
- * Error content of an exception, with a traceback trimmed to user code.
- * @param e The exception.
- * @returns `{status: "error", ename, evalue, traceback}`.
- */
-export function errorOf(e: unknown): ReturnType<typeof errorContent> {
-  return errorContent(e, stackContext);
-}
 
 /** The namespace's pristine state, taken once every runtime global is defined. */
 const namespace = new Namespace(() => als.getStore() !== undefined);

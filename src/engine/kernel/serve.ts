@@ -27,7 +27,6 @@ import { createSocket, type Socket } from "../../zmtp/mod.ts";
 import { IOPub } from "../iopub.ts";
 import { Logger, type LogLevel } from "../log.ts";
 import { Shell, type ShellKernel } from "../shell.ts";
-import type { ExecuteOptions } from "./kernel.ts";
 import {
   type FromServe,
   INTERRUPTED_ERROR,
@@ -36,7 +35,13 @@ import {
   Shared,
 } from "./protocol.ts";
 import { apply, configure, execute, outbox, resetNamespace, runRequest } from "./runtime.ts";
-import type { AbortedReply, ApplyReply, ExecuteReply, KernelEvent } from "./types.ts";
+import type {
+  AbortedReply,
+  ApplyReply,
+  ExecuteOptions,
+  ExecuteReply,
+  KernelEvent,
+} from "./types.ts";
 
 const post = (m: FromServe) => self.postMessage(m);
 
@@ -102,7 +107,7 @@ class LocalKernel implements ShellKernel {
         count,
         name,
         expressions: options.userExpressions ?? {},
-        ts: options.typescript ?? this.#typescript,
+        ts: this.#typescript,
       }));
     if ("value" in out) return out.value;
     if (out.abandoned === "aborted") return { status: "aborted" };
@@ -268,7 +273,12 @@ export async function serve(cfg: ServeMsg): Promise<void> {
     kernel,
     iopub,
     typescript: cfg.typescript,
-    afterRun: () => iopub.detour = undefined,
+    afterRun: () => {
+      iopub.detour = undefined;
+      // A clear that arrived while the request ran applies now, before queued requests (and
+      // is answered even when none follows).
+      if (clears.length > 0) doClears();
+    },
     // Between requests: let a zero-copy reply be written, let control messages already
     // posted arrive, then apply clears.
     beforeRun: () => {
@@ -297,7 +307,7 @@ export async function serve(cfg: ServeMsg): Promise<void> {
   };
   configure({
     cwd: cfg.cwd,
-    events: (events, _transfer, sync) => {
+    events: (events, sync) => {
       if (sync && Atomics.load(ctl, Shared.RUNNING) !== 0) iopub.detour = viaMain;
       for (const e of events) shell.onKernelEvent(e);
     },

@@ -1,6 +1,7 @@
 /**
- * Public types of the kernel: replies (close to Jupyter's reply content, camelCase) and the
- * events a kernel emits while it runs a request (each becomes one IOPub message).
+ * Types of the kernel worker's runtime as the shell queue sees it (`serve.ts`, `shell.ts`):
+ * request options, replies (close to Jupyter's reply content, camelCase) and the events user
+ * code causes while a request runs (each becomes one IOPub message).
  *
  * @module
  */
@@ -9,12 +10,24 @@ import type { ErrorContent, MimeBundle } from "./format.ts";
 
 export type { ErrorContent, MimeBundle };
 
+/** Options of an `execute` (from the `execute_request` content). */
+export interface ExecuteOptions {
+  /** Id of the request (the `msg_id`): events carry it. Default: a random UUID. */
+  requestId?: string;
+  /** No `execute_input`/`execute_result`, no new execution count. Default false. */
+  silent?: boolean;
+  /** Count this cell in history (a new execution count). Default `!silent`; never when silent. */
+  storeHistory?: boolean;
+  /** Expressions to evaluate after the code, by name (`user_expressions`). */
+  userExpressions?: Record<string, string>;
+}
+
 /** One evaluated `user_expressions` entry (Jupyter's shape). */
 export type UserExpressionResult =
   | { status: "ok"; data: MimeBundle; metadata: Record<string, unknown> }
   | ErrorContent;
 
-/** Reply of a request that never ran: cancelled while queued, or dropped by `close()`. */
+/** Reply of a request that never ran: aborted while queued, or dropped as the engine stops. */
 export interface AbortedReply {
   /** Always `"aborted"` (PROTOCOL.md §6.5.2). */
   status: "aborted";
@@ -40,7 +53,7 @@ export interface ExecuteError extends ErrorContent {
   userExpressions: Record<string, UserExpressionResult>;
 }
 
-/** Reply of {@linkcode Kernel.execute}. */
+/** Reply of an `execute`. */
 export type ExecuteReply = ExecuteOk | ExecuteError | AbortedReply;
 
 /** A successful `apply`: the serialized result, ready to be the `apply_reply` buffers. */
@@ -53,7 +66,7 @@ export interface ApplyOk {
   format: "ipp-js" | "pickle";
 }
 
-/** Reply of {@linkcode Kernel.apply}. */
+/** Reply of an `apply`. */
 export type ApplyReply = ApplyOk | ErrorContent | AbortedReply;
 
 /** Output on stdout or stderr (IOPub `stream`). */
@@ -120,21 +133,10 @@ export interface ExecuteResultEvent {
   executionCount: number;
 }
 
-/** A request left the queue and began to run (for `status: busy` and `metadata.started`). */
-export interface StartedEvent {
-  /** Event kind. */
-  type: "started";
-  /** The request. */
-  requestId: string;
-  /** When it started. */
-  started: Date;
-}
-
 /** Everything a kernel reports while it works, in the order it happened. */
 export type KernelEvent =
   | StreamEvent
   | DisplayDataEvent
   | DataMessageEvent
   | ExecuteInputEvent
-  | ExecuteResultEvent
-  | StartedEvent;
+  | ExecuteResultEvent;
