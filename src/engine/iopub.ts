@@ -97,6 +97,17 @@ export class IOPub {
       }));
     } catch (e) {
       this.#log?.error(`cannot pack IOPub ${msgType}: ${e}`);
+      // Tell the request's owner too, on its stderr: the output is not silently lost.
+      if (msgType !== "stream") {
+        this.publish("stream", {
+          kind: "stderr",
+          content: {
+            name: "stderr",
+            text: `[engine] the ${msgType} of this request could not be sent: ${e}\n`,
+          },
+          parent: options.parent,
+        });
+      }
       return;
     }
     this.#send(frames, msgType);
