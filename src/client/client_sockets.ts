@@ -184,9 +184,7 @@ export class ClientSockets {
   async subscribed(timeoutMs: number, pollMs = 5): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     const ready = () =>
-      (["iopub", "notification"] as const).every((ch) =>
-        this.#sockets.get(ch)?.connected ?? true
-      );
+      (["iopub", "notification"] as const).every((ch) => this.#sockets.get(ch)?.connected ?? true);
     while (!ready()) {
       if (this.#closed || Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, pollMs));
