@@ -41,6 +41,8 @@ export class TaskRecord {
   hasReply = false;
   /** IOPub `busy` was seen but `STARTED` not yet sent (see the module doc). */
   startedDeferred = false;
+  /** IOPub `idle` seen before the reply but not yet sent (see the module doc). */
+  idleDeferred = false;
   /** A `REPLY` held until the IOPub `idle` (see the module doc). */
   replyDeferred: "ok" | "error" | null = null;
   /** When the output wait ends (`OUTPUT_TIMEOUT`), while queued for it. */

@@ -23,7 +23,9 @@
  *   the task `running`; a `REPLY` has the same targets from `pending` and `running`).
  * - **Reply and idle combined**: a reply whose output is still due is held in the record; the
  *   IOPub `idle` then delivers one `REPLY` with `outputComplete: true`, which reaches the state
- *   `REPLY` then `IOPUB_IDLE` would.
+ *   `REPLY` then `IOPUB_IDLE` would. An `idle` that comes first (§6.6) is held the same way
+ *   (the record reports `outputDone`) and the reply delivers that same single `REPLY`:
+ *   `outputDone` and `pending`/`running`/`aborting` send a complete reply to the same state.
  *
  * Deferred events are delivered in order before the next event, so the actor goes through the
  * transitions of the undeferred sequence; `stateOf` reports the state it is about to be in.
@@ -289,6 +291,12 @@ export class TaskRegistry implements ResultSource {
       this.#outputWaits?.add(rec);
       return;
     }
+    if (rec.idleDeferred) {
+      // The idle came first: one complete REPLY (module doc, "Hot path").
+      rec.idleDeferred = false;
+      rec.startedDeferred = false;
+      outputComplete = true;
+    }
     this.#send(rec, { type: "REPLY", status: replyStatus, outputComplete });
   }
 
@@ -532,6 +540,10 @@ export class TaskRegistry implements ResultSource {
       rec.startedDeferred = false;
       actor.send(STARTED);
     }
+    if (rec.idleDeferred) {
+      rec.idleDeferred = false;
+      actor.send(IOPUB_IDLE);
+    }
     const held = rec.replyDeferred;
     if (held !== null) {
       rec.replyDeferred = null;
@@ -547,6 +559,14 @@ export class TaskRegistry implements ResultSource {
   #idle(rec: TaskRecord): void {
     const held = rec.replyDeferred;
     if (held === null) {
+      const state = rec.state;
+      if (!rec.hasReply && (state === "pending" || state === "running" || state === "aborting")) {
+        // Before the reply: held until it comes (module doc); STARTED is not needed for it.
+        rec.idleDeferred = true;
+        rec.startedDeferred = false;
+        rec.state = "outputDone";
+        return;
+      }
       this.#send(rec, IOPUB_IDLE);
       return;
     }

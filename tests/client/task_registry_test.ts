@@ -76,6 +76,33 @@ Deno.test("registry: idle before reply (PROTOCOL.md §6.6) settles on the reply"
   assert.equal(tasks.stateOf("m1"), "outputDone");
   tasks.handleReply(reply("m1", { value: "x" }));
   assert.equal(tasks.resultOf("m1")?.value, "x");
+  assert.equal(tasks.resultOf("m1")?.state, "done");
+
+  // Held idle, then an error reply: failed, as outputDone + REPLY(error) is.
+  tasks.track("m2");
+  tasks.handleIopub(status("m2", "idle"));
+  tasks.handleReply(
+    reply("m2", {
+      content: { status: "error", ename: "E", evalue: "v", traceback: [], engine_info: {} },
+    }),
+  );
+  assert.equal(tasks.resultOf("m2")?.state, "failed");
+
+  // Held idle, then an abort: the task already ran, so nothing is sent and it stays
+  // outputDone (the held idle reaches the actor before the ABORT, which outputDone ignores).
+  tasks.track("m3");
+  tasks.handleIopub(status("m3", "busy"));
+  tasks.handleIopub(status("m3", "idle"));
+  assert.deepEqual(tasks.abort(["m3"]), []);
+  assert.equal(tasks.stateOf("m3"), "outputDone");
+  tasks.handleReply(reply("m3", { value: 3 }));
+  assert.equal(tasks.resultOf("m3")?.state, "done");
+
+  // Held idle, then the engine dies: failed.
+  tasks.track("m4", { engineUuid: ENGINE1 });
+  tasks.handleIopub(status("m4", "idle"));
+  engines.unregister(1);
+  assert.equal(tasks.resultOf("m4")?.state, "failed");
   engines.close();
 });
 
