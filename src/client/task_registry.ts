@@ -34,7 +34,6 @@
  * @module
  */
 
-import { createActor } from "xstate";
 import {
   ControllerLostError,
   type EngineError,
@@ -45,7 +44,7 @@ import {
   UnknownTaskError,
 } from "../errors.ts";
 import type { FinalTaskState, TaskEvent, TaskState } from "./actors/task_machine.ts";
-import { taskMachine, unsentTaskMachine } from "./actors/task_machine.ts";
+import { startTaskActor } from "./actors/task_machine.ts";
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import type { IncomingMessage, ResultDecoder } from "./messages.ts";
@@ -535,7 +534,7 @@ export class TaskRegistry implements ResultSource {
    */
   #send(rec: TaskRecord, event: TaskEvent, cause?: Error): void {
     // Created at its first delivered event, in its initial state (module doc).
-    const actor = rec.actor ??= createActor(rec.unsent ? unsentTaskMachine : taskMachine).start();
+    const actor = rec.actor ??= startTaskActor(rec.unsent);
     if (rec.startedDeferred) {
       rec.startedDeferred = false;
       actor.send(STARTED);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createActor } from "xstate";
 import {
   isFinalTaskState,
+  startTaskActor,
   type TaskEvent,
   taskMachine,
   unsentTaskMachine,
@@ -125,4 +126,25 @@ Deno.test("task: output time-out settles a replied task with its reply's outcome
   assert.equal(run([ok(), { type: "OUTPUT_TIMEOUT" }]).value, "done");
   assert.equal(run([err(), { type: "OUTPUT_TIMEOUT" }]).value, "failed");
   assert.equal(run([{ type: "OUTPUT_TIMEOUT" }]).value, "pending");
+});
+
+Deno.test("startTaskActor: restored initial states behave as fresh actors, and stay unshared", () => {
+  for (let i = 0; i < 3; i++) {
+    const task = startTaskActor();
+    assert.equal(task.getSnapshot().value, "pending");
+    task.send({ type: "STARTED" });
+    assert.equal(task.getSnapshot().value, "running");
+    task.send({ type: "REPLY", status: "ok", outputComplete: true });
+    assert.equal(task.getSnapshot().value, "done");
+    assert.equal(task.getSnapshot().status, "done");
+  }
+  const unsent = startTaskActor(true);
+  assert.equal(unsent.getSnapshot().value, "unsent");
+  unsent.send({ type: "ABORT" });
+  assert.equal(unsent.getSnapshot().value, "aborted");
+  // A fresh one is still in its initial state after the others moved on.
+  assert.equal(startTaskActor(true).getSnapshot().value, "unsent");
+  const fresh = startTaskActor();
+  fresh.send({ type: "ABORT" });
+  assert.equal(fresh.getSnapshot().value, "aborting");
 });

