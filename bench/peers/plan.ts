@@ -17,7 +17,18 @@ export const GOALS = [
   "broadcast_16",
   "register_64",
 ] as const;
-export const EXTRAS = ["mem_completed", "mem_outstanding"] as const;
+/** Workloads that run twice on both sides; their first pass is reported as `<name>_1st`. */
+export const TWICE = [
+  "lb_throughput",
+  "direct_roundtrip",
+  "execute_roundtrip",
+  "map_100k",
+] as const;
+export const EXTRAS = [
+  ...TWICE.map((n) => `${n}_1st` as const),
+  "mem_completed",
+  "mem_outstanding",
+] as const;
 export const ALL: readonly string[] = [...GOALS, ...EXTRAS];
 
 /**
