@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import type { Client } from "../../src/client/client.ts";
 import { trimHistory } from "../../src/client/submit.ts";
-import { Cluster } from "../../src/cluster/cluster.ts";
 import { InvalidOptionError } from "../../src/errors.ts";
+import { withLocalCluster } from "../helpers/local_cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -29,82 +29,77 @@ Deno.test({
   name: "Client on our controller and JavaScript engines: history cap, resubmit, gather",
   ...opts,
   async fn(t) {
-    const dir = await Deno.makeTempDir({ prefix: "ipp-client-ours-" });
-    try {
-      await using cluster = new Cluster({
-        n: 2,
-        profileDir: dir,
-        clusterId: "ours",
-        controllerArgs: ["--ip=127.0.0.1", "--ping=500"],
-        timeoutMs: 60_000,
-      });
-      await cluster.start();
-      const client: Client = await cluster.connect({ timeout: 20_000, maxHistory: 16 });
-      await cluster.waitForEngines(client, 2);
+    await withLocalCluster(
+      { n: 2, clusterId: "ours", controllerArgs: ["--ping=500"] },
+      async (cluster) => {
+        await cluster.start();
+        const client: Client = await cluster.connect({ timeout: 20_000, maxHistory: 16 });
+        await cluster.waitForEngines(client, 2);
 
-      await t.step("history keeps the newest msg_ids, at most maxHistory", async () => {
-        const lv = client.loadBalancedView();
-        const ars = Array.from({ length: 40 }, (_, i) => lv.apply((x: number) => x, i));
-        assert.deepEqual(await Promise.all(ars.map((ar) => ar.get(20_000))), [...Array(40).keys()]);
-        const sent = ars.map((ar) => ar.msgIds[0]);
-        const h = client.history;
-        assert.ok(h.length <= 16 && h.length >= 14, `history holds ${h.length}`);
-        assert.deepEqual(h, sent.slice(-h.length), "the retained tail, oldest first");
-        assert.equal(await client.getResult(-1), 39);
-        assert.deepEqual(client.msgIdsOf([0, -1]), [h[0], sent[39]]);
-        assert.throws(() => client.msgIdsOf(h.length), InvalidOptionError);
-      });
-
-      await t.step("an old AsyncResult follows its resubmitted task", async () => {
-        const lv = client.loadBalancedView();
-        const ar = lv.apply(() => Math.random());
-        const first = await ar.get(20_000);
-        const [newId, ...rest] = await client.resubmit(ar);
-        assert.equal(rest.length, 0);
-        assert.notEqual(newId, ar.msgIds[0]);
-        const second = await ar.get(20_000);
-        assert.equal(typeof second, "number");
-        assert.notEqual(second, first, "the old AsyncResult gives the new task's result");
-        assert.equal(await client.getResult(newId).get(20_000), second);
-        assert.equal(client.results.get(ar.msgIds[0])?.value, second);
-        assert.equal(client.outstanding.size, 0);
-
-        // A failed task resubmitted with block: its output and result come from the new run.
-        await client.directView().execute("globalThis.tries = 0");
-        const flaky = lv.apply(() => {
-          const g = globalThis as unknown as { tries: number };
-          console.log(`try ${++g.tries}`);
-          if (g.tries === 1) throw new Error("first try fails");
-          return "ok";
+        await t.step("history keeps the newest msg_ids, at most maxHistory", async () => {
+          const lv = client.loadBalancedView();
+          const ars = Array.from({ length: 40 }, (_, i) => lv.apply((x: number) => x, i));
+          assert.deepEqual(await Promise.all(ars.map((ar) => ar.get(20_000))), [
+            ...Array(40).keys(),
+          ]);
+          const sent = ars.map((ar) => ar.msgIds[0]);
+          const h = client.history;
+          assert.ok(h.length <= 16 && h.length >= 14, `history holds ${h.length}`);
+          assert.deepEqual(h, sent.slice(-h.length), "the retained tail, oldest first");
+          assert.equal(await client.getResult(-1), 39);
+          assert.deepEqual(client.msgIdsOf([0, -1]), [h[0], sent[39]]);
+          assert.throws(() => client.msgIdsOf(h.length), InvalidOptionError);
         });
-        await assert.rejects(flaky.get(20_000), /first try fails/);
-        // Both engines count their own tries: make the other engine's first try fail too.
-        await client.directView().execute("globalThis.tries = 1");
-        await client.resubmit(flaky, { block: true });
-        assert.equal(flaky.ready(), true);
-        assert.equal(await flaky, "ok");
-        assert.equal(flaky.stdout, "try 2\n");
-      });
 
-      await t.step("gather joins typed-array parts into one typed array", async () => {
-        const dv = client.directView();
-        await dv.scatter("xs", new Float64Array([1, 2, 3, 4, 5]));
-        assert.deepEqual(await dv.pull("xs"), [
-          new Float64Array([1, 2, 3]),
-          new Float64Array([4, 5]),
-        ]);
-        assert.deepEqual(await dv.gather("xs"), new Float64Array([1, 2, 3, 4, 5]));
-        await dv.scatter("ys", [1, 2, 3]);
-        assert.deepEqual(await dv.gather("ys"), [1, 2, 3]);
-        // flatten: one-item parts are pushed as numbers; numbers alone join into a list.
-        await dv.scatter("one", new Int32Array([7, 8]), { flatten: true });
-        assert.deepEqual(await dv.pull("one"), [7, 8]);
-        assert.deepEqual(await dv.gather("one"), [7, 8]);
-        await dv.scatter("three", new Int32Array([7, 8, 9]), { flatten: true });
-        assert.deepEqual(await dv.gather("three"), new Int32Array([7, 8, 9]));
-      });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+        await t.step("an old AsyncResult follows its resubmitted task", async () => {
+          const lv = client.loadBalancedView();
+          const ar = lv.apply(() => Math.random());
+          const first = await ar.get(20_000);
+          const [newId, ...rest] = await client.resubmit(ar);
+          assert.equal(rest.length, 0);
+          assert.notEqual(newId, ar.msgIds[0]);
+          const second = await ar.get(20_000);
+          assert.equal(typeof second, "number");
+          assert.notEqual(second, first, "the old AsyncResult gives the new task's result");
+          assert.equal(await client.getResult(newId).get(20_000), second);
+          assert.equal(client.results.get(ar.msgIds[0])?.value, second);
+          assert.equal(client.outstanding.size, 0);
+
+          // A failed task resubmitted with block: its output and result come from the new run.
+          await client.directView().execute("globalThis.tries = 0");
+          const flaky = lv.apply(() => {
+            const g = globalThis as unknown as { tries: number };
+            console.log(`try ${++g.tries}`);
+            if (g.tries === 1) throw new Error("first try fails");
+            return "ok";
+          });
+          await assert.rejects(flaky.get(20_000), /first try fails/);
+          // Both engines count their own tries: make the other engine's first try fail too.
+          await client.directView().execute("globalThis.tries = 1");
+          await client.resubmit(flaky, { block: true });
+          assert.equal(flaky.ready(), true);
+          assert.equal(await flaky, "ok");
+          assert.equal(flaky.stdout, "try 2\n");
+        });
+
+        await t.step("gather joins typed-array parts into one typed array", async () => {
+          const dv = client.directView();
+          await dv.scatter("xs", new Float64Array([1, 2, 3, 4, 5]));
+          assert.deepEqual(await dv.pull("xs"), [
+            new Float64Array([1, 2, 3]),
+            new Float64Array([4, 5]),
+          ]);
+          assert.deepEqual(await dv.gather("xs"), new Float64Array([1, 2, 3, 4, 5]));
+          await dv.scatter("ys", [1, 2, 3]);
+          assert.deepEqual(await dv.gather("ys"), [1, 2, 3]);
+          // flatten: one-item parts are pushed as numbers; numbers alone join into a list.
+          await dv.scatter("one", new Int32Array([7, 8]), { flatten: true });
+          assert.deepEqual(await dv.pull("one"), [7, 8]);
+          assert.deepEqual(await dv.gather("one"), [7, 8]);
+          await dv.scatter("three", new Int32Array([7, 8, 9]), { flatten: true });
+          assert.deepEqual(await dv.gather("three"), new Int32Array([7, 8, 9]));
+        });
+      },
+    );
   },
 });

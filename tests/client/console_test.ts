@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { parseConsoleArgs } from "../../src/cli/console.ts";
-import { Cluster } from "../../src/cluster/cluster.ts";
+import { withLocalCluster } from "../helpers/local_cluster.ts";
 
 const CONSOLE = new URL("../../src/cli/console.ts", import.meta.url).pathname;
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -51,15 +51,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "ipp-console-" });
-    try {
-      await using cluster = new Cluster({
-        n: 2,
-        profileDir: dir,
-        clusterId: "console",
-        controllerArgs: ["--ip=127.0.0.1"],
-        timeoutMs: 60_000,
-      });
+    await withLocalCluster({ n: 2, clusterId: "console" }, async (cluster) => {
       await cluster.start();
       await cluster.waitForEngines(await cluster.connect(), 2);
       const lines = [
@@ -115,9 +107,7 @@ Deno.test({
       assert.match(stderr, /^Error: local boom$/m);
       assert.match(stderr, /^%px needs code/m);
       assert.doesNotMatch(stdout, /after exit/);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Cluster } from "../../src/cluster/cluster.ts";
+import { withLocalCluster } from "../helpers/local_cluster.ts";
 
 // The figures come from a subprocess started with --v8-flags=--expose-gc, so they are heap
 // sizes after full collections, not after whatever the collector happened to do.
@@ -82,15 +82,7 @@ async function measureEndToEnd(
   chunksize: number,
   options: { maxCachedResults?: number; maxHistory?: number },
 ): Promise<E2eFigures> {
-  const dir = await Deno.makeTempDir({ prefix: "ipp-memory-" });
-  try {
-    await using cluster = new Cluster({
-      n: 2,
-      profileDir: dir,
-      clusterId: "memory",
-      controllerArgs: ["--ip=127.0.0.1"],
-      timeoutMs: 60_000,
-    });
+  return await withLocalCluster({ n: 2, clusterId: "memory" }, async (cluster) => {
     await cluster.start();
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
@@ -110,9 +102,7 @@ async function measureEndToEnd(
     const text = new TextDecoder().decode(out.stdout);
     assert.ok(out.success, new TextDecoder().decode(out.stderr));
     return JSON.parse(text.trim().split("\n").at(-1)!);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 function report(f: E2eFigures): string {

@@ -9,8 +9,8 @@
 
 import assert from "node:assert/strict";
 import { type Client, Reference } from "../../src/client/client.ts";
-import { Cluster } from "../../src/cluster/cluster.ts";
 import { RemoteError } from "../../src/errors.ts";
+import { withLocalCluster } from "../helpers/local_cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 // Functions travel as source, without their closures: their free names are engine globals.
@@ -31,15 +31,7 @@ Deno.test({
   name: "kernel apply on a real engine through the client: calls, values, errors, push/pull",
   ...opts,
   async fn(t) {
-    const dir = await Deno.makeTempDir({ prefix: "ipp-kernel-apply-" });
-    try {
-      await using cluster = new Cluster({
-        n: 1,
-        profileDir: dir,
-        clusterId: "kernel",
-        controllerArgs: ["--ip=127.0.0.1"],
-        timeoutMs: 60_000,
-      });
+    await withLocalCluster({ n: 1, clusterId: "kernel" }, async (cluster) => {
       await cluster.start();
       const client: Client = await cluster.connect({ timeout: 20_000 });
       await cluster.waitForEngines(client, 1);
@@ -146,8 +138,6 @@ Deno.test({
         await assert.rejects(e0.pull("a").get(), /a is not defined/);
         assert.equal(await e0.apply((x: number) => x + 1, 1), 2);
       });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
