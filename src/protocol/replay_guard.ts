@@ -33,19 +33,20 @@ export class DigestHistory {
     return this.#current.size + this.#previous.size;
   }
 
-  /** Whether `signature` was accepted and is still remembered. */
-  has(signature: string): boolean {
-    return this.#current.has(signature) || this.#previous.has(signature);
-  }
-
-  /** Remembers an accepted signature. */
-  add(signature: string): void {
-    if (this.#generation === 0 || this.has(signature)) return;
-    this.#current.add(signature);
-    if (this.#current.size >= this.#generation) {
-      this.#previous = this.#current;
+  /**
+   * Accepts a signature once: remembers it and returns `true`, or returns `false` when it is
+   * remembered already (a replay). One look-up per generation for a new signature.
+   */
+  admit(signature: string): boolean {
+    const current = this.#current;
+    if (current.has(signature) || this.#previous.has(signature)) return false;
+    if (this.#generation === 0) return true;
+    current.add(signature);
+    if (current.size >= this.#generation) {
+      this.#previous = current;
       this.#current = new Set();
     }
+    return true;
   }
 
   /** Forgets everything. */

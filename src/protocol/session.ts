@@ -500,9 +500,8 @@ export class Session {
       throw new SignatureError("invalid", "Invalid signature: the HMAC does not match");
     }
     if (!replayGuard) return;
-    if (this.#history.has(expected)) {
+    if (!this.#history.admit(expected)) {
       throw new SignatureError("duplicate", `Duplicate signature ${expected} (replayed message)`);
     }
-    this.#history.add(expected);
   }
 }
