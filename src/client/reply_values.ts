@@ -9,7 +9,8 @@
 import { ExecuteReply } from "./execute_reply.ts";
 import type { IncomingMessage, ResultDecoder } from "./messages.ts";
 import type { DisplayContent, Metadata } from "./metadata.ts";
-import { remoteErrorOf } from "./reply_errors.ts";
+import { TaskAborted } from "../errors.ts";
+import { isEmpty, remoteErrorOf, replyErrorOf } from "./reply_errors.ts";
 
 /** Context of {@link fillReplyMetadata}. */
 export interface ReplyContext {
@@ -80,6 +81,59 @@ export function replyValue(
     rest = next.rest;
   }
   return values;
+}
+
+/** What a reply means for its task: the task actor's `REPLY` fields, and a value or an error. */
+export interface ReplyOutcome {
+  /** `REPLY.status`. */
+  status: "ok" | "error" | "aborted";
+  /** `REPLY.outputComplete`: no IOPub `idle` is to be awaited. */
+  outputComplete: boolean;
+  /** The value of an `ok` reply that decoded. */
+  value?: unknown;
+  /** The error of any other reply (or of a value that did not decode). */
+  error?: Error;
+}
+
+/**
+ * Reads a reply's status, value or error (PROTOCOL.md §9.5, §6.6).
+ *
+ * @param msgId The task's msg_id.
+ * @param msg The reply.
+ * @param md The task's metadata (kept by an `ExecuteReply`).
+ * @param options Coalescing, whether output is expected, the decoder and engine look-up.
+ * @returns The outcome.
+ */
+export function replyOutcome(
+  msgId: string,
+  msg: IncomingMessage,
+  md: Metadata,
+  options: {
+    coalesced: boolean;
+    expectOutput: boolean;
+    decode: ResultDecoder;
+    engineIdOf?: (uuid: string) => number | undefined;
+  },
+): ReplyOutcome {
+  const content = msg.content;
+  const status = content.status;
+  if (status === "ok") {
+    try {
+      const value = replyValue(msgId, msg, md, options.coalesced, options.decode);
+      return { status: "ok", outputComplete: !options.expectOutput, value };
+    } catch (error) {
+      return { status: "error", outputComplete: true, error: error as Error };
+    }
+  }
+  if (status === "aborted") {
+    return { status: "aborted", outputComplete: true, error: new TaskAborted(msgId) };
+  }
+  return {
+    status: "error",
+    // An error the engine did not raise (scheduler, Hub) has no output to wait for (§6.6).
+    outputComplete: !options.expectOutput || isEmpty(content.engine_info),
+    error: replyErrorOf(content, options.engineIdOf),
+  };
 }
 
 /**

@@ -14,7 +14,6 @@ import type { Metadata } from "./metadata.ts";
 import type { TaskResult } from "./result_source.ts";
 
 /** Events without data, shared so the hot path allocates none. */
-export const SENT: TaskEvent = { type: "SENT" };
 export const STARTED: TaskEvent = { type: "STARTED" };
 export const IOPUB_IDLE: TaskEvent = { type: "IOPUB_IDLE" };
 export const OUTPUT_TIMEOUT: TaskEvent = { type: "OUTPUT_TIMEOUT" };
@@ -55,9 +54,8 @@ export class TaskRecord {
     readonly metadata: Metadata,
     readonly engineUuid: string | undefined,
     readonly expectOutput: boolean,
-    readonly unsent: boolean,
   ) {
-    this.state = unsent ? "unsent" : "pending";
+    this.state = "pending";
   }
   get final(): boolean {
     return this.actor === null;

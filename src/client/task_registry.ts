@@ -17,7 +17,7 @@
  * several µs per event, so the common path is kept short without bypassing the machine:
  *
  * - **Lazy actor**, created at the first delivered event in the machine's initial state
- *   (`pending` or `unsent`), which the record reports until then.
+ *   (`pending`), which the record reports until then.
  * - **Deferred `STARTED`**: IOPub `busy` is noted in the record (`running`) and delivered at
  *   once while an abort is pending, otherwise just before any later event (an `ABORT` must find
  *   the task `running`; a `REPLY` has the same targets from `pending` and `running`).
@@ -50,8 +50,7 @@ import { systemClock } from "./clock.ts";
 import type { IncomingMessage, ResultDecoder } from "./messages.ts";
 import { Metadata } from "./metadata.ts";
 import type { ResultSource, TaskResult } from "./result_source.ts";
-import { isEmpty, replyErrorOf } from "./reply_errors.ts";
-import { fillReplyMetadata, recordOutput, replyValue } from "./reply_values.ts";
+import { fillReplyMetadata, recordOutput, replyOutcome } from "./reply_values.ts";
 import {
   ABORT,
   CONTROLLER_LOST,
@@ -64,7 +63,6 @@ import {
   REPLY_OK,
   REPLY_OK_COMPLETE,
   RESUBMITTED,
-  SENT,
   SettledRecords,
   STARTED,
   TaskRecord,
@@ -103,8 +101,6 @@ export interface TaskRegistryOptions {
 
 /** Options of {@link TaskRegistry.track}. */
 export interface TrackOptions {
-  /** The request is still queued locally; call {@link TaskRegistry.sent} once it is sent. */
-  unsent?: boolean;
   /** uuid of the engine the request went to directly (MUX, broadcast sub-id); none for tasks. */
   engineUuid?: string;
   /** Whether an IOPub `idle` follows the reply (default true; false for coalesced broadcasts). */
@@ -113,7 +109,6 @@ export interface TrackOptions {
   submitted?: number;
 }
 
-// Events without payload are shared (one allocation per process, not per message).
 /**
  * Tasks of one client, by msg_id.
  *
@@ -222,18 +217,11 @@ export class TaskRegistry implements ResultSource {
       md,
       options.engineUuid,
       options.expectOutput ?? true,
-      options.unsent ?? false,
     );
     this.#live.set(msgId, rec);
     this.#outstanding.add(msgId);
     if (options.engineUuid !== undefined) this.#engines?.taskAssigned(options.engineUuid, msgId);
     return md;
-  }
-
-  /** A request tracked as `unsent` left the client. */
-  sent(msgId: string): void {
-    const rec = this.#live.get(msgId);
-    if (rec?.state === "unsent") this.#send(rec, SENT);
   }
 
   /**
@@ -245,40 +233,27 @@ export class TaskRegistry implements ResultSource {
     const coalesced = meta.is_broadcast === true && meta.is_coalescing === true;
     const msgId = coalesced ? String(meta.original_msg_id) : msg.parent_header.msg_id ?? "";
     const rec = this.#live.get(msgId);
-    const content = msg.content;
-    const status = content.status;
     if (rec === undefined || rec.hasReply) {
       this.#onStray?.(msgId, msg);
       return;
     }
-    if (status === "resubmitted") return; // ipyparallel ignores these too
-    // The reply proves the request left, whatever the send bookkeeping says.
-    if (rec.state === "unsent") this.#send(rec, SENT);
+    if (msg.content.status === "resubmitted") return; // ipyparallel ignores these too
     fillReplyMetadata(rec.metadata, msg, {
       coalesced,
       receivedMs: this.#clock.now(),
       engineIdOf: this.#engineIdOf,
     });
     rec.hasReply = true;
-    let replyStatus: "ok" | "error" | "aborted" = "error";
-    let outputComplete = !rec.expectOutput;
-    if (status === "ok") {
-      try {
-        rec.value = replyValue(msgId, msg, rec.metadata, coalesced, this.#decode);
-        replyStatus = "ok";
-      } catch (error) {
-        rec.error = error as Error;
-        outputComplete = true;
-      }
-    } else if (status === "aborted") {
-      rec.error = new TaskAborted(msgId);
-      replyStatus = "aborted";
-      outputComplete = true;
-    } else {
-      rec.error = replyErrorOf(content, this.#engineIdOf);
-      // An error the engine did not raise (scheduler, Hub) has no output to wait for (§6.6).
-      if (isEmpty(content.engine_info)) outputComplete = true;
-    }
+    const outcome = replyOutcome(msgId, msg, rec.metadata, {
+      coalesced,
+      expectOutput: rec.expectOutput,
+      decode: this.#decode,
+      engineIdOf: this.#engineIdOf,
+    });
+    if (outcome.error === undefined) rec.value = outcome.value;
+    else rec.error = outcome.error;
+    const replyStatus = outcome.status;
+    let outputComplete = outcome.outputComplete;
     const state = rec.state;
     if (
       replyStatus !== "aborted" && !outputComplete &&
@@ -307,7 +282,6 @@ export class TaskRegistry implements ResultSource {
   handleIopub(msg: IncomingMessage): void {
     const rec = this.#live.get(msg.parent_header.msg_id ?? "");
     if (rec === undefined) return;
-    if (rec.state === "unsent") this.#send(rec, SENT);
     if (msg.header.msg_type === "status") this.#status(rec, msg.content.execution_state);
     else recordOutput(rec.metadata, msg, this.#decode, this.#engineIdOf);
   }
@@ -320,7 +294,6 @@ export class TaskRegistry implements ResultSource {
   handleStatus(parentMsgId: string, executionState: unknown): void {
     const rec = this.#live.get(parentMsgId);
     if (rec === undefined) return;
-    if (rec.state === "unsent") this.#send(rec, SENT);
     this.#status(rec, executionState);
   }
 
@@ -418,7 +391,6 @@ export class TaskRegistry implements ResultSource {
   ): void {
     const rec = this.#live.get(msgId);
     if (rec === undefined || rec.hasReply) return;
-    if (rec.state === "unsent") this.#send(rec, SENT);
     if (outcome.metadata !== undefined) rec.metadata.fillFrom(outcome.metadata);
     rec.hasReply = true;
     let status: "ok" | "error" | "aborted" = "ok";
@@ -534,7 +506,7 @@ export class TaskRegistry implements ResultSource {
    */
   #send(rec: TaskRecord, event: TaskEvent, cause?: Error): void {
     // Created at its first delivered event, in its initial state (module doc).
-    const actor = rec.actor ??= startTaskActor(rec.unsent);
+    const actor = rec.actor ??= startTaskActor();
     if (rec.startedDeferred) {
       rec.startedDeferred = false;
       actor.send(STARTED);

@@ -71,7 +71,7 @@ Deno.test("router: a status read without decoding routes as the decoded status d
   const w = wire();
   w.engines.update({ "0": ENGINE0 });
   w.tasks.track("m", { engineUuid: ENGINE0 });
-  w.tasks.track("u", { unsent: true });
+  w.tasks.track("u");
   w.router.iopubStatus("m", SESSION, ENGINE0, "busy");
   assert.equal(w.engines.stateOf(0), "busy");
   assert.equal(w.tasks.stateOf("m"), "running");
@@ -81,7 +81,7 @@ Deno.test("router: a status read without decoding routes as the decoded status d
   assert.equal(w.tasks.stateOf("m"), "running");
   // No engine in the metadata, or an unknown state: the task still hears a known state.
   w.router.iopubStatus("u", SESSION, null, "busy");
-  assert.equal(w.tasks.stateOf("u"), "running"); // a status proves the request left
+  assert.equal(w.tasks.stateOf("u"), "running");
   w.router.iopubStatus("m", SESSION, ENGINE0, null);
   assert.equal(w.tasks.stateOf("m"), "running");
   w.router.reply(reply("m", { value: 5 }));

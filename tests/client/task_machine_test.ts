@@ -5,7 +5,6 @@ import {
   startTaskActor,
   type TaskEvent,
   taskMachine,
-  unsentTaskMachine,
 } from "../../src/client/actors/task_machine.ts";
 
 function run(events: TaskEvent[], machine = taskMachine): { value: string; done: boolean } {
@@ -59,16 +58,6 @@ Deno.test("task: abort of a queued task waits for the aborted reply", () => {
   assert.equal(run([{ type: "ABORT" }, { type: "STARTED" }, aborted]).value, "aborted");
 });
 
-Deno.test("task: abort of an unsent task ends aborted at once", () => {
-  assert.deepEqual(run([{ type: "ABORT" }], unsentTaskMachine), { value: "aborted", done: true });
-});
-
-Deno.test("task: an unsent task becomes pending when sent", () => {
-  assert.equal(run([], unsentTaskMachine).value, "unsent");
-  assert.equal(run([{ type: "SENT" }], unsentTaskMachine).value, "pending");
-  assert.equal(run([{ type: "SENT" }, ok(true)], unsentTaskMachine).value, "done");
-});
-
 Deno.test("task: abort of a running task is ignored and its ok reply ends it done", () => {
   const r = run([{ type: "STARTED" }, { type: "ABORT" }]);
   assert.equal(r.value, "running");
@@ -104,7 +93,6 @@ Deno.test("task: resubmitted is final", () => {
 
 Deno.test("task: controller lost fails an outstanding task but keeps a known result", () => {
   assert.equal(run([{ type: "CONTROLLER_LOST" }]).value, "failed");
-  assert.equal(run([{ type: "CONTROLLER_LOST" }], unsentTaskMachine).value, "failed");
   assert.equal(run([ok(), { type: "CONTROLLER_LOST" }]).value, "done");
 });
 
@@ -117,7 +105,7 @@ Deno.test("task: events after a final state change nothing", () => {
 
 Deno.test("isFinalTaskState names exactly the final states", () => {
   for (const s of ["done", "failed", "aborted", "resubmitted"]) assert.ok(isFinalTaskState(s));
-  for (const s of ["unsent", "pending", "aborting", "running", "outputDone", "repliedOk"]) {
+  for (const s of ["pending", "aborting", "running", "outputDone", "repliedOk"]) {
     assert.ok(!isFinalTaskState(s));
   }
 });
@@ -128,7 +116,7 @@ Deno.test("task: output time-out settles a replied task with its reply's outcome
   assert.equal(run([{ type: "OUTPUT_TIMEOUT" }]).value, "pending");
 });
 
-Deno.test("startTaskActor: restored initial states behave as fresh actors, and stay unshared", () => {
+Deno.test("startTaskActor: a restored initial state behaves as a fresh actor, and stays unshared", () => {
   for (let i = 0; i < 3; i++) {
     const task = startTaskActor();
     assert.equal(task.getSnapshot().value, "pending");
@@ -138,13 +126,9 @@ Deno.test("startTaskActor: restored initial states behave as fresh actors, and s
     assert.equal(task.getSnapshot().value, "done");
     assert.equal(task.getSnapshot().status, "done");
   }
-  const unsent = startTaskActor(true);
-  assert.equal(unsent.getSnapshot().value, "unsent");
-  unsent.send({ type: "ABORT" });
-  assert.equal(unsent.getSnapshot().value, "aborted");
   // A fresh one is still in its initial state after the others moved on.
-  assert.equal(startTaskActor(true).getSnapshot().value, "unsent");
   const fresh = startTaskActor();
+  assert.equal(fresh.getSnapshot().value, "pending");
   fresh.send({ type: "ABORT" });
   assert.equal(fresh.getSnapshot().value, "aborting");
 });

@@ -201,18 +201,6 @@ Deno.test("registry: abort of a queued task sends an abort request and settles o
   engines.close();
 });
 
-Deno.test("registry: abort of an unsent task ends it at once with nothing to send", () => {
-  const { tasks, engines } = setup();
-  tasks.track("u1", { unsent: true });
-  assert.equal(tasks.stateOf("u1"), "unsent");
-  assert.deepEqual(tasks.abort(["u1"]), []);
-  assert.ok(tasks.resultOf("u1")!.error instanceof TaskAborted);
-  tasks.track("u2", { unsent: true });
-  tasks.sent("u2");
-  assert.equal(tasks.stateOf("u2"), "pending");
-  engines.close();
-});
-
 Deno.test("registry: an unregistered engine fails its direct tasks with EngineError", () => {
   const { tasks, engines } = setup();
   tasks.track("d1", { engineUuid: ENGINE1 });
@@ -424,18 +412,6 @@ Deno.test("registry: a reply whose idle never comes settles after outputTimeoutM
   tasks.handleIopub(status("n", "idle"));
   assert.equal(clock.pending, 0);
   assert.throws(() => new TaskRegistry({ decode: jsonDecode, outputTimeoutMs: -1 }), RangeError);
-});
-
-Deno.test("registry: a reply for a task still marked unsent counts as sent", () => {
-  const { tasks, engines } = setup();
-  tasks.track("u", { unsent: true });
-  tasks.handleIopub(status("u", "busy"));
-  assert.equal(tasks.stateOf("u"), "running");
-  tasks.track("v", { unsent: true });
-  tasks.handleReply(reply("v", { value: 1, content: { status: "ok" } }));
-  tasks.handleIopub(status("v", "idle"));
-  assert.equal(tasks.resultOf("v")!.value, 1);
-  engines.close();
 });
 
 Deno.test("registry: deferred busy and reply reach the actor before a later event", () => {

@@ -3,11 +3,11 @@
  * {@link TaskRegistry}'s `Map` and stopped when it reaches a final state (DESIGN.md "The actors").
  *
  * ```
- *            SENT             STARTED
- *   unsent ───────► pending ──────────► running ───┐
- *     │ ABORT          │ ABORT             │       │ IOPUB_IDLE (idle before reply, §6.6)
- *     ▼                ▼                   │       ▼
- *   aborted ◄───── aborting ─── REPLY ─────┴──► outputDone ── REPLY ──► done|failed|aborted
+ *              STARTED
+ *   pending ──────────► running ───┐
+ *      │ ABORT             │       │ IOPUB_IDLE (idle before reply, §6.6)
+ *      ▼                   │       ▼
+ *   aborting ─── REPLY ────┴──► outputDone ── REPLY ──► done|failed|aborted
  *                                   │
  *                                   └─ REPLY (output still due) ─► repliedOk|repliedError
  *                                                                      │ IOPUB_IDLE | OUTPUT_TIMEOUT
@@ -35,8 +35,6 @@ export type ReplyStatus = "ok" | "error" | "aborted";
 
 /** Every event a task actor understands. */
 export type TaskEvent =
-  /** The request left the client (it was created `unsent`). */
-  | { type: "SENT" }
   /** IOPub `status: busy` for this request: an engine started it. */
   | { type: "STARTED" }
   /**
@@ -51,7 +49,7 @@ export type TaskEvent =
    * at its high-water mark): settle with the output captured so far.
    */
   | { type: "OUTPUT_TIMEOUT" }
-  /** Abort requested. Final at once only while unsent; otherwise the aborted reply decides. */
+  /** Abort requested: the engine's aborted reply decides (a running task ignores it). */
   | { type: "ABORT" }
   /** The engine holding the task died or was shut down. */
   | { type: "ENGINE_DIED" }
@@ -64,7 +62,6 @@ export type TaskEvent =
 
 /** Names of the task actor's states. */
 export type TaskState =
-  | "unsent"
   | "pending"
   | "aborting"
   | "running"
@@ -110,9 +107,8 @@ const whileWaiting = {
 } as const;
 
 /**
- * The task state machine. Create one actor per msg_id with `createActor(taskMachine).start()`;
- * it starts in `pending` (already on the wire). Use {@link unsentTaskMachine} for a request
- * still queued locally.
+ * The task state machine. Create one actor per msg_id with {@link startTaskActor} (or
+ * `createActor(taskMachine).start()`); it starts in `pending`: the request is sent.
  *
  * @example
  * ```ts
@@ -124,31 +120,24 @@ const whileWaiting = {
  * console.log(task.getSnapshot().value); // "done"
  * ```
  */
-export const taskMachine = makeTaskMachine("pending");
+export const taskMachine = makeTaskMachine();
 
-/** Like {@link taskMachine}, but starting in `unsent`, for requests not yet handed to a socket. */
-export const unsentTaskMachine = makeTaskMachine("unsent");
-
-// The initial states, persisted once. Restoring one gives the actor `createActor(m).start()`
-// gives (the machine has no context and no actions to run on entry) without working the
-// initial state out again: 6.4 against 10.5 µs for a task created, started and sent one event
-// (measured on Deno 2.9, hot loop).
+// The initial state, persisted once. Restoring it gives the actor `createActor(taskMachine)
+// .start()` gives (the machine has no context and no actions to run on entry) without working
+// the initial state out again: 6.4 against 10.5 µs for a task created, started and sent one
+// event (measured on Deno 2.9, hot loop).
 const PENDING = createActor(taskMachine).start().getPersistedSnapshot();
-const UNSENT = createActor(unsentTaskMachine).start().getPersistedSnapshot();
 
 /**
- * A started task actor in its machine's initial state (`pending`, or `unsent`).
+ * A started task actor in the machine's initial state, `pending`.
  *
- * @param unsent Whether the request is still queued locally ({@link unsentTaskMachine}).
  * @returns The running actor.
  */
-export function startTaskActor(unsent = false): Actor<typeof taskMachine> {
-  return unsent
-    ? createActor(unsentTaskMachine, { snapshot: UNSENT }).start()
-    : createActor(taskMachine, { snapshot: PENDING }).start();
+export function startTaskActor(): Actor<typeof taskMachine> {
+  return createActor(taskMachine, { snapshot: PENDING }).start();
 }
 
-function makeTaskMachine(initial: "pending" | "unsent") {
+function makeTaskMachine() {
   return setup({
     types: { events: {} as TaskEvent },
     guards: {
@@ -160,11 +149,8 @@ function makeTaskMachine(initial: "pending" | "unsent") {
     },
   }).createMachine({
     id: "task",
-    initial,
+    initial: "pending",
     states: {
-      unsent: {
-        on: { SENT: "pending", ABORT: "aborted", CONTROLLER_LOST: "failed", TIMEOUT: "failed" },
-      },
       pending: { on: { ...whileWaiting, STARTED: "running", ABORT: "aborting" } },
       // Abort requested: the engine answers the request with an aborted reply when it reaches
       // it, or runs it if it was already running (PROTOCOL.md §6.5.2).
