@@ -15,15 +15,26 @@ import {
 } from "../helpers/ipp_cli.ts";
 const SCRIPT = "/usr/bin/script";
 
-function scriptMissing(): boolean {
+/** Why the terminal test cannot run here (no `script`, or no pseudo-terminal), or `null`. */
+function noTerminal(): string | null {
   try {
     Deno.statSync(SCRIPT);
-    return false;
   } catch {
-    console.warn(`skipping the terminal test: ${SCRIPT} not found: apt-get install -y bsdutils`);
-    return true;
+    return `${SCRIPT} not found: apt-get install -y bsdutils`;
   }
+  // A machine (or container) without /dev/ptmx cannot give `script` a terminal.
+  const probe = new Deno.Command(SCRIPT, {
+    args: ["-qfec", "echo pty-ok", "/dev/null"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  const said = new TextDecoder().decode(probe.stdout) + new TextDecoder().decode(probe.stderr);
+  return said.includes("pty-ok") ? null : `${SCRIPT} could not open a pseudo-terminal: ${said}`;
 }
+
+const whyNot = noTerminal();
+if (whyNot !== null) console.warn(`skipping the terminal test: ${whyNot}`);
 
 /** Collect a stream's text into `into.text` as it arrives. */
 async function collect(stream: ReadableStream<Uint8Array>, into: { text: string }) {
@@ -48,7 +59,7 @@ function startArgs(profileDir: string): string[] {
 
 Deno.test({
   name: "On a terminal, ipp cluster start redraws a progress bar to 2/2, and Ctrl-C stops it",
-  ignore: scriptMissing(),
+  ignore: whyNot !== null,
   async fn() {
     const home = await Deno.makeTempDir({ prefix: "ipp-progress-" });
     const profileDir = join(home, "profile");
