@@ -343,6 +343,35 @@ Deno.test({
         assert.equal(busyWhenSeen, true);
         assert.equal(js.stream(req), "early\ntick\ntick\ntick\n");
       });
+
+      await t.step(
+        "the first output of a cell queued right behind a printing cell streams at once too",
+        async () => {
+          const a = await js.send("execute_request", { code: "console.log('a')", silent: true });
+          const b = await js.send("execute_request", {
+            code:
+              "console.log('b starts'); const t2 = Date.now(); while (Date.now() - t2 < 600) {}",
+            silent: true,
+          });
+          let seenAt: number | undefined;
+          const sent = Date.now();
+          await until(() => {
+            if (js.stream(b).includes("b starts")) seenAt ??= Date.now();
+            return seenAt !== undefined;
+          });
+          ok((await js.replyTo(a)).content as Content);
+          ok((await js.replyTo(b)).content as Content);
+          const repliedAt = Date.now();
+          await js.idle(b);
+          assert.equal(js.stream(a), "a\n");
+          assert.ok(
+            repliedAt - seenAt! >= 300,
+            `b's first line came ${repliedAt - seenAt!} ms before its reply (${
+              seenAt! - sent
+            } ms after sending): it was held back until the loop ended`,
+          );
+        },
+      );
     } finally {
       await jsEngine.stop();
       await ts.engine.stop();

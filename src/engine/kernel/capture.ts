@@ -8,9 +8,9 @@
  * request is still attributed to it.
  *
  * Events are batched in an {@linkcode Outbox}: consecutive writes of one stream and request
- * are joined; the first output after a quiet spell (50 ms) is posted at once, later output
- * when the request finishes (with its reply), after a short delay, or when the batch grows
- * large or old — so a synchronous loop that prints still streams.
+ * are joined; the first output of a request, or after a quiet spell (50 ms), is posted at
+ * once; later output when the request finishes (with its reply), after a short delay, or
+ * when the batch grows large or old — so a synchronous loop that prints still streams.
  *
  * @module
  */
@@ -85,6 +85,14 @@ export class Outbox {
     ) {
       this.flush(true);
     } else this.#timer ??= setTimer(() => this.flush(), FLUSH_DELAY_MS);
+  }
+
+  /**
+   * A request starts: its first output goes at once, as after a quiet spell, even when the
+   * request before it printed a moment ago (the new one may hold the thread from then on).
+   */
+  requestStarted(): void {
+    this.#last = -Infinity;
   }
 
   /**

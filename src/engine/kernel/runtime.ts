@@ -378,6 +378,7 @@ export async function apply(msg: ApplyRequest): Promise<ApplyReply> {
  */
 export async function runRequest<T>(rid: string, fn: () => Promise<T>): Promise<T> {
   running = last = rid;
+  outbox.requestStarted();
   try {
     return await als.run(rid, fn);
   } finally {
