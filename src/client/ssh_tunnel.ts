@@ -160,21 +160,25 @@ async function waitForForwards(
   return null;
 }
 
+/** Next candidate of {@link freeLoopbackPort}: a random start, then one port further each time. */
+let nextPort = Math.floor(Math.random() * 12_000);
+
 /**
  * A TCP port on 127.0.0.1 that was free a moment ago, preferably below Linux's ephemeral
  * range (32768–60999) so that the kernel does not hand it to another socket before the
- * caller's peer binds it.
+ * caller's peer binds it. Successive calls return different ports (a cursor walks
+ * 20000–31999 from a random start), so a caller may take several before binding any.
  *
  * @returns The port number.
  */
 export function freeLoopbackPort(): number {
-  for (let i = 0; i < 20; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + (nextPort++ % 12_000);
     try {
       Deno.listen({ hostname: "127.0.0.1", port }).close();
       return port;
     } catch {
-      // taken: try another
+      // taken: try the next one
     }
   }
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
