@@ -233,9 +233,9 @@ export { PxRunner } from "./src/client/px.ts";
 
 // Cluster (src/cluster/)
 export { Cluster } from "./src/cluster/cluster.ts";
+export type { ClusterFromFileOptions } from "./src/cluster/cluster.ts";
 export type {
   ClusterEvent,
-  ClusterFromFileOptions,
   ClusterOptions,
   MpiEnginesOptions,
   SlurmControllerOptions,
@@ -244,4 +244,4 @@ export type {
   SshControllerOptions,
   SshEnginesOptions,
   SshSettings,
-} from "./src/cluster/cluster.ts";
+} from "./src/cluster/options.ts";

@@ -38,18 +38,6 @@ import {
 import { adoptProcess, clusterFilePath, isAlive, readClusterFile } from "./cluster_file.ts";
 import type { ClusterEvent, ClusterOptions } from "./options.ts";
 
-export type {
-  ClusterEvent,
-  ClusterOptions,
-  MpiEnginesOptions,
-  SlurmControllerOptions,
-  SlurmEnginesOptions,
-  SlurmSettings,
-  SshControllerOptions,
-  SshEnginesOptions,
-  SshSettings,
-} from "./options.ts";
-
 /** Where {@link Cluster.fromFile} looks: a file, or the profile and id that name it. */
 export interface ClusterFromFileOptions {
   /** The cluster file (default `<profileDir>/security/cluster-<clusterId>.json`). */

@@ -20,9 +20,9 @@
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/client.ts";
 import type { ExecuteReply } from "../../src/client/execute_reply.ts";
-import { Cluster } from "../../src/cluster/cluster.ts";
 import { IppError } from "../../src/errors.ts";
 import { descendants, needsSshd, SSH_KEYGEN, Sshd, waitUntil } from "../helpers/sshd.ts";
+import { withLocalCluster } from "../helpers/local_cluster.ts";
 
 const ignore = needsSshd();
 
@@ -41,68 +41,62 @@ Deno.test({
   ignore,
   async fn() {
     await using sshd = await Sshd.start();
-    const dir = await Deno.makeTempDir({ prefix: "ipp-ssh-client-" });
-    try {
-      await using cluster = new Cluster({
-        n: 1,
-        profileDir: dir,
-        clusterId: "ssh-interop",
-        controllerArgs: ["--ip=127.0.0.1", "--ping=250"],
-        timeoutMs: 60_000,
-      });
-      await cluster.start();
-      const info = JSON.parse(await Deno.readTextFile(cluster.clientFile));
-      assert.equal(info.interface, "tcp://127.0.0.1");
-      const remoteFile = `${dir}/remote-client.json`;
-      await Deno.writeTextFile(
-        remoteFile,
-        JSON.stringify({ ...info, location: "ipp-controller.example.invalid", ssh: "" }),
-      );
-      const sshCommand = await sshd.sshWrapper();
-      {
-        await using client = await Client.connect({
-          urlFile: remoteFile,
-          sshserver: sshd.server,
-          sshkey: sshd.keyFile,
-          sshCommand,
-          timeout: 30_000,
-          log: () => {},
-        });
-
-        const tunnels = sshClients(sshd);
-        assert.equal(tunnels.length, 1, "one ssh process for every channel");
-        const args = tunnels[0].cmdline;
-        assert.match(
-          args,
-          new RegExp(`-L 127\\.0\\.0\\.1:\\d+:127\\.0\\.0\\.1:${info.registration}`),
+    await withLocalCluster(
+      { n: 1, clusterId: "ssh-interop", controllerArgs: ["--ping=250"] },
+      async (cluster, dir) => {
+        await cluster.start();
+        const info = JSON.parse(await Deno.readTextFile(cluster.clientFile));
+        assert.equal(info.interface, "tcp://127.0.0.1");
+        const remoteFile = `${dir}/remote-client.json`;
+        await Deno.writeTextFile(
+          remoteFile,
+          JSON.stringify({ ...info, location: "ipp-controller.example.invalid", ssh: "" }),
         );
-        assert.match(args, new RegExp(`-i ${sshd.keyFile}`));
-        // The user, host and port of `sshserver` ([user@]host[:port]) become `-p port user@host`;
-        // ssh never prompts; one forward per controller port the client uses.
-        assert.ok(args.endsWith(` ${sshd.host}`), args);
-        assert.match(args, new RegExp(` -p ${sshd.port} `));
-        assert.match(args, / -o BatchMode=yes /);
-        assert.equal(args.match(/ -L /g)?.length, 7, args);
-        assert.ok(descendants(sshd.pid).length > 0, "sshd serves a session for the tunnel");
+        const sshCommand = await sshd.sshWrapper();
+        {
+          await using client = await Client.connect({
+            urlFile: remoteFile,
+            sshserver: sshd.server,
+            sshkey: sshd.keyFile,
+            sshCommand,
+            timeout: 30_000,
+            log: () => {},
+          });
 
-        await waitUntil(() => client.ids.length === 1, 60_000, "the engine to register");
-        const e0 = client.engine(0);
-        assert.equal(await e0.apply((a: number, b: number) => a * b, 6, 7), 42);
-        const reply = (await e0.execute("const k = 40 + 2; k", { silent: false })) as ExecuteReply;
-        assert.equal(reply.text, "42");
-        const status = await client.queueStatus();
-        assert.deepEqual(Object.keys(status).sort(), ["0", "unassigned"]);
-        assert.equal((status as Record<number, { completed: number }>)[0].completed, 2);
-      }
-      await waitUntil(() => sshClients(sshd).length === 0, 10_000, "the ssh tunnel to exit");
-      await waitUntil(
-        () => descendants(sshd.pid).length === 0,
-        10_000,
-        "sshd's session to end",
-      );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+          const tunnels = sshClients(sshd);
+          assert.equal(tunnels.length, 1, "one ssh process for every channel");
+          const args = tunnels[0].cmdline;
+          assert.match(
+            args,
+            new RegExp(`-L 127\\.0\\.0\\.1:\\d+:127\\.0\\.0\\.1:${info.registration}`),
+          );
+          assert.match(args, new RegExp(`-i ${sshd.keyFile}`));
+          // The user, host and port of `sshserver` ([user@]host[:port]) become `-p port user@host`;
+          // ssh never prompts; one forward per controller port the client uses.
+          assert.ok(args.endsWith(` ${sshd.host}`), args);
+          assert.match(args, new RegExp(` -p ${sshd.port} `));
+          assert.match(args, / -o BatchMode=yes /);
+          assert.equal(args.match(/ -L /g)?.length, 7, args);
+          assert.ok(descendants(sshd.pid).length > 0, "sshd serves a session for the tunnel");
+
+          await waitUntil(() => client.ids.length === 1, 60_000, "the engine to register");
+          const e0 = client.engine(0);
+          assert.equal(await e0.apply((a: number, b: number) => a * b, 6, 7), 42);
+          const reply =
+            (await e0.execute("const k = 40 + 2; k", { silent: false })) as ExecuteReply;
+          assert.equal(reply.text, "42");
+          const status = await client.queueStatus();
+          assert.deepEqual(Object.keys(status).sort(), ["0", "unassigned"]);
+          assert.equal((status as Record<number, { completed: number }>)[0].completed, 2);
+        }
+        await waitUntil(() => sshClients(sshd).length === 0, 10_000, "the ssh tunnel to exit");
+        await waitUntil(
+          () => descendants(sshd.pid).length === 0,
+          10_000,
+          "sshd's session to end",
+        );
+      },
+    );
   },
 });
 
@@ -111,15 +105,7 @@ Deno.test({
   ignore,
   async fn() {
     await using sshd = await Sshd.start();
-    const dir = await Deno.makeTempDir({ prefix: "ipp-ssh-client-" });
-    try {
-      await using cluster = new Cluster({
-        n: 0,
-        profileDir: dir,
-        clusterId: "ssh-bad-key",
-        controllerArgs: ["--ip=127.0.0.1"],
-        timeoutMs: 60_000,
-      });
+    await withLocalCluster({ n: 0, clusterId: "ssh-bad-key" }, async (cluster, dir) => {
       await cluster.startController();
       const wrongKey = `${dir}/not_authorized`;
       const keygen = await new Deno.Command(SSH_KEYGEN, {
@@ -147,8 +133,6 @@ Deno.test({
         },
       );
       assert.equal(sshClients(sshd).length, 0, "no ssh process is left behind");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

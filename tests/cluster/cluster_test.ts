@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
-import type { ClusterEvent } from "../../src/cluster/cluster.ts";
+import type { ClusterEvent } from "../../src/cluster/options.ts";
 import { waitUntil } from "../helpers/sshd.ts";
 
 /** Command line of a process, arguments joined by spaces ("" once it is gone). */

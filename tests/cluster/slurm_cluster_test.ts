@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { Cluster } from "../../src/cluster/cluster.ts";
-import type { ClusterEvent } from "../../src/cluster/cluster.ts";
+import type { ClusterEvent } from "../../src/cluster/options.ts";
+import { withLocalCluster } from "../helpers/local_cluster.ts";
 import { processes, waitUntil } from "../helpers/sshd.ts";
 import { needsSlurm, SlurmCluster } from "./slurm_cluster.ts";
 
@@ -30,44 +30,41 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await using slurm = await SlurmCluster.start();
-    const dir = await Deno.makeTempDir({ prefix: "ipp-slurm-engines-" });
     const events: ClusterEvent[] = [];
-    try {
-      const cluster = new Cluster({
+    await withLocalCluster(
+      {
         n: 2,
-        profileDir: dir,
         clusterId: "slurm",
-        controllerArgs: ["--ip=127.0.0.1", "--ping=250"],
-        timeoutMs: 60_000,
+        controllerArgs: ["--ping=250"],
         onEvent: (e) => events.push(e),
         engines: { launcher: "slurm", partition: slurm.partition, env: slurm.env },
-      });
-      try {
-        const client = await cluster.startAndConnect({ timeout: 30_000, log: () => {} });
-        assert.equal(cluster.jobIds.length, 1, "one job for both engines");
-        assert.deepEqual(cluster.pids.engines, [], "a job has no pid here");
-        assert.equal(cluster.engineCount, 2);
-        const [jobId] = cluster.jobIds;
-        assert.deepEqual(await slurm.jobs(), [jobId]);
-        // Each engine is a task of that job.
-        const env: { job?: string; task?: string }[] = await client.directView().apply(() => ({
-          job: Deno.env.get("SLURM_JOB_ID"),
-          task: Deno.env.get("SLURM_PROCID"),
-        }));
-        assert.deepEqual(env.map((e) => e.job), [jobId, jobId]);
-        assert.deepEqual(env.map((e) => e.task).sort(), ["0", "1"]);
-        assert.equal(engines(dir).length, 2);
-        const squares = await client.loadBalancedView().map((x: number) => x * x, [1, 2, 3, 4]);
-        assert.deepEqual(squares, [1, 4, 9, 16]);
-      } finally {
-        await cluster.stop();
-      }
-      await waitUntil(async () => (await slurm.jobs()).length === 0, 30_000, "the job to leave");
-      await waitUntil(() => engines(dir).length === 0, 30_000, "the engines to exit");
-      assert.deepEqual(events, [], "stopping is not reported as a crash");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+      },
+      async (cluster, dir) => {
+        try {
+          const client = await cluster.startAndConnect({ timeout: 30_000, log: () => {} });
+          assert.equal(cluster.jobIds.length, 1, "one job for both engines");
+          assert.deepEqual(cluster.pids.engines, [], "a job has no pid here");
+          assert.equal(cluster.engineCount, 2);
+          const [jobId] = cluster.jobIds;
+          assert.deepEqual(await slurm.jobs(), [jobId]);
+          // Each engine is a task of that job.
+          const env: { job?: string; task?: string }[] = await client.directView().apply(() => ({
+            job: Deno.env.get("SLURM_JOB_ID"),
+            task: Deno.env.get("SLURM_PROCID"),
+          }));
+          assert.deepEqual(env.map((e) => e.job), [jobId, jobId]);
+          assert.deepEqual(env.map((e) => e.task).sort(), ["0", "1"]);
+          assert.equal(engines(dir).length, 2);
+          const squares = await client.loadBalancedView().map((x: number) => x * x, [1, 2, 3, 4]);
+          assert.deepEqual(squares, [1, 4, 9, 16]);
+        } finally {
+          await cluster.stop();
+        }
+        await waitUntil(async () => (await slurm.jobs()).length === 0, 30_000, "the job to leave");
+        await waitUntil(() => engines(dir).length === 0, 30_000, "the engines to exit");
+        assert.deepEqual(events, [], "stopping is not reported as a crash");
+      },
+    );
   },
 });
 
@@ -78,33 +75,30 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await using slurm = await SlurmCluster.start();
-    const dir = await Deno.makeTempDir({ prefix: "ipp-slurm-engines-" });
     const events: ClusterEvent[] = [];
-    try {
-      await using cluster = new Cluster({
+    await withLocalCluster(
+      {
         n: 1,
-        profileDir: dir,
         clusterId: "slurm-end",
-        controllerArgs: ["--ip=127.0.0.1", "--ping=250"],
-        timeoutMs: 60_000,
+        controllerArgs: ["--ping=250"],
         restart: true,
         onEvent: (e) => events.push(e),
         engines: { launcher: "slurm", env: slurm.env },
-      });
-      const client = await cluster.startAndConnect({ timeout: 30_000, log: () => {} });
-      const [jobId] = cluster.jobIds;
-      await client.shutdown({ targets: "all" });
-      await waitUntil(() => events.length > 0, 30_000, "the job's end to be reported");
-      const [event] = events;
-      assert.equal(event.type, "engineExited");
-      if (event.type !== "engineExited") return;
-      assert.match(event.message, new RegExp(`engines job ${jobId} \\(1 tasks\\) exited`));
-      assert.equal(event.restarting, false, "a clean end is not restarted");
-      assert.equal(cluster.engineCount, 0);
-      assert.deepEqual(await slurm.jobs(), []);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+      },
+      async (cluster) => {
+        const client = await cluster.startAndConnect({ timeout: 30_000, log: () => {} });
+        const [jobId] = cluster.jobIds;
+        await client.shutdown({ targets: "all" });
+        await waitUntil(() => events.length > 0, 30_000, "the job's end to be reported");
+        const [event] = events;
+        assert.equal(event.type, "engineExited");
+        if (event.type !== "engineExited") return;
+        assert.match(event.message, new RegExp(`engines job ${jobId} \\(1 tasks\\) exited`));
+        assert.equal(event.restarting, false, "a clean end is not restarted");
+        assert.equal(cluster.engineCount, 0);
+        assert.deepEqual(await slurm.jobs(), []);
+      },
+    );
   },
 });
 
@@ -115,41 +109,42 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await using slurm = await SlurmCluster.start();
-    const dir = await Deno.makeTempDir({ prefix: "ipp-slurm-both-" });
     const events: ClusterEvent[] = [];
-    try {
-      const cluster = new Cluster({
+    await withLocalCluster(
+      {
         n: 2,
-        profileDir: dir,
         clusterId: "slurm-both",
-        controllerArgs: ["--ip=127.0.0.1", "--ping=250"],
-        timeoutMs: 60_000,
+        controllerArgs: ["--ping=250"],
         onEvent: (e) => events.push(e),
         controller: { launcher: "slurm", env: slurm.env },
         engines: { launcher: "slurm", env: slurm.env },
-      });
-      try {
-        const client = await cluster.startAndConnect({ timeout: 30_000, log: () => {} });
-        assert.equal(cluster.pids.controller, undefined, "the controller is a job here");
-        const jobs = await slurm.jobs();
-        assert.equal(jobs.length, 2, "a controller job and an engines job");
-        assert.ok(jobs.includes(cluster.jobIds[0]));
-        const squares = await client.loadBalancedView().map((x: number) => x * x, [5, 6, 7]);
-        assert.deepEqual(squares, [25, 36, 49]);
-      } finally {
-        await cluster.stop();
-      }
-      await waitUntil(async () => (await slurm.jobs()).length === 0, 30_000, "both jobs to leave");
-      await waitUntil(
-        () => processes().every((p) => !p.cmdline.includes(dir) || p.cmdline.startsWith("srun")),
-        30_000,
-        "the controller and engines to exit",
-      );
-      const left = [...Deno.readDirSync(`${dir}/security`)].map((e) => e.name);
-      assert.ok(!left.some((f) => f.startsWith("ipcontroller-")), `files left: ${left}`);
-      assert.deepEqual(events, []);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+      },
+      async (cluster, dir) => {
+        try {
+          const client = await cluster.startAndConnect({ timeout: 30_000, log: () => {} });
+          assert.equal(cluster.pids.controller, undefined, "the controller is a job here");
+          const jobs = await slurm.jobs();
+          assert.equal(jobs.length, 2, "a controller job and an engines job");
+          assert.ok(jobs.includes(cluster.jobIds[0]));
+          const squares = await client.loadBalancedView().map((x: number) => x * x, [5, 6, 7]);
+          assert.deepEqual(squares, [25, 36, 49]);
+        } finally {
+          await cluster.stop();
+        }
+        await waitUntil(
+          async () => (await slurm.jobs()).length === 0,
+          30_000,
+          "both jobs to leave",
+        );
+        await waitUntil(
+          () => processes().every((p) => !p.cmdline.includes(dir) || p.cmdline.startsWith("srun")),
+          30_000,
+          "the controller and engines to exit",
+        );
+        const left = [...Deno.readDirSync(`${dir}/security`)].map((e) => e.name);
+        assert.ok(!left.some((f) => f.startsWith("ipcontroller-")), `files left: ${left}`);
+        assert.deepEqual(events, []);
+      },
+    );
   },
 });

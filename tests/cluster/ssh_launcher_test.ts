@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Cluster } from "../../src/cluster/cluster.ts";
-import type { ClusterOptions } from "../../src/cluster/cluster.ts";
+import type { ClusterOptions } from "../../src/cluster/options.ts";
 import { IppError } from "../../src/errors.ts";
 import { launchSshEngine, shellQuote, sshEngineArgs } from "../../src/cluster/ssh_launcher.ts";
 import { descendants, needsSshd, Sshd, waitUntil } from "../helpers/sshd.ts";
