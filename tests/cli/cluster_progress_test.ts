@@ -42,6 +42,17 @@ async function collect(stream: ReadableStream<Uint8Array>, into: { text: string 
   for await (const chunk of stream) into.text += dec.decode(chunk, { stream: true });
 }
 
+/** Kills what a test started (the child, then anything mentioning its home) and removes home. */
+async function cleanUp(child: Deno.ChildProcess, reading: Promise<void>, home: string) {
+  try {
+    child.kill("SIGKILL");
+  } catch { /* ended */ }
+  await child.status;
+  await reading.catch(() => {});
+  killProcessesMentioning(home);
+  await Deno.remove(home, { recursive: true });
+}
+
 function startArgs(profileDir: string): string[] {
   return [
     "run",
@@ -114,13 +125,7 @@ Deno.test({
       );
       assert.deepEqual([...Deno.readDirSync(join(profileDir, "security"))], [], seen);
     } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* ended */ }
-      await child.status;
-      await reading.catch(() => {});
-      killProcessesMentioning(home);
-      await Deno.remove(home, { recursive: true });
+      await cleanUp(child, reading, home);
     }
   },
 });
@@ -147,12 +152,6 @@ Deno.test("Piped, ipp cluster start writes plain progress lines, no bar", async 
     assert.equal(lines.at(-1), "engines registered: 2/2");
     assert.doesNotMatch(err.text, /[\r█░]/, "no carriage return or bar when piped");
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* ended */ }
-    await child.status;
-    await reading.catch(() => {});
-    killProcessesMentioning(home);
-    await Deno.remove(home, { recursive: true });
+    await cleanUp(child, reading, home);
   }
 });
