@@ -74,10 +74,13 @@ Deno.test({
   async fn() {
     const home = await Deno.makeTempDir({ prefix: "ipp-progress-" });
     const profileDir = join(home, "profile");
-    const command = [Deno.execPath(), ...startArgs(profileDir)].join(" ");
+    // `script` runs the command with `$SHELL -c`. `exec` replaces that shell by ipp: a shell
+    // left in between shares the terminal's process group, and dash (/bin/sh, used where SHELL
+    // is unset, as in CI) dies of the Ctrl-C, which `script` then reports as exit code 130.
+    const command = ["exec", Deno.execPath(), ...startArgs(profileDir)].join(" ");
     const child = new Deno.Command(SCRIPT, {
       args: ["-qfec", command, "/dev/null"],
-      env: { HOME: home },
+      env: { HOME: home, SHELL: "/bin/sh" },
       stdin: "piped",
       stdout: "piped",
       stderr: "null",
