@@ -125,7 +125,10 @@ export class SettledRecords {
 
 /**
  * Replied tasks waiting for their IOPub `idle`, in deadline order (each waits the same time),
- * served by one timer for the whole queue instead of one timer per task.
+ * served by one timer for the whole queue instead of one timer per task. The timer stays armed
+ * when the queue empties (a direct round trip queues and removes one task per call, and a
+ * `setTimeout` costs ~8 µs there); it then fires once, finds nothing due and is not re-armed.
+ * {@link OutputWaits.stop} clears it.
  */
 export class OutputWaits {
   readonly #waiting = new Map<string, TaskRecord>();
@@ -155,12 +158,16 @@ export class OutputWaits {
     this.#timer ??= this.#clock.setTimeout(this.#onTimer, this.#timeoutMs);
   }
 
-  /** A task settled: it waits no more (no timer outlives the queue: it would hold the process). */
+  /** A task settled: it waits no more. */
   delete(msgId: string): void {
-    if (this.#waiting.delete(msgId) && this.#waiting.size === 0) {
-      this.#clock.clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    this.#waiting.delete(msgId);
+  }
+
+  /** The client closes: the timer is cleared (it would hold the process); `add` re-arms it. */
+  stop(): void {
+    if (this.#timer === undefined) return;
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   #sweep(): void {

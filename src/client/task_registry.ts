@@ -419,6 +419,7 @@ export class TaskRegistry implements ResultSource {
     for (const rec of [...this.#live.values()]) {
       this.#send(rec, CONTROLLER_LOST, error);
     }
+    this.#outputWaits?.stop();
   }
 
   /**

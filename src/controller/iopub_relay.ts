@@ -2,9 +2,10 @@
  * The IOPub relay (PROTOCOL.md §3.5.5, §6.6): engines' PUB sockets connect to a SUB
  * (subscribed to everything); each verified message is republished verbatim — topic frame and
  * all — on the client-side PUB, including traffic from engines whose registration has not
- * completed. The Hub inspects a parsed copy to fill TaskRecords (§8.1) and to unregister an
- * engine that published `shutdown_reply` (§4.5). Messages without a topic frame are relayed
- * but not recorded (the Python Hub discards them too).
+ * completed. Once the relayed copy is written (`afterSends`), the Hub inspects a parsed copy
+ * to fill TaskRecords (§8.1) and to unregister an engine that published `shutdown_reply`
+ * (§4.5). Messages without a topic frame are relayed but not recorded (the Python Hub discards
+ * them too).
  *
  * @module
  */
@@ -12,7 +13,7 @@
 import type { Frames, Socket } from "../zmtp/mod.ts";
 import type { Message } from "../protocol/messages.ts";
 import type { InboundChannel } from "./inbound.ts";
-import { pump, sendQuiet } from "./pump.ts";
+import { afterSends, pump, sendQuiet } from "./pump.ts";
 
 /** Options of {@link IopubRelay}. */
 export interface IopubRelayOptions {
@@ -55,14 +56,13 @@ export class IopubRelay {
         const type = inbound.peekType(split);
         if (type !== null && ignored.has(type)) return;
       }
-      const msg = inbound.inspect(frames);
-      if (msg === null) return;
-      try {
-        onMessage(msg);
-      } catch (err) {
-        inbound.handlerError(err, "recording IOPub output");
-      }
+      // Parsed and recorded once the relayed copy is written (off its latency).
+      afterSends(() => {
+        const msg = inbound.inspect(frames);
+        if (msg !== null) onMessage(msg);
+      }, onRecordError);
     };
+    const onRecordError = (err: unknown) => inbound.handlerError(err, "recording IOPub output");
     this.done = pump(sub, handle, (e) => inbound.handlerError(e, "relaying IOPub"));
   }
 }

@@ -57,6 +57,45 @@ export async function pump(
   }
 }
 
+const deferred: (() => void)[] = [];
+const deferredErrors: ((err: unknown) => void)[] = [];
+let deferScheduled = false;
+
+function runDeferred(): void {
+  deferScheduled = false;
+  // Work deferred while this runs joins the same pass.
+  for (let i = 0; i < deferred.length; i++) {
+    try {
+      deferred[i]();
+    } catch (err) {
+      try {
+        deferredErrors[i](err);
+      } catch {
+        // a logger must not stop the queue
+      }
+    }
+  }
+  deferred.length = 0;
+  deferredErrors.length = 0;
+}
+
+/**
+ * Runs `work` once the messages sent so far in this turn have been handed to the kernel: a
+ * connection writes in a microtask queued by its first send of the turn (`zmtp` batches a
+ * turn's sends), and `work` is queued behind it, in call order. Book-keeping that no peer
+ * waits for (the Hub's record of a relayed message) thus stays off the message's latency.
+ *
+ * @param work The deferred work.
+ * @param onError Told when `work` throws (the queue goes on).
+ */
+export function afterSends(work: () => void, onError: (err: unknown) => void): void {
+  deferred.push(work);
+  deferredErrors.push(onError);
+  if (deferScheduled) return;
+  deferScheduled = true;
+  queueMicrotask(runDeferred);
+}
+
 /**
  * Sends without waiting and without throwing: a closed socket or a rejected frame list is
  * ignored (the controller is shutting down, or the peer is gone).

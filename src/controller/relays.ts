@@ -10,7 +10,8 @@
  *
  * Each direction is verified once by its own {@link InboundChannel} (own replay cache); the MUX
  * relay then lets the Hub inspect a parsed copy (`in`/`out` of the Python monitor, §3.6)
- * without a second pass through any replay cache (§1.4). Like Python's `MonitoredQueue`, the
+ * without a second pass through any replay cache (§1.4), once the message has been written
+ * (`afterSends`). Like Python's `MonitoredQueue`, the
  * relays forward to any connected engine identity without consulting the Hub (§3.5.5).
  *
  * Large frames are forwarded cut-through (`src/zmtp/tail.ts`): both ROUTERs deliver a message
@@ -29,7 +30,7 @@ import { type Frames, type MessageTail, type Socket, tailOf } from "../zmtp/mod.
 import { isDelimiter } from "../protocol/frames.ts";
 import type { Message } from "../protocol/messages.ts";
 import type { InboundChannel } from "./inbound.ts";
-import { pump, sendQuiet } from "./pump.ts";
+import { afterSends, pump, sendQuiet } from "./pump.ts";
 
 /** Options of {@link SwapRelay}. */
 export interface SwapRelayOptions {
@@ -123,13 +124,13 @@ export class SwapRelay {
     swapped[1] = frames[0];
     sendQuiet(out, swapped);
     if (hook === undefined) return;
-    const msg = inbound.inspect(tail === undefined ? frames : frames.slice(0, -1));
-    if (msg === null) return;
-    try {
-      hook(frames[inbound === this.#o.fromClients ? 1 : 0], msg, tail !== undefined);
-    } catch (err) {
-      inbound.handlerError(err, "recording a relayed message");
-    }
+    // The Hub's copy is parsed and recorded after the message is written (off its latency).
+    const engine = frames[inbound === this.#o.fromClients ? 1 : 0];
+    const signed = tail === undefined ? frames : frames.slice(0, -1);
+    afterSends(() => {
+      const msg = inbound.inspect(signed);
+      if (msg !== null) hook(engine, msg, tail !== undefined);
+    }, (err) => inbound.handlerError(err, "recording a relayed message"));
   }
 
   /**

@@ -86,6 +86,8 @@ export class Shell {
   readonly #o: ShellOptions;
   readonly #queue: Item[] = [];
   #running: Item | undefined;
+  /** Whether the running request's `idle` went out right behind its reply ({@link #idleNow}). */
+  #idleSent = false;
   readonly #abortIds = new Set<string>();
   readonly #recent = new Map<string, MessageHeader>();
   #pump: Promise<void> | undefined;
@@ -269,6 +271,7 @@ export class Shell {
     const { msg, socket } = item;
     const o = this.#o;
     const started = now();
+    this.#idleSent = false;
     this.#remember(msg.header);
     const parent = parentBytes(msg);
     // `busy` goes out before user code runs: this thread may then be held by a synchronous
@@ -312,9 +315,19 @@ export class Shell {
         metadata: replyMetadata(msg, o.engine, started, "error"),
       });
     } finally {
-      o.iopub.statusFast("idle", parent);
+      if (!this.#idleSent) o.iopub.statusFast("idle", parent);
       o.afterRun?.();
     }
+  }
+
+  /**
+   * `idle` queued in the same turn as the reply: both connections then write back to back,
+   * instead of the idle waiting for the reply's write and a turn of the request loop (a client
+   * waits for both). Everything the request printed went out before its reply.
+   */
+  #idleNow(parent: Uint8Array): void {
+    this.#idleSent = true;
+    this.#o.iopub.statusFast("idle", parent);
   }
 
   #replyAborted(socket: Socket, msg: Message, started: string): void {
@@ -373,6 +386,7 @@ export class Shell {
         replyMetadata(msg, o.engine, started, "ok"),
         { status: "ok", ...common },
       );
+      this.#idleNow(parent);
       return;
     }
     const error = { ename: reply.ename, evalue: reply.evalue, traceback: reply.traceback };
@@ -430,6 +444,7 @@ export class Shell {
         OK_CONTENT,
         reply.buffers,
       );
+      this.#idleNow(parent);
       return;
     }
     let evalue = reply.evalue;

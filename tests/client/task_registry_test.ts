@@ -406,10 +406,21 @@ Deno.test("registry: a reply whose idle never comes settles after outputTimeoutM
   assert.equal(r.state, "done");
   assert.equal(r.value, 3);
   assert.equal(r.metadata.stdout, "partial");
-  // an idle in time clears the timer
+  // an idle in time settles the task; the timer stays armed, fires once with nothing due and
+  // is not re-armed
   tasks.track("n");
   tasks.handleReply(reply("n", { value: 4 }));
+  assert.equal(clock.pending, 1);
   tasks.handleIopub(status("n", "idle"));
+  assert.equal(tasks.resultOf("n")!.state, "done");
+  await clock.advance(1000);
+  assert.equal(clock.pending, 0);
+  // closing clears an armed timer
+  tasks.track("o");
+  tasks.handleReply(reply("o", { value: 5 }));
+  tasks.handleIopub(status("o", "idle"));
+  assert.equal(clock.pending, 1);
+  tasks.close();
   assert.equal(clock.pending, 0);
   assert.throws(() => new TaskRegistry({ decode: jsonDecode, outputTimeoutMs: -1 }), RangeError);
 });

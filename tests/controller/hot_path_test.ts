@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { formatDate } from "../../src/controller/dates.ts";
 import { MemoryDb } from "../../src/controller/db/memory.ts";
-import { pump } from "../../src/controller/pump.ts";
+import { afterSends, pump } from "../../src/controller/pump.ts";
 import { RecordCulled } from "../../src/errors.ts";
 import { createSocket, type Frames } from "../../src/zmtp/mod.ts";
 
@@ -55,4 +55,24 @@ Deno.test("pump handles a burst in order, survives a throwing handler and ends o
     await push.close();
     await pull.close();
   }
+});
+
+Deno.test("afterSends runs work after the turn, in order, once, past a throwing item", async () => {
+  const ran: string[] = [];
+  const errors: string[] = [];
+  const report = (e: unknown) => errors.push((e as Error).message);
+  afterSends(() => ran.push("a"), report);
+  afterSends(() => {
+    ran.push("b");
+    afterSends(() => ran.push("d"), report); // queued while running: same pass, at the end
+    throw new Error("b failed");
+  }, report);
+  afterSends(() => ran.push("c"), report);
+  assert.equal(ran.length, 0, "nothing runs in the caller's turn");
+  await Promise.resolve();
+  assert.deepEqual(ran, ["a", "b", "c", "d"]);
+  assert.deepEqual(errors, ["b failed"]);
+  afterSends(() => ran.push("e"), report);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(ran, ["a", "b", "c", "d", "e"], "a later turn runs only its own work");
 });
