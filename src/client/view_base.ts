@@ -376,11 +376,15 @@ function mapperOf(source: string | null): (...args: never[]) => unknown {
     const head = source === null
       ? "(__ipp_f, ...__ipp_s) => {"
       : `(...__ipp_s) => { const __ipp_f = ${expressionOf(source)};`;
+    // One sequence (the common case) is read directly: no argument array per item.
     const text = head +
-      " const n = Math.min(...__ipp_s.map((s) => s.length));" +
-      " const out = new Array(n);" +
-      " for (let i = 0; i < n; i++) out[i] = __ipp_f(...__ipp_s.map((s) => s[i]));" +
-      " return out.some((v) => v instanceof Promise) ? Promise.all(out) : out; }";
+      " const m = __ipp_s.length, s0 = __ipp_s[0];" +
+      " const n = m === 1 ? s0.length : Math.min(...__ipp_s.map((s) => s.length));" +
+      " const out = new Array(n); let p = false;" +
+      " for (let i = 0; i < n; i++) {" +
+      " const v = m === 1 ? __ipp_f(s0[i]) : __ipp_f(...__ipp_s.map((s) => s[i]));" +
+      " if (v instanceof Promise) p = true; out[i] = v; }" +
+      " return p ? Promise.all(out) : out; }";
     fn = (0, eval)(text) as (...args: never[]) => unknown;
     if (mappers.size > 256) mappers.delete(mappers.keys().next().value!);
     mappers.set(key, fn);

@@ -327,16 +327,21 @@ export class Cluster implements AsyncDisposable {
       const restarting = crashed && (this.#options.restart ?? false) &&
         this.#controller !== undefined;
       const what = proc.pid === undefined ? proc.label : `${proc.label} (pid ${proc.pid})`;
-      this.#report({
-        type: "engineExited",
-        label: proc.label,
-        pid: proc.pid,
-        code,
-        crashed,
+      const exited = (restarting: boolean, message: string) =>
+        this.#report({
+          type: "engineExited",
+          label: proc.label,
+          pid: proc.pid,
+          code,
+          crashed,
+          restarting,
+          message,
+        });
+      exited(
         restarting,
-        message: `${what} ${crashed ? "crashed" : "exited"} with status ${code}` +
+        `${what} ${crashed ? "crashed" : "exited"} with status ${code}` +
           (restarting ? "; restarting it" : ""),
-      });
+      );
       if (!restarting) return;
       try {
         const next = await this.#launchEngine(size);
@@ -352,15 +357,7 @@ export class Cluster implements AsyncDisposable {
           message: `${next.label} started (pid ${next.pid}) in place of ${proc.label}`,
         });
       } catch (error) {
-        this.#report({
-          type: "engineExited",
-          label: proc.label,
-          pid: proc.pid,
-          code,
-          crashed,
-          restarting: false,
-          message: `restarting ${proc.label} failed: ${(error as Error).message}`,
-        });
+        exited(false, `restarting ${proc.label} failed: ${(error as Error).message}`);
       }
     });
   }
