@@ -11,8 +11,8 @@
  * Each direction is verified once by its own {@link InboundChannel} (own replay cache); the MUX
  * relay then lets the Hub inspect a parsed copy (`in`/`out` of the Python monitor, §3.6)
  * without a second pass through any replay cache (§1.4), once the message has been written
- * (`afterSends`). Like Python's `MonitoredQueue`, the
- * relays forward to any connected engine identity without consulting the Hub (§3.5.5).
+ * (`afterSends`). Like Python's `MonitoredQueue`, the relays forward to any connected engine
+ * identity without consulting the Hub (§3.5.5).
  *
  * Large frames are forwarded cut-through (`src/zmtp/tail.ts`): both ROUTERs deliver a message
  * as soon as a frame of at least `cutThrough` bytes starts, the relay verifies it (the
