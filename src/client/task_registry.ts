@@ -266,9 +266,9 @@ export class TaskRegistry implements ResultSource {
       return;
     }
     if (rec.idleDeferred) {
-      // The idle came first: one complete REPLY (module doc, "Hot path").
+      // The idle came first: one complete REPLY (module doc, "Hot path"); `#idle` already
+      // dropped any deferred STARTED.
       rec.idleDeferred = false;
-      rec.startedDeferred = false;
       outputComplete = true;
     }
     this.#send(rec, { type: "REPLY", status: replyStatus, outputComplete });

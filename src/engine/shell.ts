@@ -86,7 +86,7 @@ export class Shell {
   readonly #o: ShellOptions;
   readonly #queue: Item[] = [];
   #running: Item | undefined;
-  /** Whether the running request's `idle` went out right behind its reply ({@link #idleNow}). */
+  /** Whether the running request's `idle` went out right behind its reply ({@link #replyOk}). */
   #idleSent = false;
   readonly #abortIds = new Set<string>();
   readonly #recent = new Map<string, MessageHeader>();
@@ -321,13 +321,23 @@ export class Shell {
   }
 
   /**
-   * `idle` queued in the same turn as the reply: both connections then write back to back,
-   * instead of the idle waiting for the reply's write and a turn of the request loop (a client
-   * waits for both). Everything the request printed went out before its reply.
+   * An `ok` reply (the fast packer), then `idle` queued in the same turn: both connections
+   * write back to back, instead of the idle waiting for the reply's write and a turn of the
+   * request loop (a client waits for both). Everything the request printed went out before.
    */
-  #idleNow(parent: Uint8Array): void {
+  #replyOk(
+    socket: Socket,
+    msg: Message,
+    started: string,
+    parent: Uint8Array,
+    content: Uint8Array | Record<string, unknown>,
+    buffers?: readonly Uint8Array[],
+  ): void {
+    const o = this.#o;
+    const metadata = replyMetadata(msg, o.engine, started, "ok");
+    sendReplyFast(o, o.iopub.packer, socket, msg, parent, metadata, content, buffers);
     this.#idleSent = true;
-    this.#o.iopub.statusFast("idle", parent);
+    o.iopub.statusFast("idle", parent);
   }
 
   #replyAborted(socket: Socket, msg: Message, started: string): void {
@@ -377,16 +387,7 @@ export class Shell {
       payload: [],
     };
     if (reply.status === "ok") {
-      sendReplyFast(
-        o,
-        o.iopub.packer,
-        socket,
-        msg,
-        parent,
-        replyMetadata(msg, o.engine, started, "ok"),
-        { status: "ok", ...common },
-      );
-      this.#idleNow(parent);
+      this.#replyOk(socket, msg, started, parent, { status: "ok", ...common });
       return;
     }
     const error = { ename: reply.ename, evalue: reply.evalue, traceback: reply.traceback };
@@ -434,17 +435,7 @@ export class Shell {
       return;
     }
     if (reply.status === "ok") {
-      sendReplyFast(
-        o,
-        o.iopub.packer,
-        socket,
-        msg,
-        parent,
-        replyMetadata(msg, o.engine, started, "ok"),
-        OK_CONTENT,
-        reply.buffers,
-      );
-      this.#idleNow(parent);
+      this.#replyOk(socket, msg, started, parent, OK_CONTENT, reply.buffers);
       return;
     }
     let evalue = reply.evalue;
