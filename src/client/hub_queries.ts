@@ -6,12 +6,13 @@
  * @module
  */
 
-import { InvalidOptionError } from "../errors.ts";
+import { InvalidOptionError, RemoteError } from "../errors.ts";
 import type { Session } from "../protocol/session.ts";
 import type { HubLink } from "./actors/hub_link_machine.ts";
 import { AsyncHubResult, HubResultSource } from "./async_hub_result.ts";
 import type { HubOutcome } from "./async_hub_result.ts";
 import { AsyncResult } from "./async_result.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { decodeResult } from "./decode.ts";
 import type { EngineTable } from "./engine_table.ts";
 import { parseResultReply } from "./hub_results.ts";
@@ -62,6 +63,19 @@ export interface HubQueriesDeps {
   session: Session;
   /** Resolves a target selection against the registered engines. */
   resolveTargets: (targets: Targets | undefined) => number[];
+  /** Time source of the purge retries (default the system clock). */
+  clock?: Clock;
+}
+
+/** How long a purge waits for the Hub to record results this client already has. */
+const HUB_CATCH_UP_MS = 2000;
+/** Pause between those purge attempts. */
+const HUB_CATCH_UP_POLL_MS = 20;
+
+/** The msg_id of a Hub's "still pending" refusal (`IndexError: msg pending: '<id>'`, §5.6). */
+function pendingIdOf(error: unknown): string | undefined {
+  if (!(error instanceof RemoteError) || error.ename !== "IndexError") return undefined;
+  return /^msg pending: '(.+)'$/.exec(error.evalue)?.[1];
 }
 
 const DATE_KEYS = ["submitted", "started", "completed", "received"];
@@ -214,16 +228,34 @@ export class HubQueries {
   /**
    * Drops completed records at the Hub (`purge_request`, §5.6).
    *
+   * The Hub records a result from its monitor stream, which can trail the reply this client
+   * got (Python's Hub does): a msg_id the Hub still calls pending but that is not outstanding
+   * here is asked about again for up to 2 s before the refusal is thrown.
+   *
    * @param msgIds msg_ids or `"all"`.
    * @param targets Also every completed record from these engines.
    * @throws {RemoteError} A msg_id is still pending, or an engine is unknown.
    */
   async purgeHubResults(msgIds: string[] | "all", targets: Targets | [] = []): Promise<void> {
-    const engineIds = isEmptyTargets(targets) ? [] : this.#d.resolveTargets(targets as Targets);
+    const d = this.#d;
+    const engineIds = isEmptyTargets(targets) ? [] : d.resolveTargets(targets as Targets);
     if (msgIds !== "all" && msgIds.length === 0 && engineIds.length === 0) {
       throw new InvalidOptionError("jobs", 'purgeHubResults needs msg_ids, "all" or targets');
     }
-    await this.#d.hub.query("purge_request", { msg_ids: msgIds, engine_ids: engineIds });
+    const clock = d.clock ?? systemClock;
+    const deadline = clock.now() + HUB_CATCH_UP_MS;
+    for (;;) {
+      try {
+        await d.hub.query("purge_request", { msg_ids: msgIds, engine_ids: engineIds });
+        return;
+      } catch (error) {
+        const pending = pendingIdOf(error);
+        if (
+          pending === undefined || d.tasks.outstanding.has(pending) || clock.now() >= deadline
+        ) throw error;
+        await new Promise((r) => clock.setTimeout(r, HUB_CATCH_UP_POLL_MS));
+      }
+    }
   }
 
   /**
