@@ -24,7 +24,7 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 
 async function connected(cluster: PythonCluster, engines = 2): Promise<Client> {
   const client = await Client.connect({ ...cluster.connectOptions, timeout: 20_000 });
-  await waitFor(() => client.ids.length >= engines, 30_000, `${engines} engines`);
+  await cluster.waitForEngines(client, engines, 30_000);
   return client;
 }
 

@@ -30,7 +30,7 @@ for (const { kind, label } of CONTROLLERS) {
         jsEngines: 2,
       });
       await using client = await Client.connect({ ...cluster.connectOptions, timeout: 20_000 });
-      await waitFor(() => client.ids.length === 2, 60_000, "2 JavaScript engines");
+      await cluster.waitForEngines(client, 2, 60_000);
       const dv = client.directView();
 
       await t.step("apply JavaScript functions: values, typed arrays, async, errors", async () => {

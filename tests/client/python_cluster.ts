@@ -2,17 +2,20 @@
  * Test launcher for a real Python ipyparallel 7.1 cluster: `ipcontroller` (or our controller,
  * `ipp controller`, with the same flags) and `ipengine`s in their own process groups (setsid),
  * in a temporary HOME/IPYTHONDIR, always torn down by killing each process group (STYLE.md
- * item 12).
+ * item 12). Each process's stderr is kept in `<dir>/logs/` (shown live with `IPP_TEST_LOGS=1`)
+ * so that {@link PythonCluster.waitForEngines} can say why engines did not come.
  *
  * @module
  */
 
+import type { Client } from "../../src/client/client.ts";
 import { PYTHON } from "../helpers/interop.ts";
 import type { ControllerKind } from "../engine/procs.ts";
 
 export { type ControllerKind, CONTROLLERS } from "../engine/procs.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
+const LIVE_LOGS = Deno.env.get("IPP_TEST_LOGS") !== undefined;
 
 /** Options of {@link PythonCluster.start}. */
 export interface PythonClusterOptions {
@@ -75,7 +78,7 @@ export class PythonCluster implements AsyncDisposable {
         ...(options.controllerArgs ?? []),
       ];
       c.#controller = options.controller === "deno"
-        ? c.#spawnDeno(["controller", ...flags])
+        ? c.#spawnDeno(["controller", ...flags], "controller")
         : c.#spawn(["-m", "ipyparallel.controller", ...flags], "controller");
       await waitFor(
         async () => {
@@ -113,7 +116,9 @@ export class PythonCluster implements AsyncDisposable {
 
   /** Starts one of our JavaScript engines (`ipp engine --file=…`) against this controller. */
   startJsEngine(): void {
-    this.#engines.push(this.#spawnDeno(["engine", `--file=${this.engineFile}`]));
+    this.#engines.push(
+      this.#spawnDeno(["engine", `--file=${this.engineFile}`], `jsengine${this.#engines.length}`),
+    );
   }
 
   /** The controller's exit status, or `undefined` if it still runs after `ms`. */
@@ -170,27 +175,78 @@ export class PythonCluster implements AsyncDisposable {
 
   #spawn(args: string[], name: string): Deno.ChildProcess {
     // setsid (not a group leader here) execs in place: pid = process group id.
-    const p = new Deno.Command("setsid", {
-      args: [PYTHON, ...args],
-      env: this.env,
-      stdin: "null",
-      stdout: "null",
-      stderr: Deno.env.get("IPP_TEST_LOGS") ? "inherit" : "null",
-    }).spawn();
+    const p = this.#logged(
+      name,
+      new Deno.Command("setsid", {
+        args: [PYTHON, ...args],
+        env: this.env,
+        stdin: "null",
+        stdout: "null",
+        stderr: LIVE_LOGS ? "inherit" : "piped",
+      }).spawn(),
+    );
     (p as unknown as { name: string }).name = name;
     return p;
   }
 
   /** `ipp <args>` (src/cli/main.ts) in its own process group. */
-  #spawnDeno(args: string[]): Deno.ChildProcess {
-    return new Deno.Command("setsid", {
-      args: [Deno.execPath(), "run", "-A", `${ROOT}src/cli/main.ts`, ...args],
-      cwd: ROOT,
-      env: this.env,
-      stdin: "null",
-      stdout: "null",
-      stderr: Deno.env.get("IPP_TEST_LOGS") ? "inherit" : "null",
-    }).spawn();
+  #spawnDeno(args: string[], name: string): Deno.ChildProcess {
+    return this.#logged(
+      name,
+      new Deno.Command("setsid", {
+        args: [Deno.execPath(), "run", "-A", `${ROOT}src/cli/main.ts`, ...args],
+        cwd: ROOT,
+        env: this.env,
+        stdin: "null",
+        stdout: "null",
+        stderr: LIVE_LOGS ? "inherit" : "piped",
+      }).spawn(),
+    );
+  }
+
+  /** Copies a process's piped stderr into `<dir>/logs/<name>.log`. */
+  #logged(name: string, p: Deno.ChildProcess): Deno.ChildProcess {
+    if (LIVE_LOGS) return p;
+    Deno.mkdirSync(`${this.dir}/logs`, { recursive: true });
+    const file = Deno.openSync(`${this.dir}/logs/${name}.log`, { write: true, create: true });
+    p.stderr.pipeTo(file.writable).catch(() => {});
+    return p;
+  }
+
+  /** The last lines of every process's stderr, by process. */
+  logTails(lines = 15): string {
+    let out = "";
+    try {
+      for (
+        const e of [...Deno.readDirSync(`${this.dir}/logs`)].sort((a, b) =>
+          a.name < b.name ? -1 : 1
+        )
+      ) {
+        const text = Deno.readTextFileSync(`${this.dir}/logs/${e.name}`).trimEnd();
+        out += `\n--- ${e.name}\n${text.split("\n").slice(-lines).join("\n") || "(empty)"}`;
+      }
+    } catch {
+      // no logs (IPP_TEST_LOGS shows them live)
+    }
+    return out;
+  }
+
+  /**
+   * Waits until `client` sees at least `n` engines.
+   *
+   * @throws {Error} Not within `timeoutMs`: with what the client and the Hub see, and the
+   *   tails of the processes' stderr.
+   */
+  async waitForEngines(client: Client, n: number, timeoutMs: number): Promise<void> {
+    try {
+      await waitFor(() => client.ids.length >= n, timeoutMs, `${n} engines`);
+    } catch (e) {
+      const hub = await client.queueStatus().then((q) => JSON.stringify(q), (err) => `${err}`);
+      throw new Error(
+        `${(e as Error).message}; the client sees ${JSON.stringify(client.ids)}, the Hub's ` +
+          `queue status is ${hub}${this.logTails()}`,
+      );
+    }
   }
 }
 

@@ -16,7 +16,7 @@ import {
   TaskTimeout,
 } from "../../src/errors.ts";
 import { needsPython } from "../helpers/interop.ts";
-import { CONTROLLERS, PythonCluster, waitFor } from "./python_cluster.ts";
+import { CONTROLLERS, PythonCluster } from "./python_cluster.ts";
 
 const ignore = needsPython("ipyparallel");
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -35,7 +35,7 @@ for (const { kind, label } of CONTROLLERS) {
     async fn(t) {
       await using cluster = await PythonCluster.start({ controller: kind, engines: 2 });
       await using client = await Client.connect({ ...cluster.connectOptions, timeout: 20_000 });
-      await waitFor(() => client.ids.length === 2, 30_000, "2 engines");
+      await cluster.waitForEngines(client, 2, 30_000);
       const dv = client.directView();
       dv.serializer = "pickle";
       await dv.execute(
