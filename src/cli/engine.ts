@@ -14,7 +14,7 @@
  */
 
 import { ConnectionFileError, RegistrationError } from "../errors.ts";
-import { Engine, EXIT_REGISTRATION_FAILED } from "../engine/engine.ts";
+import { Engine, type EngineExit, EXIT_REGISTRATION_FAILED } from "../engine/engine.ts";
 import { Logger, type LogLevel, parseLogLevel } from "../engine/log.ts";
 
 const HELP = `ipp engine — start an engine that runs JavaScript/TypeScript for a controller
@@ -55,6 +55,9 @@ Examples:
   ipp engine --profile-dir ~/.ipython/profile_default --cluster-id 1700000000-abcd
   ipp engine --file ~/.ipython/profile_default/security/ipcontroller-engine.json
   ipp engine --cluster-id mycluster --timeout=10 --log-level=DEBUG
+
+A client's shutdown with restart (rc.shutdown({ restart: true })) does not exit: a new
+engine (fresh kernel and namespace) registers from this process, asking for the same id.
 
 Exit status: 0 after a shutdown request or SIGINT/SIGTERM, 1 when the controller went away
 or the connection file was not found, 2 for bad flags, 255 when registration failed.
@@ -330,7 +333,28 @@ export async function engineCommand(args: string[]): Promise<number> {
     Deno.addSignalListener(sig, handler);
     return [sig, handler] as const;
   });
+  // A client's `shutdown({ restart: true })` ends an engine with `exit.restart`: a fresh one
+  // (new kernel, new uuid) registers in its place from this process, asking for the same id.
+  let id = flags.id;
   try {
+    for (;;) {
+      const exit = await runOnce(id);
+      if (typeof exit === "number") return exit;
+      if (!exit.restart || received) {
+        if (exit.state === "failed") log.critical(`engine exiting: ${exit.reason}`);
+        else log.info(`engine exiting: ${exit.reason}`);
+        return exit.exitCode;
+      }
+      id = engine!.id;
+      log.info(`engine ${id} restarting: a new kernel registers in its place`);
+      engine = undefined;
+    }
+  } finally {
+    for (const [sig, handler] of handlers) Deno.removeSignalListener(sig, handler);
+  }
+
+  /** One engine's life: its exit, or the exit status when it could not start. */
+  async function runOnce(id: number | undefined): Promise<EngineExit | number> {
     try {
       engine = await Engine.start({
         find: {
@@ -342,7 +366,7 @@ export async function engineCommand(args: string[]): Promise<number> {
           timeoutMs: flags.waitForUrlFile * 1000,
         },
         location: flags.location,
-        id: flags.id,
+        id,
         registrationTimeoutMs: flags.timeout * 1000,
         maxHeartbeatMisses: flags.maxHeartbeatMisses,
         typescript: flags.typescript,
@@ -367,12 +391,7 @@ export async function engineCommand(args: string[]): Promise<number> {
       return 1;
     }
     if (received) void engine.stop(`received ${received}`, 0);
-    const exit = await engine.finished;
-    if (exit.state === "failed") log.critical(`engine exiting: ${exit.reason}`);
-    else log.info(`engine exiting: ${exit.reason}`);
-    return exit.exitCode;
-  } finally {
-    for (const [sig, handler] of handlers) Deno.removeSignalListener(sig, handler);
+    return await engine.finished;
   }
 }
 

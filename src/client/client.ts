@@ -247,22 +247,30 @@ export class Client extends ClientCore {
    * Stops engines (`shutdown_request` on control, §6.5.3) and, with `hub`, the controller
    * (§5.8); the client then closes.
    *
-   * @param options `targets` (default all), `restart` (not supported), `hub`, `block`.
-   * @throws {InvalidOptionError} `restart: true`: engines cannot be restarted remotely.
+   * With `restart`, each of our engines (`ipp engine`) unregisters like a shut-down engine and
+   * a new one, with a fresh kernel and namespace, registers from the same process asking for
+   * the same id (granted when free); its direct tasks still outstanding fail with an
+   * `EngineError`. ipyparallel 7.1 refuses `restart`; Python's `ipengine` has no restart and
+   * simply stops.
+   *
+   * @param options `targets` (default all), `restart`, `hub`, `block`.
+   * @throws {InvalidOptionError} `restart` together with `hub` (nothing would be left to
+   * register with).
    */
   async shutdown(
     options: { targets?: Targets; restart?: boolean; hub?: boolean; block?: boolean } = {},
   ): Promise<void> {
-    if (options.restart) {
+    const restart = options.restart ?? false;
+    if (restart && options.hub) {
       throw new InvalidOptionError(
         "restart",
-        "Engine restart is not supported (ipyparallel 7.1 rejects it too); shut down and start new engines",
+        "restart and hub together: restarted engines would have no controller to register with",
       );
     }
     const hub = options.hub ?? false;
     const targets = hub ? this.ids : resolveTargets(options.targets, this.ids);
     for (const id of targets) this.parts.engines.shutdownRequested(id);
-    const replies = this.parts.control.request("shutdown_request", { restart: false }, targets);
+    const replies = this.parts.control.request("shutdown_request", { restart }, targets);
     if (hub || (options.block ?? this.block)) checkReplies(await replies);
     else replies.catch(() => {});
     if (hub) {

@@ -104,7 +104,13 @@ export class EngineTable implements EngineTracker, Disposable {
 
   /** An engine registered (`registration_notification` content `{id, uuid}`). */
   register(id: number, uuid: string): void {
-    if (this.#byId.has(id)) return;
+    const known = this.#byId.get(id);
+    if (known !== undefined) {
+      if (known.getSnapshot().context.uuid === uuid) return;
+      // The Hub gave the id to a new engine (a restart), so the old one has left, even if its
+      // unregistration or shutdown reply has not been handled here yet.
+      this.#drive(id, { type: "UNREGISTERED" });
+    }
     const actor = createActor(engineMachine, {
       input: { id, uuid, failTask: this.#options.failTask },
     });

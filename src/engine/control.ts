@@ -38,8 +38,11 @@ export interface ControlOptions extends ReplyContext {
   iopub: IOPub;
   /** Whether cells are TypeScript (for `kernel_info_reply`). */
   typescript: boolean;
-  /** Stop the engine (after a shutdown request or a terminating signal). */
-  stop: (reason: string, exitCode: number) => void;
+  /**
+   * Stop the engine (after a shutdown request or a terminating signal); `restart` when a
+   * client asked for a fresh engine in its place ({@link EngineExit.restart}).
+   */
+  stop: (reason: string, exitCode: number, restart?: boolean) => void;
 }
 
 const SIGNALS: Record<string, number> = {
@@ -112,8 +115,9 @@ export class Control {
         return;
       }
       case "shutdown_request": {
-        const content = { status: "ok", restart: c.restart === true };
-        o.log.info("shutdown requested by a client");
+        const restart = c.restart === true;
+        const content = { status: "ok", restart };
+        o.log.info(restart ? "restart requested by a client" : "shutdown requested by a client");
         sendReply(o, socket, msg, { content });
         // PROTOCOL.md §6.5.3: the IOPub copy is what makes the Hub unregister us at once.
         o.iopub.publish("shutdown_reply", {
@@ -122,7 +126,8 @@ export class Control {
           parent: msg.header,
           metadata: {},
         });
-        o.stop("shutdown requested by a client", 0);
+        if (restart) o.stop("restart requested by a client", 0, true);
+        else o.stop("shutdown requested by a client", 0);
         return;
       }
       case "kernel_info_request":

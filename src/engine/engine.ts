@@ -103,6 +103,12 @@ export interface EngineExit {
   exitCode: number;
   /** Why it ended. */
   reason: string;
+  /**
+   * A client asked for a restart (`shutdown_request` with `restart: true`): the engine has
+   * unregistered like any shut-down engine, and whoever runs it starts a new one in its place
+   * (`ipp engine` does, in the same process, asking for the same id).
+   */
+  restart: boolean;
 }
 
 /** Exit code when registration fails or times out (as ipengine). */
@@ -124,6 +130,7 @@ export class Engine implements AsyncDisposable {
   #identity: EngineIdentity | undefined;
   #loops: Promise<void>[] = [];
   #stopping: Promise<EngineExit> | undefined;
+  #restart = false;
   #resolveFinished!: (exit: EngineExit) => void;
   /** Resolves when the engine has stopped or failed, with the process exit code. */
   readonly finished: Promise<EngineExit>;
@@ -318,7 +325,7 @@ export class Engine implements AsyncDisposable {
       kernel,
       iopub,
       typescript: o.typescript ?? false,
-      stop: (reason, code) => void this.#stop(reason, code, false),
+      stop: (reason, code, restart) => void this.#stop(reason, code, false, restart),
     });
     this.#loops.push(
       this.#serve(controlSocket, "control", (m) => {
@@ -379,8 +386,9 @@ export class Engine implements AsyncDisposable {
     }
   }
 
-  #stop(reason: string, exitCode: number, failed: boolean): Promise<EngineExit> {
+  #stop(reason: string, exitCode: number, failed: boolean, restart = false): Promise<EngineExit> {
     if (this.#stopping) return this.#stopping;
+    this.#restart = restart;
     this.#actor.send({ type: "STOP", reason, exitCode });
     this.#stopping = (async () => {
       this.#log.info(`stopping: ${reason}`);
@@ -401,6 +409,7 @@ export class Engine implements AsyncDisposable {
       state: snap.value === "failed" ? "failed" : "stopped",
       exitCode: snap.context.exitCode ?? 0,
       reason: snap.context.reason ?? "stopped",
+      restart: this.#restart && snap.value !== "failed",
     };
     this.#actor.stop();
     this.#resolveFinished(exit);

@@ -277,7 +277,7 @@ rc.close()`);
       const client = await connected(cluster);
       await client.shutdown({ targets: 1, block: true });
       await waitFor(() => client.ids.length === 1, 10_000, "engine 1 to leave");
-      await assert.rejects(client.shutdown({ restart: true }), /not supported/);
+      await assert.rejects(client.shutdown({ restart: true, hub: true }), /restart and hub/);
       await client.shutdown({ hub: true });
       assert.equal(client.closed, true);
       await client.close();

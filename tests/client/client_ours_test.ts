@@ -1,14 +1,17 @@
 /**
  * The Client against our controller (`ipp controller`) and two of our JavaScript engines,
  * started by `Cluster` (no Python needed): the history cap (`maxHistory`), resubmitted tasks
- * followed by their old AsyncResults, and `gather` joining typed-array parts.
+ * followed by their old AsyncResults, `gather` joining typed-array parts, and
+ * `shutdown({ restart: true })` replacing an engine in place.
  */
 
 import assert from "node:assert/strict";
 import type { Client } from "../../src/client/client.ts";
 import { trimHistory } from "../../src/client/submit.ts";
+import type { Metadata } from "../../src/client/metadata.ts";
 import { InvalidOptionError } from "../../src/errors.ts";
 import { withLocalCluster } from "../helpers/local_cluster.ts";
+import { waitFor } from "./python_cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -99,6 +102,75 @@ Deno.test({
           await dv.scatter("three", new Int32Array([7, 8, 9]), { flatten: true });
           assert.deepEqual(await dv.gather("three"), new Int32Array([7, 8, 9]));
         });
+      },
+    );
+  },
+});
+
+Deno.test({
+  name: "shutdown({ restart: true }): a new kernel registers in place, same id, same process",
+  ...opts,
+  async fn() {
+    await withLocalCluster(
+      { n: 2, clusterId: "restart", controllerArgs: ["--ping=500"] },
+      async (cluster) => {
+        await cluster.start();
+        const client: Client = await cluster.connect({ timeout: 20_000 });
+        await cluster.waitForEngines(client, 2);
+        const pids = [...cluster.pids.engines];
+        await client.directView().execute("globalThis.marker = 42");
+        const uuidOf = async (id: number) => {
+          const ar = client.directView(id).apply(() => null);
+          await ar.get(10_000);
+          return (ar.metadata as Metadata).engineUuid;
+        };
+        const before = await uuidOf(0);
+        const stuck = client.directView(0).apply(() => new Promise((r) => setTimeout(r, 60_000)));
+        await new Promise((r) => setTimeout(r, 200));
+
+        await client.shutdown({ targets: 0, restart: true, block: true });
+        // The running task is answered, not lost.
+        await assert.rejects(stuck.get(20_000));
+        const markerOn = (id: number) =>
+          client.directView(id).apply(() => typeof (globalThis as { marker?: number }).marker)
+            .get(5_000);
+        await waitFor(
+          async () => {
+            if (!client.ids.includes(0)) return false;
+            try {
+              return await markerOn(0) === "undefined";
+            } catch {
+              return false; // the old engine 0, on its way out
+            }
+          },
+          30_000,
+          "engine 0 to come back with a fresh namespace",
+        );
+
+        assert.deepEqual(client.ids, [0, 1]);
+        assert.notEqual(await uuidOf(0), before, "a new engine (uuid) holds id 0");
+        assert.equal(await markerOn(1), "number", "engine 1 was not restarted");
+        assert.deepEqual(cluster.pids.engines, pids, "the engine processes are the same");
+        for (const pid of pids) Deno.kill(pid, "SIGCONT"); // throws if the process is gone
+
+        // Both engines at once, then they still run work.
+        await client.shutdown({ restart: true, block: true });
+        await waitFor(
+          async () => {
+            if (client.ids.length !== 2) return false;
+            try {
+              return (await Promise.all([markerOn(0), markerOn(1)])).every((t) =>
+                t === "undefined"
+              );
+            } catch {
+              return false;
+            }
+          },
+          30_000,
+          "both engines to come back",
+        );
+        assert.deepEqual(client.ids, [0, 1]);
+        await assert.rejects(client.shutdown({ restart: true, hub: true }), InvalidOptionError);
       },
     );
   },

@@ -129,3 +129,26 @@ Deno.test("EngineTable: shutdown reply by uuid stops the engine", () => {
   assert.deepEqual(table.ids, []);
   table.close();
 });
+
+Deno.test("EngineTable: a new uuid registered under a known id replaces the old engine", () => {
+  const failed: string[] = [];
+  const events: string[] = [];
+  const table = new EngineTable({
+    failTask: (m) => failed.push(m),
+    onChange: (e) => events.push(`${e.event} ${e.id} ${e.uuid}`),
+  });
+  table.register(0, "old");
+  table.taskAssigned("old", "a");
+  table.shutdownRequested(0); // a restart: the new engine can register before the reply is read
+  table.register(0, "old"); // the same engine again: nothing changes
+  assert.equal(table.stateOf(0), "stopping");
+  table.register(0, "new");
+  assert.deepEqual(failed, ["a"]);
+  assert.equal(table.idOf("old"), undefined);
+  assert.equal(table.idOf("new"), 0);
+  assert.equal(table.stateOf(0), "idle");
+  table.shutdownReply("old"); // late: ignored
+  assert.deepEqual(table.ids, [0]);
+  assert.deepEqual(events, ["register 0 old", "unregister 0 old", "register 0 new"]);
+  table.close();
+});

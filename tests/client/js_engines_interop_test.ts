@@ -2,7 +2,7 @@
  * The Client and views driving our JavaScript engines (`ipp engine`) through the Python
  * `ipcontroller` and through ours (each scenario once per controller, named in the test
  * name): JavaScript functions and code, typed arrays, push/pull/scatter/gather,
- * maps, imports, abort, broadcast and shutdown — the ipp-js paths end to end.
+ * maps, imports, abort, broadcast, restart and shutdown — the ipp-js paths end to end.
  */
 
 import assert from "node:assert/strict";
@@ -147,6 +147,30 @@ for (const { kind, label } of CONTROLLERS) {
         const cv = client.broadcastView([0, 1], { coalescing: true });
         assert.deepEqual(await cv.apply(() => "c"), ["c", "c"]);
       });
+
+      await t.step(
+        "shutdown with restart: engine 1 comes back with a fresh namespace",
+        async () => {
+          await dv.execute("globalThis.kept = 1");
+          await client.shutdown({ targets: 1, restart: true, block: true });
+          const kept = (id: number) =>
+            client.directView(id).apply(() => typeof (globalThis as Any).kept).get(5_000);
+          await waitFor(
+            async () => {
+              if (!client.ids.includes(1)) return false;
+              try {
+                return await kept(1) === "undefined";
+              } catch {
+                return false; // the old engine 1, on its way out
+              }
+            },
+            30_000,
+            "engine 1 to come back",
+          );
+          assert.deepEqual(client.ids, [0, 1]);
+          assert.equal(await kept(0), "number");
+        },
+      );
 
       await t.step("clear, then shutdown one engine", async () => {
         await client.clear(undefined, { block: true });

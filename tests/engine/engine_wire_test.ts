@@ -335,6 +335,7 @@ Deno.test({
         state: "stopped",
         exitCode: 0,
         reason: "shutdown requested by a client",
+        restart: false,
       });
       await hub.until(
         () => hub.iopubMessages.some((m) => m.topic === "engine.3.shutdown"),
