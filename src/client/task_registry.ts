@@ -36,7 +36,7 @@
 
 import {
   ControllerLostError,
-  type EngineError,
+  EngineError,
   IppError,
   OutstandingTasksError,
   TaskAborted,
@@ -234,6 +234,9 @@ export class TaskRegistry implements ResultSource {
     const msgId = coalesced ? String(meta.original_msg_id) : msg.parent_header.msg_id ?? "";
     const rec = this.#live.get(msgId);
     if (rec === undefined || rec.hasReply) {
+      // A task failed when its engine stopped can still get that engine's own reply (a
+      // shutdown answers queued requests after its shutdown reply): expected, not a stray.
+      if (rec === undefined && this.#find(msgId)?.error instanceof EngineError) return;
       this.#onStray?.(msgId, msg);
       return;
     }

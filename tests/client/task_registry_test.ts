@@ -316,6 +316,18 @@ Deno.test("registry: replies for unknown or settled tasks are reported as strays
   engines.close();
 });
 
+Deno.test("registry: the engine's own late reply to a task failed by its shutdown is no stray", () => {
+  const { tasks, engines, strays } = setup();
+  tasks.track("q", { engineUuid: ENGINE0 });
+  engines.shutdownRequested(0);
+  engines.shutdownReply(ENGINE0);
+  assert.ok(tasks.resultOf("q")!.error instanceof EngineError);
+  tasks.handleReply(reply("q", { status: "aborted" }));
+  assert.deepEqual(strays, []);
+  assert.ok(tasks.resultOf("q")!.error instanceof EngineError, "the outcome stays");
+  engines.close();
+});
+
 Deno.test("registry: a result that fails to decode fails the task", () => {
   const { tasks, engines } = setup();
   tasks.track("bad");
