@@ -11,7 +11,7 @@ import { trimHistory } from "../../src/client/submit.ts";
 import type { Metadata } from "../../src/client/metadata.ts";
 import { InvalidOptionError } from "../../src/errors.ts";
 import { withLocalCluster } from "../helpers/local_cluster.ts";
-import { waitFor } from "./python_cluster.ts";
+import { waitForFreshEngine } from "./python_cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -134,18 +134,7 @@ Deno.test({
         const markerOn = (id: number) =>
           client.directView(id).apply(() => typeof (globalThis as { marker?: number }).marker)
             .get(5_000);
-        await waitFor(
-          async () => {
-            if (!client.ids.includes(0)) return false;
-            try {
-              return await markerOn(0) === "undefined";
-            } catch {
-              return false; // the old engine 0, on its way out
-            }
-          },
-          30_000,
-          "engine 0 to come back with a fresh namespace",
-        );
+        await waitForFreshEngine(client, 0, "marker");
 
         assert.deepEqual(client.ids, [0, 1]);
         assert.notEqual(await uuidOf(0), before, "a new engine (uuid) holds id 0");
@@ -154,21 +143,9 @@ Deno.test({
         for (const pid of pids) Deno.kill(pid, "SIGCONT"); // throws if the process is gone
 
         // Both engines at once, then they still run work.
+        await client.directView().execute("globalThis.marker = 7");
         await client.shutdown({ restart: true, block: true });
-        await waitFor(
-          async () => {
-            if (client.ids.length !== 2) return false;
-            try {
-              return (await Promise.all([markerOn(0), markerOn(1)])).every((t) =>
-                t === "undefined"
-              );
-            } catch {
-              return false;
-            }
-          },
-          30_000,
-          "both engines to come back",
-        );
+        await Promise.all([0, 1].map((id) => waitForFreshEngine(client, id, "marker")));
         assert.deepEqual(client.ids, [0, 1]);
         await assert.rejects(client.shutdown({ restart: true, hub: true }), InvalidOptionError);
       },

@@ -10,7 +10,7 @@ import { Client, Reference } from "../../src/client/client.ts";
 import type { ExecuteReply } from "../../src/client/execute_reply.ts";
 import { RemoteError, TaskAborted } from "../../src/errors.ts";
 import { needsPython } from "../helpers/interop.ts";
-import { CONTROLLERS, PythonCluster, waitFor } from "./python_cluster.ts";
+import { CONTROLLERS, PythonCluster, waitFor, waitForFreshEngine } from "./python_cluster.ts";
 
 const ignore = needsPython("ipyparallel");
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -155,18 +155,7 @@ for (const { kind, label } of CONTROLLERS) {
           await client.shutdown({ targets: 1, restart: true, block: true });
           const kept = (id: number) =>
             client.directView(id).apply(() => typeof (globalThis as Any).kept).get(5_000);
-          await waitFor(
-            async () => {
-              if (!client.ids.includes(1)) return false;
-              try {
-                return await kept(1) === "undefined";
-              } catch {
-                return false; // the old engine 1, on its way out
-              }
-            },
-            30_000,
-            "engine 1 to come back",
-          );
+          await waitForFreshEngine(client, 1, "kept");
           assert.deepEqual(client.ids, [0, 1]);
           assert.equal(await kept(0), "number");
         },

@@ -260,6 +260,32 @@ async function killGroup(p: Deno.ChildProcess): Promise<void> {
 }
 
 /**
+ * Waits for a restarted engine: until `id` is registered again and `globalName` is undefined
+ * in its namespace (the old engine, on its way out, may still answer or fail meanwhile).
+ *
+ * @throws {Error} That did not happen within 30 s.
+ */
+export async function waitForFreshEngine(
+  client: Client,
+  id: number,
+  globalName: string,
+): Promise<void> {
+  const probe = (name: string) => typeof (globalThis as Record<string, unknown>)[name];
+  await waitFor(
+    async () => {
+      if (!client.ids.includes(id)) return false;
+      try {
+        return await client.directView(id).apply(probe, globalName).get(5_000) === "undefined";
+      } catch {
+        return false;
+      }
+    },
+    30_000,
+    `engine ${id} to come back with a fresh namespace`,
+  );
+}
+
+/**
  * Polls `cond` every 50 ms until it holds.
  *
  * @throws {Error} It did not hold within `timeoutMs`.
