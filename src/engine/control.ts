@@ -117,7 +117,8 @@ export class Control {
       case "shutdown_request": {
         const restart = c.restart === true;
         const content = { status: "ok", restart };
-        o.log.info(restart ? "restart requested by a client" : "shutdown requested by a client");
+        const why = restart ? "restart requested by a client" : "shutdown requested by a client";
+        o.log.info(why);
         sendReply(o, socket, msg, { content });
         // PROTOCOL.md §6.5.3: the IOPub copy is what makes the Hub unregister us at once.
         o.iopub.publish("shutdown_reply", {
@@ -126,8 +127,7 @@ export class Control {
           parent: msg.header,
           metadata: {},
         });
-        if (restart) o.stop("restart requested by a client", 0, true);
-        else o.stop("shutdown requested by a client", 0);
+        o.stop(why, 0, restart);
         return;
       }
       case "kernel_info_request":

@@ -26,8 +26,12 @@ export const HASHES: Record<string, { block: number; size: number }> = {
   sha512: { block: 128, size: 64 },
 };
 
-const HEX_VALUE = new Int8Array(128).fill(0);
-for (let i = 0; i < 16; i++) HEX_VALUE["0123456789abcdef".charCodeAt(i)] = i;
+/** Value of an ASCII hex digit (either case) by char code below 128; -1 for other characters. */
+export const HEX_VALUE: Int8Array = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUE["0123456789abcdef".charCodeAt(i)] = i;
+  HEX_VALUE["0123456789ABCDEF".charCodeAt(i)] = i;
+}
 
 /**
  * HMAC (RFC 2104) over node:crypto's synchronous hashes, with the key's pads computed once.

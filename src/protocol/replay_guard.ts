@@ -5,11 +5,7 @@
  * @module
  */
 
-const HEX_VALUE = new Int8Array(128).fill(-1);
-for (let i = 0; i < 16; i++) {
-  HEX_VALUE["0123456789abcdef".charCodeAt(i)] = i;
-  HEX_VALUE["0123456789ABCDEF".charCodeAt(i)] = i;
-}
+import { HEX_VALUE } from "./hmac.ts";
 
 /**
  * Accepted signatures, bounded like jupyter_client's `digest_history`, but forgotten by age
