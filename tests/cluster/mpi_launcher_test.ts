@@ -11,21 +11,16 @@ import { mpiexecArgs, mpiexecEnv } from "../../src/cluster/mpi_launcher.ts";
 import { IPP_MAIN } from "../../src/cluster/local_launcher.ts";
 import { mpiRank } from "../../src/cli/engine.ts";
 import { UsageError } from "../../src/cli/engine.ts";
-import { INTEROP_REQUIRED } from "../helpers/interop.ts";
+import { exists, skipUnlessPresent } from "../helpers/interop.ts";
 import { processes } from "../helpers/sshd.ts";
 
 const MPIEXEC = "/usr/bin/mpiexec";
 
 function needsMpiexec(): boolean {
-  try {
-    Deno.statSync(MPIEXEC);
-    return false;
-  } catch {
-    const what = `${MPIEXEC} not found: apt-get install -y openmpi-bin`;
-    if (INTEROP_REQUIRED) throw new Error(`IPP_INTEROP=1 but ${what}`);
-    console.warn(`skipping MPI launcher tests: ${what} (IPP_INTEROP=1 makes them mandatory)`);
-    return true;
-  }
+  return skipUnlessPresent(
+    "MPI launcher tests",
+    exists(MPIEXEC) ? null : `${MPIEXEC} not found: apt-get install -y openmpi-bin`,
+  );
 }
 
 /**

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { INTEROP_REQUIRED } from "../helpers/interop.ts";
+import { exists, skipUnlessPresent } from "../helpers/interop.ts";
 import { descendants, waitUntil } from "../helpers/sshd.ts";
 import { freePort } from "../helpers/net.ts";
 
@@ -24,17 +24,6 @@ const PROGRAMS = [
   "/usr/bin/scancel",
   "/usr/bin/sinfo",
 ];
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-let warned = false;
 
 /**
  * `ignore` value for `Deno.test` of a test that needs a real Slurm: skips with a clear message
@@ -49,13 +38,7 @@ export function needsSlurm(): boolean {
   } else if (Deno.uid() !== 0) {
     what = "slurmd must run as root to start jobs, and this is not root";
   }
-  if (what === "") return false;
-  if (INTEROP_REQUIRED) throw new Error(`IPP_INTEROP=1 but ${what}`);
-  if (!warned) {
-    warned = true;
-    console.warn(`skipping real-Slurm tests: ${what} (IPP_INTEROP=1 makes them mandatory)`);
-  }
-  return true;
+  return skipUnlessPresent("real-Slurm tests", what === "" ? null : what);
 }
 
 async function output(program: string, args: string[], env?: Record<string, string>) {

@@ -14,6 +14,7 @@ import {
   launchSshController,
   remoteConnectionFiles,
 } from "../../src/cluster/ssh_controller.ts";
+import { exists } from "../helpers/interop.ts";
 import { descendants, needsSshd, Sshd, waitUntil } from "../helpers/sshd.ts";
 
 const ignore = needsSshd();
@@ -23,15 +24,6 @@ function remoteControllers(sshd: Sshd): number[] {
   return descendants(sshd.pid)
     .filter((p) => /\bmain\.ts controller\b/.test(p.cmdline) && !p.cmdline.startsWith("sh "))
     .map((p) => p.pid);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 for (const engines of ["local", "ssh"] as const) {

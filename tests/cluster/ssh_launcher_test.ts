@@ -11,6 +11,7 @@ import { Cluster } from "../../src/cluster/cluster.ts";
 import type { ClusterOptions } from "../../src/cluster/options.ts";
 import { IppError } from "../../src/errors.ts";
 import { launchSshEngine, shellQuote, sshEngineArgs } from "../../src/cluster/ssh_launcher.ts";
+import { exists } from "../helpers/interop.ts";
 import { descendants, needsSshd, Sshd, waitUntil } from "../helpers/sshd.ts";
 
 const ignore = needsSshd();
@@ -25,15 +26,6 @@ function remoteEngineFiles(sshd: Sshd): { pid: number; file: string }[] {
   return descendants(sshd.pid)
     .filter((p) => /\bmain\.ts engine\b/.test(p.cmdline) && !p.cmdline.startsWith("sh "))
     .map((p) => ({ pid: p.pid, file: /--file=(\S+)/.exec(p.cmdline)![1] }));
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

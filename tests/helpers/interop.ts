@@ -1,7 +1,8 @@
 /**
- * Shared test helpers for tests that need real Python peers (pyzmq, jupyter_client,
- * ipyparallel from Debian). With `IPP_INTEROP=1` (set by `.ci/run`) a missing peer is a
- * failure; otherwise such tests are skipped with a message saying what to install.
+ * Shared test helpers for tests that need real peers (Python's pyzmq, jupyter_client and
+ * ipyparallel, OpenSSH, MPI, Slurm, from Debian). With `IPP_INTEROP=1` (set by `.ci/run`) a
+ * missing peer is a failure; otherwise such tests are skipped with a message saying what to
+ * install.
  *
  * @module
  */
@@ -34,27 +35,43 @@ export function pythonHas(...modules: string[]): boolean {
   return ok;
 }
 
+/** Whether a file exists (programs are looked up by absolute path). */
+export function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const warned = new Set<string>();
 
 /**
- * `ignore` value for `Deno.test` of a test that needs Python modules: skips with a clear
- * message when they are missing, unless `IPP_INTEROP=1`, where the missing peer fails the run.
+ * `ignore` value for `Deno.test` of tests that need a peer: `false` when `missing` is `null`;
+ * else a skip with one message per kind of test, unless `IPP_INTEROP=1`, where the missing peer
+ * fails the run.
+ *
+ * @param tests What is skipped, e.g. `"sshd tests"`.
+ * @param missing What is missing and how to install it, or `null` when the peer is there.
+ * @returns Whether to skip.
+ * @throws {Error} With `IPP_INTEROP=1`, when `missing` is not `null`.
  */
-export function needsPython(...modules: string[]): boolean {
-  if (pythonHas(...modules)) return false;
-  const key = modules.join(",");
-  if (INTEROP_REQUIRED) {
-    throw new Error(
-      `IPP_INTEROP=1 but ${PYTHON} cannot import ${key}: ` +
-        "apt-get install -y python3-ipyparallel python3-zmq",
-    );
-  }
-  if (!warned.has(key)) {
-    warned.add(key);
-    console.warn(
-      `skipping interop tests: ${PYTHON} cannot import ${key} ` +
-        "(apt-get install -y python3-ipyparallel python3-zmq; IPP_INTEROP=1 makes them mandatory)",
-    );
+export function skipUnlessPresent(tests: string, missing: string | null): boolean {
+  if (missing === null) return false;
+  if (INTEROP_REQUIRED) throw new Error(`IPP_INTEROP=1 but ${missing}`);
+  if (!warned.has(tests)) {
+    warned.add(tests);
+    console.warn(`skipping ${tests}: ${missing} (IPP_INTEROP=1 makes them mandatory)`);
   }
   return true;
+}
+
+/** `ignore` value for `Deno.test` of a test that needs Python modules (see `skipUnlessPresent`). */
+export function needsPython(...modules: string[]): boolean {
+  return skipUnlessPresent(
+    `interop tests (${modules.join(", ")})`,
+    pythonHas(...modules) ? null : `${PYTHON} cannot import ${modules.join(",")}: ` +
+      "apt-get install -y python3-ipyparallel python3-zmq",
+  );
 }

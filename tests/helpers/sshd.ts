@@ -14,7 +14,7 @@
  */
 
 import { userInfo } from "node:os";
-import { INTEROP_REQUIRED } from "./interop.ts";
+import { exists, skipUnlessPresent } from "./interop.ts";
 import { accepts, freePort } from "./net.ts";
 
 /** The sshd program (it must be started by absolute path). */
@@ -27,31 +27,18 @@ export const SSH_KEYGEN = "/usr/bin/ssh-keygen";
 /** sshd's privilege separation folder; it refuses to start without it. */
 const PRIVSEP_DIR = "/run/sshd";
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-let warned = false;
-
 /**
  * `ignore` value for `Deno.test` of a test that needs a real sshd: skips with a clear message
  * when OpenSSH is missing, unless `IPP_INTEROP=1`, where the missing peer fails the run.
  */
 export function needsSshd(): boolean {
   const missing = [SSHD, SSH, SSH_KEYGEN].filter((p) => !exists(p));
-  if (missing.length === 0) return false;
-  const what = `${missing.join(", ")} not found: apt-get install -y openssh-server openssh-client`;
-  if (INTEROP_REQUIRED) throw new Error(`IPP_INTEROP=1 but ${what}`);
-  if (!warned) {
-    warned = true;
-    console.warn(`skipping sshd tests: ${what} (IPP_INTEROP=1 makes them mandatory)`);
-  }
-  return true;
+  return skipUnlessPresent(
+    "sshd tests",
+    missing.length === 0
+      ? null
+      : `${missing.join(", ")} not found: apt-get install -y openssh-server openssh-client`,
+  );
 }
 
 /** A process of this machine, from `/proc`. */
