@@ -6,8 +6,10 @@
  * (`HubState`, `TaskScheduler`, `HeartMonitor`, the task databases).
  *
  * Start-up order: bind every socket (HWM unlimited), write both connection files (mode 0600),
- * then start reading. Engine lifecycle: registration completes on the first heartbeat (§4.4),
- * and only then does the scheduler route tasks to the engine; a stopped heart or an
+ * then start reading. Engine lifecycle: registration completes on the first heartbeat (§4.4;
+ * here at the engine's first pong, which `Heartbeat.probe` asks for every 100 ms while a
+ * registration waits, rather than at the next beat), and only then does the scheduler route
+ * tasks to the engine; a stopped heart or an
  * `unregistration_request` is a final death (tasks pending on the engine fail or are retried
  * at once, MUX records fail at once), an IOPub `shutdown_reply` leaves the usual grace delays.
  *
@@ -392,6 +394,7 @@ export class Controller implements AsyncDisposable {
         session: hubSession,
         inbound: inbound.query,
         logger,
+        onRegistering: () => c.#heartbeat.probe(),
         onUnregistered: (n) => engineLeft(n, true),
         onResubmit: (list) => {
           if (tasks === null) {
@@ -444,6 +447,7 @@ export class Controller implements AsyncDisposable {
         periodMs: pingMs,
         maxMisses: options.maxMisses,
         logger,
+        awaiting: (uuid) => hub.isPending(uuid),
         onBeat: ({ newHearts, stoppedHearts }) => {
           for (const n of hub.heartsStarted(newHearts)) {
             logger.info(`engine::Engine Connected: ${n.content.id} (${n.content.uuid})`);

@@ -6,7 +6,8 @@
  * {@link HeartMonitor.pong}. `beat()` first judges the period that just ended — hearts that
  * answered for the first time are *new* (the Hub completes their registration, §4.4), known
  * hearts that missed more than `maxMisses` consecutive beats are *stopped* (the Hub
- * unregisters them, §4.5) — and then makes the next ping.
+ * unregisters them, §4.5) — and then makes the next ping. A heart whose registration is waiting
+ * can be taken in at its first pong instead ({@link HeartMonitor.adopt}).
  *
  * @module
  */
@@ -64,6 +65,7 @@ export class HeartMonitor {
   #responses = new Set<string>();
   #misses = new Map<string, number>();
   #current = "0.0";
+  #currentBytes = encoder.encode("0.0");
   #previous = "0.0";
   #lifetime = 0;
 
@@ -85,6 +87,11 @@ export class HeartMonitor {
   /** Hearts currently considered beating. */
   get hearts(): ReadonlySet<string> {
     return this.#hearts;
+  }
+
+  /** The latest ping (what {@link HeartMonitor.beat} last returned), to publish again. */
+  get ping(): Uint8Array {
+    return this.#currentBytes;
   }
 
   /** Consecutive misses of a known heart (0 if it answered last time or is unknown). */
@@ -128,9 +135,10 @@ export class HeartMonitor {
     this.#lifetime = Math.max((this.#clock.now() - this.#start) / 1000, this.#lifetime + 1e-6);
     this.#previous = this.#current;
     this.#current = pyFloat(this.#lifetime);
+    this.#currentBytes = encoder.encode(this.#current);
     newHearts.sort();
     stoppedHearts.sort();
-    return { ping: encoder.encode(this.#current), newHearts, stoppedHearts };
+    return { ping: this.#currentBytes, newHearts, stoppedHearts };
   }
 
   /**
@@ -145,6 +153,19 @@ export class HeartMonitor {
     const text = typeof payload === "string" ? payload : decoder.decode(payload);
     if (text !== this.#current && text !== this.#previous) return false;
     this.#responses.add(uuid);
+    return true;
+  }
+
+  /**
+   * Takes a heart that answered this period into the known hearts now, rather than reporting
+   * it as new at the next beat (up to a period away). The next beat judges it like any other.
+   *
+   * @param uuid A heart whose pong counted this period.
+   * @returns Whether it was taken in (false if already known, or if it has not answered).
+   */
+  adopt(uuid: string): boolean {
+    if (this.#hearts.has(uuid) || !this.#responses.has(uuid)) return false;
+    this.#hearts.add(uuid);
     return true;
   }
 

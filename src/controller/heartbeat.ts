@@ -5,6 +5,12 @@
  * through their uuid-identified DEALERs to the `hb_pong` ROUTER, which arrives here as
  * `[uuid, ping]`. Pings are not Jupyter messages and are not signed.
  *
+ * Registration is faster than ipyparallel's: there, an engine's registration completes at the
+ * first beat after its heart answered, 1–2 periods (3–6 s by default) after it asked. Here,
+ * while a registration waits ({@link Heartbeat.probe}), the current ping is published again every
+ * {@link PROBE_MS} ms, and the awaited heart's first pong completes it at once. Every heart
+ * echoes the extra pings with the current payload, which counts for the current period only.
+ *
  * Miss limit: see {@link defaultMaxMisses}.
  *
  * @module
@@ -44,6 +50,9 @@ export function defaultMaxMisses(periodMs: number): number {
 /** Beats of silence from every known engine tolerated before misses count again. */
 const GLOBAL_SILENCE_BEATS = 10;
 
+/** How often the current ping is published again while a registration waits (at most). */
+export const PROBE_MS = 100;
+
 /** Options of {@link Heartbeat}. */
 export interface HeartbeatOptions {
   /** `hb_ping` PUB. */
@@ -54,8 +63,16 @@ export interface HeartbeatOptions {
   periodMs: number;
   /** Miss limit (default {@link defaultMaxMisses}). */
   maxMisses?: number;
-  /** New and stopped hearts of each beat, before its ping goes out. */
-  onBeat: (result: BeatResult) => void;
+  /**
+   * New and stopped hearts of each beat, before its ping goes out; and an awaited heart, alone,
+   * as soon as it first answers.
+   */
+  onBeat: (result: Pick<BeatResult, "newHearts" | "stoppedHearts">) => void;
+  /**
+   * Whether `uuid`'s registration waits for its first pong, or without `uuid`, whether any
+   * does (default: none; new hearts then wait for the next beat).
+   */
+  awaiting?: (uuid?: string) => boolean;
   /** Logger. */
   logger: Logger;
 }
@@ -67,6 +84,7 @@ export class Heartbeat {
   /** The pong receive loop; settles when the ROUTER closes. */
   readonly done: Promise<void>;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #probe: ReturnType<typeof setInterval> | undefined;
   #last = 0;
   #stopped = false;
   #knownAnswered = false;
@@ -86,8 +104,12 @@ export class Heartbeat {
     const handle = (frames: Frames) => {
       if (frames.length < 2) return;
       const uuid = text(frames[0]);
-      if (this.monitor.pong(uuid, frames[1]) && this.monitor.hearts.has(uuid)) {
+      if (!this.monitor.pong(uuid, frames[1])) return;
+      if (this.monitor.hearts.has(uuid)) {
         this.#knownAnswered = true;
+      } else if (options.awaiting?.(uuid) && this.monitor.adopt(uuid)) {
+        this.#knownAnswered = true;
+        this.#report({ newHearts: [uuid], stoppedHearts: [] });
       }
     };
     this.done = pump(options.pong, handle, (e) => options.logger.warn(`heartbeat: ${e}`));
@@ -119,20 +141,43 @@ export class Heartbeat {
       this.#o.logger.error(`heartbeat failed: ${err}`);
       return;
     }
-    if (result.newHearts.length || result.stoppedHearts.length) {
-      try {
-        this.#o.onBeat(result);
-      } catch (err) {
-        this.#o.logger.error(`heartbeat handler failed: ${err instanceof Error ? err.stack : err}`);
-      }
-    }
+    if (result.newHearts.length || result.stoppedHearts.length) this.#report(result);
     sendQuiet(this.#o.ping, [result.ping]);
+  }
+
+  #report(result: Pick<BeatResult, "newHearts" | "stoppedHearts">): void {
+    try {
+      this.#o.onBeat(result);
+    } catch (err) {
+      this.#o.logger.error(`heartbeat handler failed: ${err instanceof Error ? err.stack : err}`);
+    }
+  }
+
+  /**
+   * A registration now waits for its heart: publish the current ping again every
+   * {@link PROBE_MS} ms (or half a period, if shorter) for as long as `awaiting()` says any
+   * does. Its engine connects its heart after reading the registration reply, so it misses
+   * the pings published before; each probe is one more chance to answer. Idempotent.
+   */
+  probe(): void {
+    if (this.#stopped || this.#probe !== undefined || this.#o.awaiting === undefined) return;
+    const awaiting = this.#o.awaiting;
+    this.#probe = setInterval(() => {
+      if (this.#stopped || !awaiting()) {
+        clearInterval(this.#probe);
+        this.#probe = undefined;
+        return;
+      }
+      sendQuiet(this.#o.ping, [this.monitor.ping]);
+    }, Math.min(PROBE_MS, this.#o.periodMs / 2));
   }
 
   /** Stops pinging (the sockets are closed by the controller). Idempotent. */
   stop(): void {
     this.#stopped = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#probe !== undefined) clearInterval(this.#probe);
     this.#timer = undefined;
+    this.#probe = undefined;
   }
 }

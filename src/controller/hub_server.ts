@@ -39,6 +39,8 @@ export interface HubServerOptions {
   inbound: InboundChannel;
   /** Logger. */
   logger: Logger;
+  /** A registration was accepted (its reply is sent); it now waits for the engine's heart. */
+  onRegistering?: (uuid: string) => void;
   /** An engine left through `unregistration_request` (a final death: its process is gone). */
   onUnregistered: (notification: Notification) => void;
   /** The Hub built new messages for a `resubmit_request`. */
@@ -99,6 +101,7 @@ export class HubServer {
           identities: idents,
         });
         sendQuiet(this.#o.query, session.pack(out));
+        if (reply.status === "ok") this.#o.onRegistering?.(content.uuid as string);
         return;
       }
       case "unregistration_request": {

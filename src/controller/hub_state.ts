@@ -188,6 +188,11 @@ export class HubState {
     return [...this.#incoming.keys()];
   }
 
+  /** Whether `uuid`'s registration is pending, or without `uuid`, whether any is. */
+  isPending(uuid?: string): boolean {
+    return uuid === undefined ? this.#incoming.size > 0 : this.#incoming.has(uuid);
+  }
+
   /** Python `new_engine_id`: a free requested id is honoured, else the counter (§4.1). */
   #newEngineId(requested: unknown): number {
     if (typeof requested === "number" && Number.isInteger(requested) && requested >= 0) {

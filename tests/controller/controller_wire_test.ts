@@ -111,6 +111,23 @@ function engineReply(s: Session, req: Message, extra: Record<string, unknown> = 
   }));
 }
 
+Deno.test("with the default 3 s period, an engine is registered at its first pong, not at a beat", async () => {
+  const w = await world({ pingMs: 3000 });
+  try {
+    const t0 = performance.now();
+    const e = await w.engine("eng-fast");
+    assert.equal(e.reply.content.status, "ok");
+    const reg = await w.nextNote();
+    const ms = performance.now() - t0;
+    assert.deepEqual(reg.content, { id: 0, uuid: "eng-fast" });
+    // ipyparallel completes it at the first beat after the heart answered: 3–6 s here.
+    assert.ok(ms < 2_000, `registered after ${ms.toFixed(0)} ms`);
+    assert.deepEqual(w.ctl.hub.pendingRegistrations(), []);
+  } finally {
+    await w.close();
+  }
+});
+
 Deno.test("registration completes on the first heartbeat, then MUX and task frames are exact", async () => {
   const w = await world();
   try {

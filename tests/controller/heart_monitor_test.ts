@@ -94,3 +94,21 @@ Deno.test("a forgotten heart is never reported stopped", () => {
   hm.forget("e");
   assert.deepEqual(hm.beat().stoppedHearts, []);
 });
+
+Deno.test("adopt takes in a heart that answered this period; the next beat does not report it", () => {
+  const hm = new HeartMonitor({ clock: new ManualClock(), maxMisses: 1 });
+  const { ping } = hm.beat();
+  assert.deepEqual(hm.ping, ping, "ping is the latest beat's payload");
+  assert.equal(hm.adopt("e"), false, "not before it answered");
+  hm.pong("e", hm.ping);
+  assert.equal(hm.adopt("e"), true);
+  assert.equal(hm.adopt("e"), false, "only once");
+  assert.ok(hm.hearts.has("e"));
+  const next = hm.beat();
+  assert.deepEqual(next.newHearts, []);
+  assert.equal(hm.misses("e"), 0);
+  assert.deepEqual(hm.ping, next.ping);
+  // From here it is judged like any heart: silent for 2 beats (> 1 miss) → stopped.
+  hm.beat();
+  assert.deepEqual(hm.beat().stoppedHearts, ["e"]);
+});

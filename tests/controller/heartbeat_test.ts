@@ -1,14 +1,15 @@
 /**
  * The heartbeat wiring on real sockets (PROTOCOL.md §4.3): scripted hearts echo pings; one that
  * stops is declared dead after its misses, while silence from every heart at once (a stalled
- * machine) is tolerated for a while.
+ * machine) is tolerated for a while; an awaited heart (a pending registration) is taken in at its
+ * first pong to a probe, not at the next beat.
  */
 import assert from "node:assert/strict";
 import { defaultMaxMisses, Heartbeat } from "../../src/controller/heartbeat.ts";
 import { createLogger } from "../../src/controller/logger.ts";
 import { createSocket, type Socket } from "../../src/zmtp/mod.ts";
 
-async function rig(periodMs: number) {
+async function rig(periodMs: number, awaiting?: (uuid?: string) => boolean) {
   const ping = createSocket("PUB", { sendHwm: 0 });
   const pong = createSocket("ROUTER", { receiveHwm: 0 });
   const pingUrl = await ping.bind("tcp://127.0.0.1:0");
@@ -21,6 +22,7 @@ async function rig(periodMs: number) {
     periodMs,
     maxMisses: 2,
     logger: createLogger(50),
+    awaiting,
     onBeat: (r) =>
       events.push({ at: performance.now() - t0, started: r.newHearts, stopped: r.stoppedHearts }),
   });
@@ -89,6 +91,46 @@ Deno.test("silence from every heart at once is tolerated for ten beats, then jud
     assert.equal(await until(() => r.hb.monitor.hearts.size < 2, 400), false);
     assert.ok(await until(() => r.hb.monitor.hearts.size === 0, 3000));
     assert.ok(performance.now() - silentAt >= 500);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("an awaited heart is taken in at its first pong, long before the next beat", async () => {
+  const awaited = new Set(["late"]);
+  const r = await rig(5_000, (uuid) => uuid === undefined ? awaited.size > 0 : awaited.has(uuid));
+  try {
+    // Its heart connects after the beat's ping went out (as an engine's does after the
+    // registration reply): only the probes reach it.
+    await new Promise((res) => setTimeout(res, 50));
+    r.heart("late");
+    r.heart("stranger"); // answers too, but nothing awaits it: it waits for the next beat
+    r.hb.probe();
+    assert.ok(await until(() => r.events.length > 0, 3_000), "reported within 3 s");
+    const first = r.events[0];
+    assert.deepEqual(first.started, ["late"]);
+    assert.deepEqual(first.stopped, []);
+    assert.ok(first.at < 3_000, `at ${first.at} ms, before the beat at 5,000`);
+    assert.ok(r.hb.monitor.hearts.has("late"));
+    assert.equal(r.hb.monitor.hearts.has("stranger"), false);
+    awaited.clear(); // registered: the probes stop
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal(r.events.length, 1);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("without awaiting, probe() is a no-op and a new heart waits for the beat", async () => {
+  const r = await rig(400);
+  try {
+    await new Promise((res) => setTimeout(res, 50));
+    r.heart("a");
+    r.hb.probe();
+    assert.ok(await until(() => r.events.length > 0, 3_000));
+    assert.deepEqual(r.events[0].started, ["a"]);
+    // Its first ping is the beat at 400 ms; its pong is judged at the beat after (800 ms).
+    assert.ok(r.events[0].at >= 700, `at ${r.events[0].at} ms`);
   } finally {
     await r.close();
   }
