@@ -9,9 +9,9 @@
  * then start reading. Engine lifecycle: registration completes on the first heartbeat (§4.4;
  * here at the engine's first pong, which `Heartbeat.probe` asks for every 100 ms while a
  * registration waits, rather than at the next beat), and only then does the scheduler route
- * tasks to the engine; a stopped heart or an
- * `unregistration_request` is a final death (tasks pending on the engine fail or are retried
- * at once, MUX records fail at once), an IOPub `shutdown_reply` leaves the usual grace delays.
+ * tasks to the engine; a stopped heart or an `unregistration_request` is a final death (tasks
+ * pending on the engine fail or are retried at once, MUX records fail at once), an IOPub
+ * `shutdown_reply` leaves the usual grace delays.
  *
  * @example
  * ```ts
