@@ -20,9 +20,10 @@
  *   `display(value)` → `display_data`; `publishData(dict)` → `data_message`. Unhandled
  *   rejections and uncaught exceptions of async user code are written to that request's
  *   stderr; the worker keeps serving.
- * - **Interrupts**: compiled cells and functions check a shared interrupt flag in every loop
- *   body (`if (flag[0]) throw`, a plain read of shared memory), so a synchronous endless loop
- *   can be stopped; a loop inside imported library code does not check it.
+ * - **Interrupts**: compiled cells and functions check a shared interrupt flag in their loop
+ *   bodies (a plain read of shared memory on the first and then every 8th iteration counted
+ *   per function, see `rewrite.ts`), so a synchronous endless loop can be stopped; a loop
+ *   inside imported library code does not check it.
  *
  * **push, pull and clear on the wire** (PROTOCOL.md §6, §9). Only `execute_request` and
  * `apply_request` travel on shell, so a JavaScript client encodes:
