@@ -174,7 +174,12 @@ function declareCounters(st: WalkState): void {
  * Instrument loops, redirect `import()` and `import.meta`, and detect top-level await. Loops
  * outside any function use the counter its caller declares around the whole code.
  */
-function walk(node: AnyNode, st: WalkState, inFunction: boolean, block: AnyNode | null = null) {
+function walk(
+  node: AnyNode,
+  st: WalkState,
+  inFunction: boolean,
+  block: AnyNode | null = null,
+): void {
   if (st.skip.has(node)) return;
   const t = node.type;
   if (!inFunction && (t === "AwaitExpression" || (t === "ForOfStatement" && node.await))) {
