@@ -448,6 +448,14 @@ export class Controller implements AsyncDisposable {
         maxMisses: options.maxMisses,
         logger,
         awaiting: (uuid) => hub.isPending(uuid),
+        // §4.2: its shell on mux, task and its broadcast leaf, and its control, are connected.
+        reachable: (uuid) => {
+          const id = hub.pendingId(uuid);
+          if (id === undefined) return false;
+          const queues = [muxOut, taskOut, ctlOut];
+          if (leaves.length > 0) queues.push(leaves[id % leaves.length]);
+          return queues.every((q) => q.socket.hasPeer?.(uuid) ?? true);
+        },
         onBeat: ({ newHearts, stoppedHearts }) => {
           for (const n of hub.heartsStarted(newHearts)) {
             logger.info(`engine::Engine Connected: ${n.content.id} (${n.content.uuid})`);

@@ -8,8 +8,10 @@
  * Registration is faster than ipyparallel's: there, an engine's registration completes at the
  * first beat after its heart answered, 1–2 periods (3–6 s by default) after it asked. Here,
  * while a registration waits ({@link Heartbeat.probe}), the current ping is published again every
- * {@link PROBE_MS} ms, and the awaited heart's first pong completes it at once. Every heart
- * echoes the extra pings with the current payload, which counts for the current period only.
+ * {@link PROBE_MS} ms, and the awaited heart's first pong completes it at once, provided the
+ * engine's queues are connected too (`reachable`: its heart may answer before its shell has
+ * finished connecting, and work routed to it then would be lost). Every heart echoes the extra
+ * pings with the current payload, which counts for the current period only.
  *
  * Miss limit: see {@link defaultMaxMisses}.
  *
@@ -73,6 +75,12 @@ export interface HeartbeatOptions {
    * does (default: none; new hearts then wait for the next beat).
    */
   awaiting?: (uuid?: string) => boolean;
+  /**
+   * Whether an awaited engine can be sent work: its queues' connections are up (a message to
+   * an engine that has not connected yet would be dropped). Its registration then waits for
+   * a later pong (default: always reachable).
+   */
+  reachable?: (uuid: string) => boolean;
   /** Logger. */
   logger: Logger;
 }
@@ -107,7 +115,10 @@ export class Heartbeat {
       if (!this.monitor.pong(uuid, frames[1])) return;
       if (this.monitor.hearts.has(uuid)) {
         this.#knownAnswered = true;
-      } else if (options.awaiting?.(uuid) && this.monitor.adopt(uuid)) {
+      } else if (
+        options.awaiting?.(uuid) && (options.reachable?.(uuid) ?? true) &&
+        this.monitor.adopt(uuid)
+      ) {
         this.#knownAnswered = true;
         this.#report({ newHearts: [uuid], stoppedHearts: [] });
       }

@@ -193,6 +193,11 @@ export class HubState {
     return uuid === undefined ? this.#incoming.size > 0 : this.#incoming.has(uuid);
   }
 
+  /** The id a pending registration was given, or `undefined`. */
+  pendingId(uuid: string): number | undefined {
+    return this.#incoming.get(uuid)?.id;
+  }
+
   /** Python `new_engine_id`: a free requested id is honoured, else the counter (§4.1). */
   #newEngineId(requested: unknown): number {
     if (typeof requested === "number" && Number.isInteger(requested) && requested >= 0) {

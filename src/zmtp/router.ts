@@ -12,10 +12,18 @@ import { SocketBase } from "./socket_base.ts";
 import { discardTail } from "./tail.ts";
 import type { Frames, SocketOptions } from "./types.ts";
 
+const encoder = new TextEncoder();
+
 /** A ROUTER socket. */
 export class RouterSocket extends SocketBase {
   readonly #routes = new Map<string, Pipe>();
   #nextId = (Math.random() * 0x1_0000_0000) >>> 0;
+
+  /** See {@link Socket.hasPeer}. */
+  hasPeer(routingId: Uint8Array | string): boolean {
+    const id = typeof routingId === "string" ? encoder.encode(routingId) : routingId;
+    return this.#routes.has(bytesKey(id));
+  }
 
   /** @param options Socket options (`mandatory` applies here). */
   constructor(options?: SocketOptions) {

@@ -87,6 +87,12 @@ export interface Socket extends AsyncIterable<Frames>, AsyncDisposable {
    */
   readonly connected?: boolean;
   /**
+   * ROUTER: whether a peer with this routing id has completed its handshake, i.e. whether a
+   * message addressed to it now would be delivered rather than dropped. Optional: a transport
+   * that cannot tell leaves it out.
+   */
+  hasPeer?(routingId: Uint8Array | string): boolean;
+  /**
    * Listen on an endpoint: `tcp://host:port` (port `0` or `*` picks a free one) or `ipc://path`.
    * @returns The resolved endpoint.
    */

@@ -73,6 +73,8 @@ async function world(options: ControllerOptions = {}) {
     shell.connect(url(ctl.ports.mux[1]));
     shell.connect(url(ctl.ports.task[1]));
     shell.connect(url(ctl.ports.broadcastLeaves[id % ctl.ports.broadcastLeaves.length]));
+    const control = sock("ROUTER", uuid);
+    control.connect(url(ctl.ports.control[1]));
     const ping = sock("SUB");
     ping.subscribe("");
     ping.connect(url(ctl.ports.hbPing));

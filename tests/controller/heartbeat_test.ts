@@ -9,7 +9,11 @@ import { defaultMaxMisses, Heartbeat } from "../../src/controller/heartbeat.ts";
 import { createLogger } from "../../src/controller/logger.ts";
 import { createSocket, type Socket } from "../../src/zmtp/mod.ts";
 
-async function rig(periodMs: number, awaiting?: (uuid?: string) => boolean) {
+async function rig(
+  periodMs: number,
+  awaiting?: (uuid?: string) => boolean,
+  reachable?: (uuid: string) => boolean,
+) {
   const ping = createSocket("PUB", { sendHwm: 0 });
   const pong = createSocket("ROUTER", { receiveHwm: 0 });
   const pingUrl = await ping.bind("tcp://127.0.0.1:0");
@@ -23,6 +27,7 @@ async function rig(periodMs: number, awaiting?: (uuid?: string) => boolean) {
     maxMisses: 2,
     logger: createLogger(50),
     awaiting,
+    reachable,
     onBeat: (r) =>
       events.push({ at: performance.now() - t0, started: r.newHearts, stopped: r.stoppedHearts }),
   });
@@ -116,6 +121,26 @@ Deno.test("an awaited heart is taken in at its first pong, long before the next 
     awaited.clear(); // registered: the probes stop
     await new Promise((res) => setTimeout(res, 300));
     assert.equal(r.events.length, 1);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("an awaited heart whose engine is not reachable yet is taken in once it is", async () => {
+  let reachable = false;
+  const r = await rig(5_000, (uuid) => uuid === undefined || uuid === "slow", () => reachable);
+  try {
+    await new Promise((res) => setTimeout(res, 50));
+    r.heart("slow");
+    r.hb.probe();
+    // It answers the probes, but its queues are not connected: no registration yet.
+    await new Promise((res) => setTimeout(res, 400));
+    assert.equal(r.events.length, 0);
+    reachable = true;
+    const at = performance.now() - r.t0;
+    assert.ok(await until(() => r.events.length > 0, 3_000), "reported once reachable");
+    assert.deepEqual(r.events[0].started, ["slow"]);
+    assert.ok(r.events[0].at >= at && r.events[0].at < 3_000, `at ${r.events[0].at} ms`);
   } finally {
     await r.close();
   }

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { createSocket } from "../../src/zmtp/mod.ts";
-import { b, s, settledWithin, within } from "./helpers.ts";
+import { b, s, settledWithin, until, within } from "./helpers.ts";
 
 Deno.test("bind on port 0 reports the real port in bind() and endpoints", async () => {
   await using router = createSocket("ROUTER");
@@ -30,6 +30,19 @@ Deno.test("ROUTER prepends the DEALER's identity and routes the reply back by it
   await router.send([b("dealer-1"), b(""), b("world")]);
   const reply = await within(dealer.receive(), 5_000, "reply");
   assert.deepEqual(reply.map(s), ["", "world"]);
+});
+
+Deno.test("ROUTER hasPeer is true from a peer's handshake until it goes", async () => {
+  await using router = createSocket("ROUTER");
+  const ep = await router.bind("tcp://127.0.0.1:0");
+  assert.equal(router.hasPeer?.("dealer-1"), false);
+  const dealer = createSocket("DEALER", { identity: "dealer-1" });
+  dealer.connect(ep);
+  await until(() => router.hasPeer?.("dealer-1") === true, 5_000, "the handshake");
+  assert.equal(router.hasPeer?.(b("dealer-1")), true, "by bytes too");
+  assert.equal(router.hasPeer?.("dealer-2"), false);
+  await dealer.close();
+  await until(() => router.hasPeer?.("dealer-1") === false, 5_000, "the disconnect");
 });
 
 Deno.test("ROUTER gives an anonymous peer a 5-byte routing id starting with 0x00", async () => {
