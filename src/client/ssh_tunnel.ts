@@ -5,14 +5,18 @@
  * (`-L 127.0.0.1:<local>:<ip>:<port>`); the client then connects to the local ports.
  * Tunnelling is invisible on the wire.
  *
- * Authentication is non-interactive (`BatchMode=yes`): an SSH agent, a default key, or
- * `sshkey`. Password prompts are not supported.
+ * Without `password`, authentication is non-interactive (`BatchMode=yes`): an SSH agent, a
+ * default key, or `sshkey`; ssh fails rather than prompt. With `password`, ssh's prompts go to
+ * an askpass helper (`ssh_askpass.ts`) that answers password prompts (the server's password)
+ * and passphrase prompts (an encrypted `sshkey`) alike, one attempt each
+ * (`NumberOfPasswordPrompts=1`), so a wrong password fails at once with ssh's message.
  *
  * @module
  */
 
 import { InvalidOptionError, IppError } from "../errors.ts";
 import type { ClientUrls } from "../protocol/connection.ts";
+import { isEncryptedKey, SshAskpass } from "./ssh_askpass.ts";
 
 /** Options of {@link SshTunnel.open}. */
 export interface SshTunnelOptions {
@@ -20,6 +24,11 @@ export interface SshTunnelOptions {
   server: string;
   /** Private key file (`ssh -i`). */
   keyfile?: string;
+  /**
+   * Answer for ssh's password and key-passphrase prompts (through `SSH_ASKPASS`, never a
+   * command line; OpenSSH 8.4 or later). Without it ssh runs in `BatchMode` and never prompts.
+   */
+  password?: string;
   /** The ssh program (default `"ssh"`). */
   sshCommand?: string;
   /** Milliseconds to wait for every forward to accept connections (default 15 000). */
@@ -51,10 +60,11 @@ export class SshTunnel {
    * accepts connections.
    *
    * @param urls The client URLs from the connection file (`tcp://ip:port`).
-   * @param options Server, key, ssh program, time limit.
+   * @param options Server, key, password, ssh program, time limit.
    * @returns The tunnel; close it with {@link SshTunnel.close}.
    * @throws {InvalidOptionError} A URL is not TCP, or the server is malformed.
-   * @throws {IppError} ssh exited or the forwards did not come up in time (with ssh's stderr).
+   * @throws {IppError} ssh exited (a refused key or password) or the forwards did not come up
+   * in time (with ssh's stderr); or `password` with an OpenSSH older than 8.4.
    */
   static async open(urls: ClientUrls, options: SshTunnelOptions): Promise<SshTunnel> {
     const m = /^(?:([^@]+)@)?([^:@]+)(?::(\d+))?$/.exec(options.server);
@@ -67,14 +77,39 @@ export class SshTunnel {
     const [, user, host, port] = m;
     const target = user ? `${user}@${host}` : host;
     const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+    const sshCommand = options.sshCommand ?? "ssh";
+    const askpass = options.password === undefined
+      ? undefined
+      : await SshAskpass.create(options.password, sshCommand);
+    try {
+      return await SshTunnel.#start(urls, options, target, port, deadline, askpass);
+    } finally {
+      // ssh authenticates before it opens the forwards: once they accept, or once ssh has
+      // failed, the helper is no longer needed.
+      await askpass?.remove();
+    }
+  }
+
+  /** {@link SshTunnel.open} once the askpass helper (if any) is ready. */
+  static async #start(
+    urls: ClientUrls,
+    options: SshTunnelOptions,
+    target: string,
+    port: string | undefined,
+    deadline: number,
+    askpass: SshAskpass | undefined,
+  ): Promise<SshTunnel> {
+    // Without a password ssh must never prompt; with one, one try at each prompt.
+    const auth = askpass === undefined
+      ? ["-o", "BatchMode=yes"]
+      : ["-o", "BatchMode=no", "-o", "NumberOfPasswordPrompts=1"];
     // A local port picked free can be taken by another process before ssh binds it; ssh then
     // exits ("Address already in use") and we try again with other ports.
     for (let attempt = 1;; attempt++) {
       const { local, forwards } = pickLocalPorts(urls);
       const args = [
         "-N",
-        "-o",
-        "BatchMode=yes",
+        ...auth,
         "-o",
         "ExitOnForwardFailure=yes",
         "-o",
@@ -86,6 +121,7 @@ export class SshTunnel {
       ];
       const process = new Deno.Command(options.sshCommand ?? "ssh", {
         args,
+        env: askpass?.env(),
         stdin: "null",
         stdout: "null",
         stderr: "piped",
@@ -104,7 +140,7 @@ export class SshTunnel {
       }
       throw new IppError(
         `SSH tunnel to ${options.server} failed (${failure}): ${said || "no output"}` +
-          ` (check that \`ssh ${target}\` works without a password prompt: use an agent or sshkey)`,
+          ` (${await authHint(target, options)})`,
       );
     }
   }
@@ -120,6 +156,23 @@ export class SshTunnel {
     }
     await this.#process.status;
   }
+}
+
+/** What to check when ssh failed, worded for the authentication that was tried. */
+async function authHint(target: string, options: SshTunnelOptions): Promise<string> {
+  const key = options.keyfile;
+  const encrypted = key !== undefined && await isEncryptedKey(key);
+  if (options.password !== undefined) {
+    return encrypted
+      ? `check password: it unlocks sshkey ${key} (and answers a server password prompt)`
+      : `check password: it answers the password prompt of \`ssh ${target}\``;
+  }
+  if (encrypted) {
+    return `sshkey ${key} is encrypted: give its passphrase as password, or load it into an ` +
+      "SSH agent";
+  }
+  return `check that \`ssh ${target}\` works without a password prompt: use an agent or ` +
+    "sshkey, or give password";
 }
 
 /** One free local port per distinct controller address, and the rewritten URLs. */

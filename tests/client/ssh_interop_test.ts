@@ -12,15 +12,22 @@
  *
  * The client passes `-i` (from `sshkey`) and `-p` (from `sshserver`) itself; only host-key
  * trust for the throw-away host key comes from `sshCommand`, a wrapper that `exec`s the real
- * `/usr/bin/ssh` with `StrictHostKeyChecking=no` (no change to `ssh_tunnel.ts` was needed).
+ * `/usr/bin/ssh` with `StrictHostKeyChecking=no` (the tunnel has no host-key option of its own).
  * A key that sshd does not accept makes `Client.connect` fail at once with ssh's own message
  * and the server's name.
+ *
+ * `password` goes through ssh's askpass (`ssh_askpass.ts`). Password authentication for a real
+ * account would need a system user with a known password, which tests must not create, so the
+ * askpass path is tested with what it also answers: the passphrase of an encrypted `sshkey`
+ * (`ssh-keygen -N`). A wrong passphrase, a missing one, and a host-key question each fail at
+ * once with ssh's message ("ssh exited", not the tunnel's time-out); no ssh or askpass process
+ * outlives `connect` or `close`.
  */
 
 import assert from "node:assert/strict";
 import { Client } from "../../src/client/client.ts";
 import type { ExecuteReply } from "../../src/client/execute_reply.ts";
-import { IppError } from "../../src/errors.ts";
+import { InvalidOptionError, IppError } from "../../src/errors.ts";
 import { descendants, needsSshd, SSH_KEYGEN, Sshd, waitUntil } from "../helpers/sshd.ts";
 import { withLocalCluster } from "../helpers/local_cluster.ts";
 
@@ -34,6 +41,37 @@ function sshClients(sshd: Sshd): { pid: number; cmdline: string }[] {
   return descendants(Deno.pid).filter((p) =>
     /(^|\/)ssh /.test(p.cmdline) && p.cmdline.includes(` -p ${sshd.port} `)
   );
+}
+
+/** askpass helpers (`ssh_askpass.ts`) running under this process. */
+function askpassHelpers(): { pid: number; cmdline: string }[] {
+  return descendants(Deno.pid).filter((p) => p.cmdline.includes("ipp-askpass-"));
+}
+
+/** The environment of a process of this user, from `/proc`. */
+function environOf(pid: number): Map<string, string> {
+  const entries = Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0").filter(Boolean);
+  return new Map(entries.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+}
+
+/** A passphrase with spaces and shell metacharacters, as the helper must pass them verbatim. */
+const PASSPHRASE = "correct horse $HOME `id` 'battery' \\n";
+
+/**
+ * Runs `connect` and expects it to reject with an {@link IppError} from ssh itself (not the
+ * tunnel's time-out), well within the time limit it was given; returns the message.
+ */
+async function sshRefusal(connect: () => Promise<unknown>, timeoutMs: number): Promise<string> {
+  const started = Date.now();
+  let message = "";
+  await assert.rejects(connect(), (e: Error) => {
+    assert.ok(e instanceof IppError, String(e));
+    message = e.message;
+    return true;
+  });
+  assert.ok(message.includes("(ssh exited"), message);
+  assert.ok(Date.now() - started < timeoutMs, `took ${Date.now() - started} ms: ${message}`);
+  return message;
 }
 
 Deno.test({
@@ -133,6 +171,124 @@ Deno.test({
         },
       );
       assert.equal(sshClients(sshd).length, 0, "no ssh process is left behind");
+    });
+  },
+});
+
+Deno.test({
+  name: "Client.connect with an encrypted sshkey and its passphrase as password runs work",
+  ignore,
+  async fn() {
+    await using sshd = await Sshd.start();
+    const key = await sshd.newKey("id_encrypted", { passphrase: PASSPHRASE });
+    await withLocalCluster(
+      { n: 1, clusterId: "ssh-askpass", controllerArgs: ["--ping=250"] },
+      async (cluster) => {
+        await cluster.start();
+        const sshCommand = await sshd.sshWrapper();
+        {
+          await using client = await Client.connect({
+            urlFile: cluster.clientFile,
+            sshserver: sshd.server,
+            sshkey: key,
+            password: PASSPHRASE,
+            sshCommand,
+            timeout: 30_000,
+            log: () => {},
+          });
+          const tunnels = sshClients(sshd);
+          assert.equal(tunnels.length, 1, "one ssh process for every channel");
+          const { pid, cmdline } = tunnels[0];
+          // The secret reaches the helper through ssh's environment, never a command line.
+          assert.ok(!cmdline.includes("horse"), cmdline);
+          assert.match(cmdline, / -o BatchMode=no -o NumberOfPasswordPrompts=1 /);
+          assert.ok(cmdline.includes(`-i ${key}`), cmdline);
+          const env = environOf(pid);
+          assert.equal(env.get("SSH_ASKPASS_REQUIRE"), "force");
+          assert.equal(env.get("IPP_SSH_ASKPASS_SECRET"), PASSPHRASE);
+          // ssh authenticated before the forwards opened: the helper is already removed.
+          const helper = env.get("SSH_ASKPASS")!;
+          assert.match(helper, /ipp-askpass-/);
+          assert.equal(await Deno.stat(helper).catch(() => null), null, `${helper} removed`);
+          assert.equal(askpassHelpers().length, 0);
+
+          await waitUntil(() => client.ids.length === 1, 60_000, "the engine to register");
+          const e0 = client.engine(0);
+          assert.equal(await e0.apply((a: number, b: number) => a * b, 6, 7), 42);
+          const reply =
+            (await e0.execute("const k = 40 + 2; k", { silent: false })) as ExecuteReply;
+          assert.equal(reply.text, "42");
+          const all = client.directView();
+          assert.deepEqual(await all.map((x: number) => x + 1, [1, 2, 3]), [2, 3, 4]);
+        }
+        await waitUntil(() => sshClients(sshd).length === 0, 10_000, "the ssh tunnel to exit");
+        assert.equal(askpassHelpers().length, 0, "no askpass helper is left");
+        await waitUntil(
+          () => descendants(sshd.pid).length === 0,
+          10_000,
+          "sshd's session to end",
+        );
+      },
+    );
+  },
+});
+
+Deno.test({
+  name: "Client.connect with a wrong passphrase, no passphrase, or a host-key question fails " +
+    "at once with ssh's message",
+  ignore,
+  async fn() {
+    await using sshd = await Sshd.start();
+    const key = await sshd.newKey("id_encrypted", { passphrase: PASSPHRASE });
+    await withLocalCluster({ n: 0, clusterId: "ssh-askpass-bad" }, async (cluster) => {
+      await cluster.startController();
+      const sshCommand = await sshd.sshWrapper();
+      const timeout = 30_000;
+      const base = { urlFile: cluster.clientFile, sshserver: sshd.server, sshkey: key, timeout };
+
+      // One attempt (NumberOfPasswordPrompts=1), then ssh's own refusal.
+      let message = await sshRefusal(
+        () => Client.connect({ ...base, password: "not the passphrase", sshCommand }),
+        timeout,
+      );
+      assert.match(message, /Permission denied/);
+      assert.ok(message.includes(`check password: it unlocks sshkey ${key}`), message);
+      assert.ok(!message.includes("not the passphrase"), "the secret is not in the message");
+
+      // Without a password ssh stays in BatchMode: no prompt, no hang, and a hint.
+      message = await sshRefusal(() => Client.connect({ ...base, sshCommand }), timeout);
+      assert.match(message, /Permission denied/);
+      assert.ok(
+        message.includes(`sshkey ${key} is encrypted: give its passphrase as password`),
+        message,
+      );
+
+      // An unknown host key: the helper refuses the "yes/no" question (ssh reads "no") rather
+      // than answering it with the password, which ssh would ask again and again.
+      message = await sshRefusal(
+        async () =>
+          Client.connect({
+            ...base,
+            password: PASSPHRASE,
+            sshCommand: await sshd.sshWrapper({ askHostKey: true }),
+          }),
+        timeout,
+      );
+      assert.match(message, /Host key verification failed/);
+
+      // A password with nothing to tunnel through is a mistake, not something to ignore.
+      await assert.rejects(
+        Client.connect({ urlFile: cluster.clientFile, password: PASSPHRASE, timeout }),
+        (e: Error) => {
+          assert.ok(e instanceof InvalidOptionError && e.option === "password", String(e));
+          assert.match(e.message, /reached directly: give sshserver/);
+          return true;
+        },
+      );
+
+      assert.equal(sshClients(sshd).length, 0, "no ssh process is left behind");
+      assert.equal(askpassHelpers().length, 0, "no askpass helper is left behind");
+      await waitUntil(() => descendants(sshd.pid).length === 0, 10_000, "sshd's sessions to end");
     });
   },
 });

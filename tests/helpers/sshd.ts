@@ -199,17 +199,45 @@ export class Sshd implements AsyncDisposable {
    * host-key options of {@link Sshd.sshOptions} (not the key or port) before the caller's
    * arguments, for programs that take an ssh command but no ssh options (`sshCommand`).
    *
+   * @param options `askHostKey`: leave ssh's host-key question on
+   *   (`StrictHostKeyChecking=ask`, an empty known-hosts file) instead of trusting the host key.
    * @returns The wrapper's path.
    */
-  async sshWrapper(): Promise<string> {
-    const path = `${this.dir}/ssh`;
+  async sshWrapper(options: { askHostKey?: boolean } = {}): Promise<string> {
+    const path = `${this.dir}/${options.askHostKey ? "ssh-ask" : "ssh"}`;
+    const checking = options.askHostKey ? "ask" : "no";
     await Deno.writeTextFile(
       path,
       "#!/bin/sh\n" +
-        `exec ${SSH} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "$@"\n`,
+        `exec ${SSH} -o StrictHostKeyChecking=${checking} -o UserKnownHostsFile=/dev/null ` +
+        `-o LogLevel=ERROR "$@"\n`,
       { mode: 0o755 },
     );
     await Deno.chmod(path, 0o755);
+    return path;
+  }
+
+  /**
+   * Generate another ed25519 key pair in {@link Sshd.dir}.
+   *
+   * @param name The private key's file name (the public key gets `.pub`).
+   * @param options `passphrase` encrypts the private key (`ssh-keygen -N`; default none);
+   *   `authorize` adds the public key to `authorized_keys` (default true).
+   * @returns The private key's path.
+   */
+  async newKey(
+    name: string,
+    options: { passphrase?: string; authorize?: boolean } = {},
+  ): Promise<string> {
+    const path = `${this.dir}/${name}`;
+    await run(SSH_KEYGEN, ["-q", "-t", "ed25519", "-N", options.passphrase ?? "", "-f", path]);
+    if (options.authorize ?? true) {
+      await Deno.writeTextFile(
+        `${this.dir}/authorized_keys`,
+        await Deno.readTextFile(`${path}.pub`),
+        { append: true },
+      );
+    }
     return path;
   }
 
