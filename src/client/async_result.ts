@@ -61,6 +61,8 @@ export interface AsyncResultOptions {
   returnExceptions?: boolean;
   /** Where `displayOutputs` and `waitInteractive` write (default: the process's stdout). */
   output?: TextOutput;
+  /** Owns the results: reading them (`get`, `await`) drops them from the client's caches. */
+  owner?: boolean;
 }
 
 /** Element type of a list result. */
@@ -234,6 +236,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T>, AsyncIterable<E
       );
     }
     this.source.markConsumed?.(this.msgIds);
+    if (this.options.owner) this.options.client?.forget?.(this.msgIds);
     return this.reconstruct(options.returnExceptions ?? this.options.returnExceptions ?? false);
   }
 

@@ -16,19 +16,21 @@
  * | `abort`, `clear`, `shutdown`, `wait`, `spin` | same names |
  * | `spin_thread(interval)`, `stop_spin_thread()` | `spinThread(ms)`, `stopSpinThread()`: no-ops, see below |
  * | `queue_status`, `result_status`, `db_query`, `hub_history` | `queueStatus`, `resultStatus`, `dbQuery`, `hubHistory` |
- * | `get_result(ids)`, `resubmit(ids)` | `getResult(ids)` (an `AsyncHubResult` for tasks not tracked here), `getResult(await resubmit(ids))`; the old AsyncResult follows the new task |
+ * | `get_result(ids, block, owner)`, `resubmit(ids, metadata, block)` | `getResult(ids, { block, owner })` (an `AsyncHubResult` for tasks not tracked here; `block` gives the value), `getResult(await resubmit(ids))` (non-empty `metadata` throws: the Hub cannot carry it); the old AsyncResult follows the new task |
  * | `purge_local_results`, `purge_hub_results`, `purge_results`, `purge_everything` | `purgeLocalResults`, `purgeHubResults`, `purgeResults`, `purgeEverything` |
  * | `send_apply_request`, `send_execute_request` | `sendApplyRequest`, `sendExecuteRequest` |
- * | `close()` | `close()`, `await using rc = await Client.connect()` |
+ * | `close(linger)` | `close({ linger })` (ms), `await using rc = await Client.connect()` |
  *
- * **Spinning.** Python's client must be "spun" to process input; here the sockets' readers
- * run on Deno's event loop, so state (`ids`, `outstanding`, results) is always current
- * between `await`s. `spin()`, `spinThread()` and `stopSpinThread()` exist for familiarity and
- * do nothing.
+ * **Spinning.** ipyparallel's client once had to be "spun" to process input; in 7.1 its IO
+ * thread does that and `spin()`, `spin_thread()`, `stop_spin_thread()` are deprecated and do
+ * nothing. Here the sockets' readers run on Deno's event loop, so state (`ids`,
+ * `outstanding`, results) is always current between `await`s; the three methods do nothing
+ * either.
  *
  * **SSH.** With `sshserver` (`[user@]host[:port]`), `sshkey`, or a connection file whose
  * `ssh` names a server for a controller on another machine, every channel goes through one
- * `ssh -N -L …` process (`ssh_tunnel.ts`); authentication must not prompt (agent or key).
+ * `ssh -N -L …` process (`ssh_tunnel.ts`). Without `password` it must not prompt (an agent or
+ * `sshkey`); `password` answers ssh's password or key-passphrase prompt (`ssh_askpass.ts`).
  *
  * **Controller loss.** While anything is outstanding the client checks every
  * `livenessIntervalMs` (default 1000) that the controller's registration port still accepts
@@ -92,14 +94,18 @@ export class Client extends ClientCore {
    * @returns A connected client.
    * @throws {ConnectionFileError} No connection file (the message names every path tried).
    * @throws {ControllerLostError} No `connection_reply` within `timeout`.
-   * @throws {IppError} SSH tunnelling or CurveZMQ was asked for (not implemented yet).
+   * @throws {IppError} The SSH tunnel failed (with ssh's message), or the controller uses
+   *   CurveZMQ (not supported).
+   * @throws {InvalidOptionError} A bad option, such as `password` without an SSH tunnel.
    */
   static async connect(options: ClientOptions = {}): Promise<Client> {
-    if (options.password !== undefined) {
+    if (
+      options.password !== undefined &&
+      (typeof options.password !== "string" || options.password === "")
+    ) {
       throw new InvalidOptionError(
         "password",
-        "SSH password authentication is not supported (ssh runs non-interactively): use an " +
-          "SSH agent or a key (sshkey)",
+        "password must be a non-empty string: the SSH password, or the passphrase of sshkey",
       );
     }
     for (const name of ["maxHistory", "maxCachedResults"] as const) {
@@ -133,10 +139,17 @@ export class Client extends ClientCore {
       tunnel = await SshTunnel.open(urls, {
         server,
         keyfile: options.sshkey,
+        password: options.password,
         sshCommand: options.sshCommand,
         timeoutMs: timeout,
       });
       urls = tunnel.urls;
+    } else if (options.password !== undefined) {
+      throw new InvalidOptionError(
+        "password",
+        `password is for an SSH tunnel, but the controller in ${path} is reached directly: ` +
+          "give sshserver (or sshkey) to tunnel, or leave password out",
+      );
     }
     const client = new Client(info, path, urls, options);
     if (tunnel) client.closers.push(() => tunnel.close());
@@ -301,17 +314,26 @@ export class Client extends ClientCore {
     return new AsyncResult(this.parts.tasks, waiting).wait(timeoutMs);
   }
 
-  /** Does nothing: input is processed by the event loop (see the module doc). */
+  /**
+   * Does nothing, as in ipyparallel 7.1, where `spin()` is deprecated and does nothing because
+   * its IO thread processes input. Here the sockets' readers run on Deno's event loop: `ids`,
+   * `outstanding`, `results` and `metadata` are current whenever your code runs (between
+   * `await`s), with no call needed (see the module doc).
+   */
   spin(): void {}
 
   /**
-   * Does nothing: input is processed by the event loop (see the module doc).
+   * Does nothing, as in ipyparallel 7.1 (`spin_thread` is deprecated there and does nothing):
+   * input is handled by the event loop, see {@link Client.spin}.
    *
-   * @param _intervalMs Ignored.
+   * @param _intervalMs Ignored (ipyparallel's `interval`, in ms here).
    */
   spinThread(_intervalMs = 1000): void {}
 
-  /** Does nothing (see {@link Client.spinThread}). */
+  /**
+   * Does nothing, as in ipyparallel 7.1 (`stop_spin_thread` is deprecated there and does
+   * nothing): there is no spin thread, see {@link Client.spin}.
+   */
   stopSpinThread(): void {}
 
   // -- Hub queries (delegated) ----------------------------------------------------------------
@@ -340,19 +362,58 @@ export class Client extends ClientCore {
   }
   /**
    * Results by msg_id or history index (default: the latest), from here or from the Hub (an
-   * `AsyncHubResult` for other clients' tasks). `await` it to block, as `block=True` would.
+   * `AsyncHubResult` for other clients' tasks): ipyparallel's `get_result`.
+   *
+   * **`block`.** Without it, the pending AsyncResult: `await` it (or `get(timeoutMs)`) to wait.
+   * With `block: true`, a promise of the value once every result settled, rejecting with the
+   * failure as `get()` does. ipyparallel's `get_result(block=True)` waits and returns the
+   * AsyncResult; an AsyncResult is `PromiseLike` here, so no promise can resolve to one
+   * (awaiting it gives its value), and `block` gives the value, as a view's `block` does.
+   * `block` defaults to `false`, not to `client.block` as in ipyparallel, so that the return
+   * type follows from the call.
+   *
+   * **`owner`.** With `owner: true` the AsyncResult owns its results, as in ipyparallel: once
+   * they are read (`get`, `await`, or `block`), they leave `client.results` and
+   * `client.metadata` (the AsyncResult keeps its own copy; the Hub keeps its record). The
+   * default is `false`, where ipyparallel's `Client.get_result` defaults to `True`: here any
+   * number of AsyncResults may read one msg_id, and the cache is bounded anyway
+   * (`maxCachedResults`). ipyparallel drops them when they arrive; here, when read.
+   *
+   * @example
+   * ```ts ignore
+   * const ar = client.loadBalancedView().apply(() => 42);
+   * console.log(await client.getResult(ar.msgIds[0], { block: true })); // 42
+   * await client.getResult(ar, { owner: true }).get();
+   * console.log(client.results.has(ar.msgIds[0])); // false
+   * ```
    *
    * @param jobs msg_ids, history indices or AsyncResults; one job gives a single result.
-   * @param _options `owner` is accepted for familiarity and ignored (results are not
-   *   deleted on read here).
-   * @returns The pending result.
+   * @param options `block`: return a promise of the value; `owner`: reading the result drops
+   *   it from the client's caches (default false).
+   * @returns The pending result, or with `block` a promise of its value.
+   * @throws {RemoteError} With `block`, a single request failed (`CompositeError` for a list).
    */
   getResult(
+    jobs: Job | readonly Job[] | undefined,
+    options: { block: true; owner?: boolean },
+  ): Promise<RemoteValue>;
+  /** Without `block`: the pending AsyncResult (see the first signature). */
+  getResult(
     jobs?: Job | readonly Job[],
-    _options: { owner?: boolean } = {},
-  ): AsyncResult<RemoteValue> {
+    options?: { block?: false; owner?: boolean },
+  ): AsyncResult<RemoteValue>;
+  /** `block` known only at run time: either form (see the first signature). */
+  getResult(
+    jobs?: Job | readonly Job[],
+    options?: { block?: boolean; owner?: boolean },
+  ): AsyncResult<RemoteValue> | Promise<RemoteValue>;
+  getResult(
+    jobs?: Job | readonly Job[],
+    options: { block?: boolean; owner?: boolean } = {},
+  ): AsyncResult<RemoteValue> | Promise<RemoteValue> {
     const ids = jobs === undefined ? this.parts.history.slice(-1) : this.msgIdsOf(jobs);
-    return this.hubQueries.getResult(ids, !Array.isArray(jobs));
+    const ar = this.hubQueries.getResult(ids, !Array.isArray(jobs), { owner: options.owner });
+    return options.block ? ar.get() : ar;
   }
   /**
    * Runs jobs again under new msg_ids (Hub `resubmit_request`). The new tasks are tracked
@@ -360,14 +421,32 @@ export class Client extends ClientCore {
    * `getResult(newIds)`, or through the old AsyncResult, which follows its successor — its
    * `get()` gives the new task's result once it is in.
    *
+   * ipyparallel 7.1 also takes `metadata` and drops it without a word. Here a non-empty
+   * `metadata` is refused: the Hub's `resubmit_request` carries only msg_ids (PROTOCOL.md
+   * §5.7), and the Hub resends each stored request with empty metadata, so nothing given here
+   * could reach the engines or schedulers. To run a task with other flags (`after`, `follow`,
+   * `targets`, `retries`), submit it again through a view.
+   *
    * @param jobs msg_ids, history indices or AsyncResults (default: the latest).
-   * @param options `block`: also wait until the new tasks settled (default: `this.block`).
+   * @param options `block`: also wait until the new tasks settled (default: `this.block`);
+   *   `metadata`: only `undefined`, `null` or `{}` (see above).
    * @returns The new msg_ids, in the order of `jobs`.
+   * @throws {TypeError} `metadata` has keys (the promise rejects; nothing is resubmitted).
    * @throws {RemoteError} A msg_id is unknown to the Hub.
    */
-  async resubmit(jobs: Job | readonly Job[] = -1, options: { block?: boolean } = {}): Promise<
-    string[]
-  > {
+  async resubmit(
+    jobs: Job | readonly Job[] = -1,
+    options: { block?: boolean; metadata?: Record<string, unknown> | null } = {},
+  ): Promise<string[]> {
+    const metadata = options.metadata;
+    if (metadata !== undefined && metadata !== null && Object.keys(metadata).length > 0) {
+      throw new TypeError(
+        `resubmit() cannot send metadata (${Object.keys(metadata).join(", ")}): the Hub's ` +
+          "resubmit_request carries only msg_ids (PROTOCOL.md §5.7) and the Hub resends each " +
+          "request with empty metadata (ipyparallel 7.1 drops this argument silently); to run " +
+          "a task with new flags (after, follow, targets, retries), submit it again from a view",
+      );
+    }
     const newIds = await this.hubQueries.resubmit(this.msgIdsOf(jobs));
     if (options.block ?? this.block) await this.wait(newIds);
     return newIds;

@@ -36,54 +36,10 @@ import type {
 import { resolveTargets } from "./targets.ts";
 import type { Targets } from "./targets.ts";
 import { TaskRegistry } from "./task_registry.ts";
+import type { ClientOptions } from "./client_options.ts";
 
 export type { ApplyRequestOptions, ExecuteRequestOptions, Serializer, Submitted, Targets };
-
-/** Options of {@link Client.connect}. */
-export interface ClientOptions {
-  /** Path of the client connection file; wins over profile and cluster id. */
-  urlFile?: string;
-  /** Profile name (default `"default"`). */
-  profile?: string;
-  /** Explicit profile folder. */
-  profileDir?: string;
-  /** IPython folder (default `$IPYTHONDIR` or `~/.ipython`). */
-  ipythonDir?: string;
-  /** Cluster id: the file is `ipcontroller-<clusterId>-client.json`. */
-  clusterId?: string;
-  /** Milliseconds to wait for the connection file and for `connection_reply` (default 10 000). */
-  timeout?: number;
-  /** Log every message sent and received. */
-  debug?: boolean;
-  /** Header `username` (default `$USER`, else `"username"`). */
-  username?: string;
-  /** HMAC key overriding the file's. */
-  key?: string;
-  /** Tunnel every channel through this SSH server, `[user@]host[:port]` (system `ssh`). */
-  sshserver?: string;
-  /** Private key for the SSH tunnel (`ssh -i`); alone, tunnels through the controller host. */
-  sshkey?: string;
-  /** Not supported (ssh runs without prompting): giving it throws. Use an agent or `sshkey`. */
-  password?: string;
-  /** The ssh program (default `"ssh"`). */
-  sshCommand?: string;
-  /** Where warnings (bad messages, stray replies) and debug lines go. */
-  log?: Logger;
-  /** Default of `block` for views and control methods (default false). */
-  block?: boolean;
-  /** Settled results kept for look-up by msg_id (default 10 000). */
-  maxCachedResults?: number;
-  /**
-   * The most msg_ids `history` keeps (default 100 000, about 6.5 MB): the newest; when full
-   * the oldest eighth is dropped at once. `Infinity` keeps all (ipyparallel's unbounded
-   * list); 0 keeps none.
-   */
-  maxHistory?: number;
-  /** How long a replied task waits for its IOPub idle, in ms (default 10 000). */
-  outputTimeoutMs?: number;
-  /** Controller liveness check period in ms while work is outstanding (default 1000; 0 = off). */
-  livenessIntervalMs?: number;
-}
+export type { ClientOptions };
 
 /** A job: a msg_id, an index into `history`, or an AsyncResult. */
 export type Job = string | number | { msgIds: readonly string[] };
@@ -155,12 +111,15 @@ export class ClientCore implements AsyncDisposable {
     this.#registrationUrl = urls.registration;
     this.block = options.block ?? false;
     this.#log = options.log ?? (options.debug ? debugLogger : consoleLogger);
+    // Actor transitions (the `debug` option): no inspector at all without it.
+    const trace = options.debug ? (line: string) => this.#log("debug", line) : undefined;
     this.session = new Session({
       key: options.key ?? info.key,
       signatureScheme: info.signature_scheme,
       username: options.username ?? envUser() ?? "username",
     });
     this.#engines = new EngineTable({
+      trace,
       failTask: (id, e) => this.#tasks.engineDied(id, e),
       onChange: (e) => {
         if (e.event === "unregister") this.#control.engineGone(e.id);
@@ -171,6 +130,7 @@ export class ClientCore implements AsyncDisposable {
       engines: this.#engines,
       maxCachedResults: options.maxCachedResults,
       outputTimeoutMs: options.outputTimeoutMs,
+      trace,
       onStray: (msgId, msg) =>
         this.#log("warn", `Ignored ${msg.header.msg_type} for unknown or settled msg_id ${msgId}`),
     });
@@ -200,6 +160,7 @@ export class ClientCore implements AsyncDisposable {
     });
     this.#hub = new HubLink({
       connectTimeoutMs: options.timeout ?? 10_000,
+      trace,
       send: (msgType, content) => {
         const msg = this.session.msg(msgType, { content });
         this.#sockets.send("registration", this.session.pack(msg)).catch((e) =>
@@ -218,6 +179,7 @@ export class ClientCore implements AsyncDisposable {
     });
     this.#clientSide = {
       abort: (ids) => this.abort(ids, { block: false }),
+      forget: (ids) => this.#tasks.purge(ids.filter((id) => !this.#tasks.outstanding.has(id))),
     };
     const interval = options.livenessIntervalMs ?? 1000;
     if (interval > 0) {
@@ -255,11 +217,20 @@ export class ClientCore implements AsyncDisposable {
         ).catch(() => {});
       }
     } catch (error) {
+      const closedHere = this.#hub.state === "closed";
       await this.close();
-      if (error instanceof ControllerLostError || !(error instanceof Error)) throw error;
+      if (!(error instanceof Error) || closedHere) throw error;
+      // Say which of the two usual causes it is: nothing listens, or something listens and
+      // drops our requests (a controller signs with another key and drops ours unanswered).
+      const listening = await endpointAlive(this.#registrationUrl, 1000);
+      const why = listening
+        ? `something accepts connections there but did not answer: check that the key in ` +
+          `${this.connectionFile} (or the key option) is the controller's current one`
+        : `nothing accepts connections there: is the controller running? (connection file ` +
+          `${this.connectionFile}; start one with \`ipp controller\` or \`ipp cluster start\`)`;
       throw new ControllerLostError(
         `No connection_reply from the controller at ${this.#registrationUrl} within ` +
-          `${timeout} ms (connection file ${this.connectionFile}; is the controller running?)`,
+          `${timeout} ms: ${why}`,
         { cause: error },
       );
     }
@@ -482,22 +453,45 @@ export class ClientCore implements AsyncDisposable {
 
   /**
    * Closes the sockets. Outstanding tasks fail with `ControllerLostError` (their results stay
-   * at the Hub). Idempotent.
+   * at the Hub). Idempotent: a second call returns the first call's promise (and its linger).
+   *
+   * `linger` is ipyparallel's `close(linger)` (zmq's `LINGER`, in ms here): how long messages
+   * still queued on the sockets — requests sent just before — may take to reach the
+   * controller before the connections close. The default, 0, discards them at once; `Infinity`
+   * waits until they are all written. (ipyparallel's `close()` without `linger` leaves libzmq's
+   * default, which keeps sending in the background after `close` returned; a Deno process can
+   * exit right after, so here the wait is explicit.)
+   *
+   * @example
+   * ```ts ignore
+   * client.directView(0).push({ x: 1 });
+   * await client.close({ linger: 5_000 }); // the push is on the wire (or 5 s passed)
+   * ```
+   *
+   * @param options `linger`: milliseconds to flush queued messages (default 0).
+   * @returns Resolves once closed (after the flush, at most `linger` ms).
+   * @throws {InvalidOptionError} `linger` is not a number >= 0 (the promise rejects).
    */
-  close(): Promise<void> {
+  close(options: { linger?: number } = {}): Promise<void> {
+    const linger = options.linger ?? 0;
+    if (typeof linger !== "number" || !(linger >= 0)) {
+      return Promise.reject(
+        new InvalidOptionError("linger", `linger must be a number of ms >= 0, got ${linger}`),
+      );
+    }
     this.#closing ??= (async () => {
       if (this.#liveness !== undefined) clearInterval(this.#liveness);
       this.#hub.close();
       this.#tasks.close();
       this.#control.failAll(new ControllerLostError("The client was closed"));
-      await this.#sockets.close();
+      await this.#sockets.close(linger);
       this.#engines.close();
       for (const close of this.closers.splice(0)) await close();
     })();
     return this.#closing;
   }
 
-  /** Same as {@link Client.close}. */
+  /** Same as {@link Client.close} without options (linger 0), for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -23,6 +23,7 @@ import type { EngineError } from "../errors.ts";
 import type { EngineEvent, EngineState } from "./actors/engine_machine.ts";
 import { engineMachine } from "./actors/engine_machine.ts";
 import type { EngineTracker } from "./task_registry.ts";
+import { type TraceSink, traceTransitions } from "./actors/trace.ts";
 
 /** What the per-message paths need of one engine, without asking its actor for a snapshot. */
 interface EngineEntry {
@@ -38,6 +39,8 @@ export interface EngineTableOptions {
   failTask: (msgId: string, error: EngineError) => void;
   /** Called after an engine registered or left, with its id, uuid and why. */
   onChange?: (event: { event: "register" | "unregister"; id: number; uuid: string }) => void;
+  /** Logs each engine actor's state transitions (the client's `debug`); none by default. */
+  trace?: TraceSink;
 }
 
 /**
@@ -111,8 +114,10 @@ export class EngineTable implements EngineTracker, Disposable {
       // unregistration or shutdown reply has not been handled here yet.
       this.#drive(id, { type: "UNREGISTERED" });
     }
+    const trace = this.#options.trace;
     const actor = createActor(engineMachine, {
       input: { id, uuid, failTask: this.#options.failTask },
+      inspect: trace && traceTransitions(`engine ${id}`, trace),
     });
     actor.start();
     this.#byId.set(id, actor);

@@ -196,14 +196,20 @@ export class HubQueries {
    *
    * @param msgIds The msg_ids.
    * @param single Whether the caller named one job (a single result, not a list).
+   * @param options `owner`: reading the result drops it from the client's caches.
    * @returns An AsyncResult (local) or AsyncHubResult.
    */
-  getResult(msgIds: string[], single: boolean): AsyncResult<RemoteValue> {
+  getResult(
+    msgIds: string[],
+    single: boolean,
+    options: { owner?: boolean } = {},
+  ): AsyncResult<RemoteValue> {
     const ids = single ? msgIds[0] : msgIds;
     const local = msgIds.every((id) => this.#known(id));
+    const common = { client: this.#d.clientSide, owner: options.owner };
     return local
-      ? new AsyncResult(this.#d.tasks, ids, { client: this.#d.clientSide })
-      : new AsyncHubResult(this.#fetch, ids, { client: this.#d.clientSide, local: this.#d.tasks });
+      ? new AsyncResult(this.#d.tasks, ids, common)
+      : new AsyncHubResult(this.#fetch, ids, { ...common, local: this.#d.tasks });
   }
 
   /**

@@ -57,4 +57,9 @@ export interface ClientSide {
   abort(msgIds: string[]): void | Promise<void>;
   /** Processes whatever input has arrived, before a result's state is read. */
   spin?(): void;
+  /**
+   * Drops settled results from the client's `results` and `metadata` look-ups (an owning
+   * AsyncResult read them: `getResult(jobs, { owner: true })`); outstanding ones stay.
+   */
+  forget?(msgIds: readonly string[]): void;
 }

@@ -31,6 +31,16 @@ export const REPLY_ERROR_COMPLETE: TaskEvent = {
   outputComplete: true,
 };
 
+/** Options of `TaskRegistry.track` (task_registry.ts): how one record starts. */
+export interface TrackOptions {
+  /** uuid of the engine the request went to directly (MUX, broadcast sub-id); none for tasks. */
+  engineUuid?: string;
+  /** Whether an IOPub `idle` follows the reply (default true; false for coalesced broadcasts). */
+  expectOutput?: boolean;
+  /** When it was sent, in epoch milliseconds (default: now). */
+  submitted?: number;
+}
+
 /** One task: its actor while outstanding, then a plain settled record. */
 export class TaskRecord {
   state: TaskState;

@@ -67,7 +67,9 @@ import {
   STARTED,
   TaskRecord,
   TIMEOUT,
+  type TrackOptions,
 } from "./task_record.ts";
+import { type TraceSink, traceTransitions } from "./actors/trace.ts";
 
 /** How the registry learns engine ids and tells engines about their direct tasks. */
 export interface EngineTracker {
@@ -97,16 +99,8 @@ export interface TaskRegistryOptions {
   outputTimeoutMs?: number;
   /** Called for a reply nobody waits for (unknown, or already settled). */
   onStray?: (msgId: string, message: IncomingMessage) => void;
-}
-
-/** Options of {@link TaskRegistry.track}. */
-export interface TrackOptions {
-  /** uuid of the engine the request went to directly (MUX, broadcast sub-id); none for tasks. */
-  engineUuid?: string;
-  /** Whether an IOPub `idle` follows the reply (default true; false for coalesced broadcasts). */
-  expectOutput?: boolean;
-  /** When it was sent, in epoch milliseconds (default: now). */
-  submitted?: number;
+  /** Logs each task actor's state transitions (the client's `debug`); none by default. */
+  trace?: TraceSink;
 }
 
 /**
@@ -149,6 +143,7 @@ export class TaskRegistry implements ResultSource {
   readonly #clock: Clock;
   readonly #engines: EngineTracker | undefined;
   readonly #onStray: TaskRegistryOptions["onStray"];
+  readonly #trace: TraceSink | undefined;
   // Tasks with their reply and waiting for their idle (module doc, "Hot path").
   readonly #outputWaits: OutputWaits | undefined;
   #evicted = 0;
@@ -168,6 +163,7 @@ export class TaskRegistry implements ResultSource {
     this.#clock = options.clock ?? systemClock;
     this.#engines = options.engines;
     this.#onStray = options.onStray;
+    this.#trace = options.trace;
     const outputTimeoutMs = options.outputTimeoutMs ?? 10_000;
     if (!(outputTimeoutMs >= 0)) {
       throw new RangeError(`outputTimeoutMs must be >= 0, got ${outputTimeoutMs}`);
@@ -509,8 +505,10 @@ export class TaskRegistry implements ResultSource {
    * reached a final state.
    */
   #send(rec: TaskRecord, event: TaskEvent, cause?: Error): void {
-    // Created at its first delivered event, in its initial state (module doc).
-    const actor = rec.actor ??= startTaskActor();
+    // Created at its first delivered event, in its initial state (module doc); traced if asked.
+    const actor = rec.actor ??= startTaskActor(
+      this.#trace && traceTransitions(`task ${rec.msgId}`, this.#trace),
+    );
     if (rec.startedDeferred) {
       rec.startedDeferred = false;
       actor.send(STARTED);

@@ -6,7 +6,12 @@
 
 import assert from "node:assert/strict";
 import { Client, Reference } from "../../src/client/client.ts";
-import { ControllerLostError, EngineError, InvalidOptionError } from "../../src/errors.ts";
+import {
+  ConnectionFileError,
+  ControllerLostError,
+  EngineError,
+  InvalidOptionError,
+} from "../../src/errors.ts";
 import { Session } from "../../src/protocol/session.ts";
 import { FakeController } from "./fake_controller.ts";
 import { waitFor } from "./python_cluster.ts";
@@ -115,7 +120,11 @@ Deno.test("Client.connect gives ControllerLostError when nothing answers connect
   await fake.routers.get("registration")!.close();
   await assert.rejects(
     Client.connect({ urlFile: fake.file, log: () => {}, timeout: 300 }),
-    (e: Error) => e instanceof ControllerLostError && /connection_reply/.test(e.message),
+    (e: Error) =>
+      e instanceof ControllerLostError &&
+      /connection_reply .*nothing accepts connections there: is the controller running/.test(
+        e.message,
+      ),
   );
 });
 
@@ -158,12 +167,18 @@ Deno.test("Client: direct apply with ipp-js encodes the call, the task scheduler
   assert.ok(client.outstanding.has(`${bmsg.msgId}_engine-0-uuid`));
 });
 
-Deno.test("Client.connect refuses SSH passwords and bad cache limits before connecting", async () => {
+Deno.test("Client.connect refuses empty SSH passwords and bad cache limits before connecting", async () => {
   // Checked before the connection file is read: no controller needed.
   const urlFile = "/nonexistent/ipcontroller-client.json";
+  await assert.rejects(Client.connect({ urlFile, sshserver: "gw", password: "" }), (e: Error) => {
+    assert.ok(e instanceof InvalidOptionError);
+    assert.equal(e.option, "password");
+    return true;
+  });
+  // A password is accepted (ssh_interop_test.ts uses it): the missing file is the error.
   await assert.rejects(
-    Client.connect({ urlFile, sshserver: "gw", password: "x" }),
-    InvalidOptionError,
+    Client.connect({ urlFile, sshserver: "gw", password: "x", timeout: 100 }),
+    ConnectionFileError,
   );
   for (const bad of [{ maxHistory: -1 }, { maxHistory: 1.5 }, { maxCachedResults: NaN }]) {
     await assert.rejects(Client.connect({ urlFile, ...bad }), (e: Error) => {

@@ -15,7 +15,7 @@ import {
   TaskAborted,
   TimeoutError,
 } from "../../src/errors.ts";
-import { needsPython } from "../helpers/interop.ts";
+import { needsPython, PYTHON } from "../helpers/interop.ts";
 import { needsSshd, Sshd } from "../helpers/sshd.ts";
 import { CONTROLLERS, PythonCluster, waitFor } from "./python_cluster.ts";
 
@@ -141,19 +141,76 @@ rc.close()`);
         assert.equal((ar.metadata as { engineId: number }).engineId, 1);
       });
 
-      await t.step("a separate Python client reads our result", async () => {
+      await t.step("Python client sees ours via hub_history, db_query, get_result", async () => {
         const e1 = client.engine(1);
         e1.serializer = "pickle";
         const ar = e1.apply(new Reference("sum"), [1, 2, 3]);
-        assert.equal(await ar, 6);
-        const out = await cluster.python(`
+        assert.equal(await ar.get(10_000), 6);
+        const msgId = ar.msgIds[0];
+        // Python's hub_history and db_query wait without a time-out: the process is killed
+        // after 60 s, so a lost reply fails this step instead of hanging it.
+        const run = await new Deno.Command(PYTHON, {
+          args: [
+            "-c",
+            `
+import json
 import ipyparallel as ipp
 rc = ipp.Client(profile_dir=${JSON.stringify(cluster.profileDir)}, cluster_id=${
-          JSON.stringify(cluster.clusterId)
-        })
-print(rc.get_result(${JSON.stringify(ar.msgIds[0])}).get(10))
-rc.close()`);
-        assert.equal(out, "6");
+              JSON.stringify(cluster.clusterId)
+            })
+mid = ${JSON.stringify(msgId)}
+iso = lambda d: None if d is None else d.isoformat()
+history = rc.hub_history()
+records = rc.db_query({'msg_id': mid})
+some = rc.db_query({'msg_id': mid}, keys=['completed', 'engine_uuid'])
+print(json.dumps({
+  'session': rc.session.session,
+  'inHistory': mid in history,
+  'records': [{
+    'msg_id': r['msg_id'],
+    'client_uuid': r['client_uuid'],
+    'engine_uuid': r['engine_uuid'],
+    'msg_type': r['header']['msg_type'],
+    'status': r['result_content']['status'],
+    'submitted': iso(r['submitted']),
+    'started': iso(r['started']),
+    'completed': iso(r['completed']),
+  } for r in records],
+  'someKeys': [sorted(r.keys()) for r in some],
+  'result': rc.get_result(mid).get(10),
+}))
+rc.close()`,
+          ],
+          env: cluster.env,
+          stdout: "piped",
+          stderr: "piped",
+          signal: AbortSignal.timeout(60_000),
+        }).output();
+        const text = new TextDecoder();
+        const said = `${text.decode(run.stdout)}${text.decode(run.stderr)}`;
+        assert.ok(run.success, `python failed (${run.signal ?? run.code}): ${said}`);
+        const seen = JSON.parse(text.decode(run.stdout)) as {
+          session: string;
+          inHistory: boolean;
+          records: Record<string, string | null>[];
+          someKeys: string[][];
+          result: number;
+        };
+        assert.equal(seen.inHistory, true, `hub_history() lacks ${msgId}`);
+        assert.equal(seen.records.length, 1, said);
+        const [rec] = seen.records;
+        assert.equal(rec.msg_id, msgId);
+        assert.equal(rec.client_uuid, client.session.session, "submitted by our client");
+        assert.notEqual(rec.client_uuid, seen.session, "not by the Python client");
+        assert.equal(rec.engine_uuid, client.uuidOf(1), "ran on engine 1");
+        assert.equal(rec.msg_type, "apply_request");
+        assert.equal(rec.status, "ok");
+        const [submitted, started, completed] = [rec.submitted, rec.started, rec.completed]
+          .map((d) => Date.parse(d ?? ""));
+        for (const d of [submitted, started, completed]) assert.ok(Number.isFinite(d), said);
+        assert.ok(submitted <= started && started <= completed, `dates in order: ${said}`);
+        assert.deepEqual(seen.someKeys, [["completed", "engine_uuid", "msg_id"]]);
+        assert.equal(seen.result, 6, "get_result() gives our result");
       });
 
       await t.step("abort a queued request: TaskAborted", async () => {
@@ -189,15 +246,32 @@ rc.close()`);
         assert.equal(await len, 5);
       });
 
-      await t.step("wait and get honour their time-outs; spin is harmless", async () => {
+      await t.step("wait and get honour time-outs; state is current without spin", async () => {
         const ar = client.engine(1).execute("import time; time.sleep(1.5)");
+        const id = ar.msgIds[0];
+        // No-ops, as in ipyparallel 7.1: they neither settle nor block anything.
         client.spin();
         client.spinThread(10);
         client.stopSpinThread();
+        assert.ok(client.outstanding.has(id));
         assert.equal(await client.wait(ar, 100), false);
         assert.equal(await ar.wait(50), false);
         await assert.rejects(ar.get(100), TimeoutError);
-        assert.equal(await client.wait(ar, 10_000), true);
+        // Why spin is unnecessary: the moment the task settles, the client's state says so.
+        const seen = await client.wait(ar, 10_000).then((done) => ({
+          done,
+          outstanding: client.outstanding.has(id),
+          state: client.results.get(id)?.state,
+          engineId: client.metadata.get(id)?.engineId,
+          ids: client.ids,
+        }));
+        assert.deepEqual(seen, {
+          done: true,
+          outstanding: false,
+          state: "done",
+          engineId: 1,
+          ids: [0, 1],
+        });
         assert.equal(await client.wait(), true);
         assert.equal(client.outstanding.size, 0);
       });

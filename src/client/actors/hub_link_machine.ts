@@ -27,6 +27,7 @@ import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
 import type { IncomingMessage } from "../messages.ts";
 import { remoteErrorOf } from "../reply_errors.ts";
+import { type TraceSink, traceTransitions } from "./trace.ts";
 
 /** A query waiting for its reply. */
 export interface PendingQuery {
@@ -212,6 +213,8 @@ export interface HubLinkOptions {
   connectTimeoutMs?: number;
   /** Limit of a query that names none, in milliseconds (default: no limit). */
   defaultTimeoutMs?: number;
+  /** Logs the link's state transitions (the client's `debug`); none by default. */
+  trace?: TraceSink;
 }
 
 /**
@@ -250,6 +253,7 @@ export class HubLink implements Disposable {
     this.#actor = createActor(hubLinkMachine, {
       input: { connectTimeoutMs: options.connectTimeoutMs },
       clock: options.clock ?? systemClock,
+      inspect: options.trace && traceTransitions("hub", options.trace),
     }).start();
   }
 

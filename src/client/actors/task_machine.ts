@@ -29,6 +29,7 @@
  */
 
 import { type Actor, createActor, setup } from "xstate";
+import type { Inspector } from "./trace.ts";
 
 /** Reply status as carried by `apply_reply`/`execute_reply` content (PROTOCOL.md §6.1). */
 export type ReplyStatus = "ok" | "error" | "aborted";
@@ -131,10 +132,11 @@ const PENDING = createActor(taskMachine).start().getPersistedSnapshot();
 /**
  * A started task actor in the machine's initial state, `pending`.
  *
+ * @param inspect Observes its transitions (the client's `debug`, `trace.ts`); none by default.
  * @returns The running actor.
  */
-export function startTaskActor(): Actor<typeof taskMachine> {
-  return createActor(taskMachine, { snapshot: PENDING }).start();
+export function startTaskActor(inspect?: Inspector): Actor<typeof taskMachine> {
+  return createActor(taskMachine, { snapshot: PENDING, inspect }).start();
 }
 
 function makeTaskMachine() {
