@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { availableParallelism } from "node:os";
 import { Cluster } from "../mod.ts";
 import { needsPython } from "./helpers/interop.ts";
 import { descendants, needsSshd, Sshd, waitUntil } from "./helpers/sshd.ts";
@@ -21,10 +22,54 @@ Deno.test("quickstart starts a cluster, counts primes, moves a Float64Array and 
   const { code, stdout, stderr } = await runExample("quickstart.ts", { IPP_DEMO_QUICK: "1" });
   assert.equal(code, 0, `quickstart failed:\n${stdout}\n${stderr}`);
   // The example checks its own results (parallel = serial prime count, gathered sum) and
-  // throws on a mismatch; here we check it got through every step.
-  assert.match(stdout, /78,498 primes\. Parallel/);
-  assert.match(stdout, /\(sum checked\)/);
-  assert.match(stdout, /Queue status:/);
+  // throws on a mismatch; here we check it got through every step and printed each report.
+  const up = stdout.match(/^Cluster up in \d+\.\d{2} s; engines (\[[\d,]*\])$/m);
+  assert.ok(up, `no "Cluster up" line in:\n${stdout}`);
+  const ids = JSON.parse(up[1]) as number[];
+  const engines = availableParallelism();
+  assert.deepEqual(ids, Array.from({ length: engines }, (_, i) => i), "one engine per core");
+
+  // Progress, with stdout a pipe (not a terminal): plain lines, one per tenth of the way at
+  // most, from 0/20 (before any result) to 20/20, counts never going back; no bar, no "\r".
+  const TASKS = 20; // IPP_DEMO_QUICK: primes below 1,000,000 in blocks of 50,000
+  assert.match(stdout, new RegExp(`^Counting primes below 1,000,000 in ${TASKS} tasks…$`, "m"));
+  const progress = stdout.split("\n").filter((l) => l.startsWith("countPrimes"));
+  assert.ok(progress.length >= 2 && progress.length <= 11, `progress lines: ${progress}`);
+  const counts = progress.map((l) => {
+    const m = l.match(/^countPrimes: (\d+)\/(\d+) tasks, \d+\.\d s$/);
+    assert.ok(m, `not a plain progress line: ${JSON.stringify(l)}`);
+    assert.equal(Number(m[2]), TASKS, l);
+    return Number(m[1]);
+  });
+  assert.equal(counts[0], 0, `the first report comes before any result: ${progress}`);
+  assert.equal(counts.at(-1), TASKS, `the last report shows every task done: ${progress}`);
+  for (let i = 1; i < counts.length; i++) {
+    assert.ok(counts[i] > counts[i - 1], `each line reports progress: ${progress}`);
+  }
+  assert.doesNotMatch(stdout, /[\r#]/, "no bar or carriage return when stdout is not a terminal");
+
+  // The speed-up line: its format and a positive number, never a time or speed threshold.
+  const speed = stdout.match(
+    /^78,498 primes\. Parallel (\d+\.\d{2}) s, serial (\d+\.\d{2}) s: speed-up (\d+\.\d{2})× on (\d+) engines$/m,
+  );
+  assert.ok(speed, `no speed-up line in:\n${stdout}`);
+  const speedUp = Number(speed[3]);
+  assert.ok(Number.isFinite(speedUp) && speedUp > 0, `speed-up ${speed[3]} is a positive number`);
+  assert.equal(Number(speed[4]), engines);
+
+  assert.match(stdout, /^Scattered 8 MB to \d+ engines, doubled it there, .* \(sum checked\)$/m);
+
+  // The queue status: every engine idle; together they completed the 20 map tasks plus one
+  // scatter, one execute and one gather each.
+  const queue = stdout.slice(stdout.indexOf("Queue status: {"), stdout.indexOf("\n}\n") + 2);
+  assert.ok(queue.startsWith("Queue status: {"), `no queue status in:\n${stdout}`);
+  const perEngine = [
+    ...queue.matchAll(/^ {2}"(\d+)": \{ queue: 0, completed: (\d+), tasks: 0 \},?$/gm),
+  ];
+  assert.deepEqual(perEngine.map((m) => Number(m[1])), ids, queue);
+  const completed = perEngine.reduce((sum, m) => sum + Number(m[2]), 0);
+  assert.equal(completed, TASKS + 3 * engines, queue);
+  assert.match(queue, /^ {2}unassigned: 0$/m);
   assert.match(stdout, /Cluster stopped\. Done\./);
 });
 

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Client } from "../../mod.ts";
 import { ipp, IPP_MAIN, killProcessesMentioning, processesMentioning } from "../helpers/ipp_cli.ts";
+
+/** The user's script: `Client.connect()`, then work on every engine (tests/cli/). */
+const WORK_SCRIPT = new URL("./connect_and_work.ts", import.meta.url).pathname;
 
 async function until(check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -13,8 +15,8 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
 }
 
 Deno.test({
-  name:
-    "ipp cluster start --daemonize, Client.connect(), ipp cluster stop leave no process or file",
+  name: "ipp cluster start -n 4 --daemonize, a script's Client.connect() and work, " +
+    "ipp cluster stop leave no process or file",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -24,24 +26,46 @@ Deno.test({
     const profile = join(ipyDir, "profile_default");
     const security = join(profile, "security");
     try {
-      const start = await ipp(["cluster", "start", "-n", "2", "--daemonize"], env);
+      const start = await ipp(["cluster", "start", "-n", "4", "--daemonize"], env);
       assert.equal(start.code, 0, start.stderr);
-      assert.match(start.stdout, /cluster \(default\) started: 2 engines/);
-      assert.ok(processesMentioning(profile).length >= 3, "controller and engines run");
+      assert.match(start.stdout, /cluster \(default\) started: 4 engines/);
+      const running = processesMentioning(profile);
+      assert.ok(running.length >= 5, `controller and 4 engines run: ${running}`);
 
-      // A script finds the cluster with no arguments beyond where IPython's folder is.
-      const client = await Client.connect({ ipythonDir: ipyDir, timeout: 10_000 });
-      try {
-        assert.deepEqual(client.ids, [0, 1]);
-        const squares = await client.loadBalancedView().map((x: number) => x * x, [1, 2, 3]);
-        assert.deepEqual(squares, [1, 4, 9]);
-      } finally {
-        await client.close();
+      // A separate script, run as a user would from a shell, finds the cluster through
+      // $IPYTHONDIR alone and runs work on every engine.
+      const script = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", WORK_SCRIPT, "4"],
+        env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(90_000),
+      }).output();
+      const dec = new TextDecoder();
+      const said = `stdout: ${dec.decode(script.stdout)}\nstderr: ${dec.decode(script.stderr)}`;
+      assert.equal(script.code, 0, `the script failed (${script.signal ?? "no signal"})\n${said}`);
+      const lines = dec.decode(script.stdout).trim().split("\n");
+      assert.equal(lines.length, 1, said);
+      const result = JSON.parse(lines[0]) as {
+        ids: number[];
+        pids: number[];
+        squares: number[];
+        selfPid: number;
+      };
+      assert.deepEqual(result.ids, [0, 1, 2, 3], said);
+      assert.deepEqual(result.squares, [1, 4, 9, 16, 25, 36, 49, 64], said);
+      assert.equal(result.pids.length, 4, said);
+      assert.equal(new Set(result.pids).size, 4, `4 distinct engine processes: ${said}`);
+      for (const pid of result.pids) {
+        assert.ok(Number.isInteger(pid) && pid > 0, said);
+        assert.notEqual(pid, result.selfPid, "the work ran in the engines, not in the script");
+        assert.ok(running.includes(pid), `engine pid ${pid} is one the cluster started: ${said}`);
       }
 
       const list = await ipp(["cluster", "list"], env);
       assert.equal(list.code, 0, list.stderr);
-      assert.match(list.stdout, /default\s+\(default\)\s+2\s+running/);
+      assert.match(list.stdout, /default\s+\(default\)\s+4\s+running/);
 
       const stop = await ipp(["cluster", "stop"], env);
       assert.equal(stop.code, 0, stop.stderr);
