@@ -69,6 +69,12 @@ const COPY_LIMIT = 8 * 1024;
 export class Connection {
   /** The pipe this connection serves, once the handshake completed. */
   pipe: Pipe | null = null;
+  /**
+   * Set when this side closes the connection only because a message it was forwarding was cut
+   * short by its sender: the peer is fine and will reconnect, so a ROUTER keeps the peer's
+   * queue and route for it (`RouterSocket`, "Returning peers").
+   */
+  cutShort = false;
   /** ROUTER: the identity frame put before each received message. */
   prefix: Uint8Array | null = null;
   /** The peer's minor protocol version (0 = ZMTP 3.0 subscription messages). */
@@ -460,6 +466,7 @@ export class Connection {
         piece = tail.poll();
         if (piece === undefined) piece = await tail.next();
       } catch (e) {
+        this.cutShort = true;
         this.close(`forwarded message cut short: ${(e as Error).message}`);
         return;
       }

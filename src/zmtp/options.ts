@@ -21,6 +21,8 @@ export interface ResolvedOptions {
   reconnectInterval: number;
   /** Largest reconnect delay. */
   reconnectIntervalMax: number;
+  /** ROUTER: wait for a peer cut off by a cut-short forward, in milliseconds. */
+  peerReturnHold: number;
   /** ROUTER_MANDATORY. */
   mandatory: boolean;
   /** Largest accepted frame. */
@@ -59,6 +61,7 @@ export function resolveOptions(o: SocketOptions = {}): ResolvedOptions {
     linger: count(o.linger, 0, "linger"),
     reconnectInterval: count(o.reconnectInterval, 100, "reconnectInterval"),
     reconnectIntervalMax: count(o.reconnectIntervalMax, 5000, "reconnectIntervalMax"),
+    peerReturnHold: count(o.peerReturnHold, 10_000, "peerReturnHold"),
     mandatory: o.mandatory ?? false,
     maxMessageSize: count(o.maxMessageSize, 2 ** 31, "maxMessageSize"),
     cutThrough: largeFrameSize(o.cutThrough, "cutThrough"),

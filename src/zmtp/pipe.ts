@@ -28,6 +28,8 @@ export class Pipe {
   subscribedAll = false;
   /** `true` once the pipe is terminated (its queue is dropped). */
   terminated = false;
+  /** ROUTER: while the peer is expected back (`RouterSocket`), the time limit of the wait. */
+  holdTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   /**
    * @param hwm Outgoing high-water mark in messages (0 = unlimited).

@@ -2,6 +2,15 @@
  * ROUTER: prepends the sending peer's routing id to each received message and routes each sent
  * message by its first frame (libzmq `router.cpp`).
  *
+ * **Returning peers** (not in libzmq, which store-and-forwards and never cuts a connection for
+ * a forwarded message): when this socket closes a peer's connection only because a message
+ * it was forwarding to that peer was cut short by its sender (`tail.ts`), the peer is healthy
+ * and reconnects with the same identity. Its pipe, the messages queued behind the cut one, and
+ * its route are kept for `peerReturnHold` ms; messages routed to it meanwhile queue there, and
+ * all of them go out on its new connection, in order. Without this, a request sent to an
+ * engine in that window would be dropped without a trace. A peer with a generated identity
+ * cannot be recognised again and is not waited for.
+ *
  * @module
  */
 
@@ -44,8 +53,14 @@ export class RouterSocket extends SocketBase {
       id[4] = n & 0xff;
     }
     const key = bytesKey(id);
-    const holder = this.#routes.get(key);
+    let holder = this.#routes.get(key);
     conn.prefix = id;
+    if (holder !== undefined && holder !== pipe && holder.holdTimer !== undefined) {
+      // A returning peer (module doc): what waited for it goes out first on the new pipe.
+      for (let m = holder.out.shift(); m !== undefined; m = holder.out.shift()) pipe.out.push(m);
+      this.retirePipe(holder);
+      holder = undefined;
+    }
     if (holder !== undefined && holder !== pipe) {
       // libzmq (without ROUTER_HANDOVER) ignores a second peer that claims an identity in use.
       pipe.ignored = true;
@@ -57,6 +72,15 @@ export class RouterSocket extends SocketBase {
     pipe.identity = id;
     pipe.key = key;
     this.#routes.set(key, pipe);
+  }
+
+  protected override xhold(pipe: Pipe): boolean {
+    const wait = this.options.peerReturnHold;
+    // A generated identity (first byte 0) is not the peer's own: it gets a new one next time.
+    if (wait === 0 || pipe.identity === null || pipe.identity[0] === 0) return false;
+    pipe.holdTimer = setTimeout(() => this.dropPipe(pipe), wait);
+    Deno.unrefTimer(pipe.holdTimer);
+    return true;
   }
 
   protected override xdetach(pipe: Pipe): void {

@@ -165,8 +165,8 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     const pipe = conn.pipe;
     if (pipe !== null && pipe.conn === conn) {
       pipe.conn = null;
-      if (!pipe.persistent) this.#terminate(pipe);
-      else this.xdisconnected(pipe);
+      if (pipe.persistent) this.xdisconnected(pipe);
+      else if (!(conn.cutShort && this.xhold(pipe))) this.#terminate(pipe);
     }
     const connector = this.#connectorOf.get(conn);
     if (connector !== undefined) {
@@ -186,6 +186,15 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
   protected xdetach(_pipe: Pipe): void {}
   /** A persistent pipe lost its connection (it will reconnect). */
   protected xdisconnected(_pipe: Pipe): void {}
+  /**
+   * The connection of an accepted pipe was closed by this side because a forwarded message
+   * was cut short (`Connection.cutShort`); return `true` to keep the pipe for the peer's
+   * return (then end it with {@link SocketBase.dropPipe} or {@link SocketBase.retirePipe}).
+   * The default, `false`, ends the pipe and drops its queue.
+   */
+  protected xhold(_pipe: Pipe): boolean {
+    return false;
+  }
   /** A connection completed its handshake and now serves `pipe`. */
   protected xready(_conn: Connection, _pipe: Pipe, _identity: Uint8Array): void {}
   /** A message arrived. The default hands it to the application. */
@@ -221,6 +230,22 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     if (pipe.terminated) return;
     pipe.terminated = true;
     for (const frames of pipe.out.drain()) discardTail(frames);
+    this.retirePipe(pipe);
+  }
+
+  /** Ends a pipe whose peer did not come back: drops its queue (see {@link xhold}). */
+  protected dropPipe(pipe: Pipe): void {
+    this.#terminate(pipe);
+  }
+
+  /**
+   * Removes a pipe from {@link SocketBase.pipes} without touching its queue (the caller moved
+   * what it held to another pipe, or it is being terminated).
+   */
+  protected retirePipe(pipe: Pipe): void {
+    pipe.terminated = true;
+    if (pipe.holdTimer !== undefined) clearTimeout(pipe.holdTimer);
+    pipe.holdTimer = undefined;
     const i = this.pipes.indexOf(pipe);
     if (i >= 0) this.pipes.splice(i, 1);
     this.xdetach(pipe);

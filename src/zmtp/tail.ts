@@ -11,9 +11,10 @@
  * Failure handling, since a ZMTP peer cannot be told "discard that frame":
  * - the sender dies (or sends bad input) mid-message: the tail is aborted; a connection that
  *   already wrote part of the message is closed (the peer drops the partial message and
- *   reconnects, messages queued behind it for that peer are lost, as on any disconnect), and
- *   one that had not started it skips it. Padding the frame instead would hand the peer
- *   silently corrupt data (buffers are not covered by the message signature);
+ *   reconnects; a ROUTER keeps the messages queued behind it, and those routed to the peer
+ *   meanwhile, for its return: `router.ts`, "Returning peers"), and one that had not started
+ *   it skips it. Padding the frame instead would hand the peer silently corrupt data (buffers
+ *   are not covered by the message signature);
  * - the destination goes away or drops the message (no route, high-water mark, socket closed):
  *   the rest of the tail is read and discarded, so the sender's connection goes on;
  * - a slow destination: the sender's connection stops reading once {@link TAIL_WINDOW} bytes

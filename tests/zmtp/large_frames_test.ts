@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createSocket, type Frames, type Socket, tailOf } from "../../src/zmtp/mod.ts";
 import { encodeGreeting } from "../../src/zmtp/greeting.ts";
 import { FLAG_MORE, readyCommand, writeFrameHeader } from "../../src/zmtp/frame_codec.ts";
-import { b, s, settledWithin, within } from "./helpers.ts";
+import { b, s, within } from "./helpers.ts";
 
 const MiB = 1 << 20;
 
@@ -160,47 +160,112 @@ function truncatedSender(identity: string, dest: string, size: number, sent: num
   return out;
 }
 
-Deno.test("cut-through: a sender that dies mid-frame leaves the relay serving others", async () => {
+/** Sends the bytes of a sender that dies mid-frame, then closes its connection. */
+async function dieMidFrame(ep: string, bytes: Uint8Array, pauseMs: number): Promise<void> {
+  const raw = await Deno.connect({ hostname: "127.0.0.1", port: Number(ep.split(":").at(-1)) });
+  let off = 0;
+  while (off < bytes.length) off += await raw.write(bytes.subarray(off));
+  await new Promise((res) => setTimeout(res, pauseMs));
+  raw.close();
+}
+
+Deno.test("cut-through: a sender that dies mid-frame costs the destination nothing but that message", async () => {
   const r = await rig();
   const engine = dealer(r.backEp, "engine");
   const other = dealer(r.frontEp, "other");
   try {
     await engine.send([b("nobody"), b("hello")]);
     await new Promise((res) => setTimeout(res, 50));
-    const port = Number(r.frontEp.split(":").at(-1));
     // Dies after 3 MiB of a 50 MiB frame: the engine's connection must be closed rather than
-    // fed a truncated frame, and the engine must not receive a partial message.
-    const raw = await Deno.connect({ hostname: "127.0.0.1", port });
-    const bytes = truncatedSender("dying", "engine", 50 * MiB, 3 * MiB);
-    let off = 0;
-    while (off < bytes.length) off += await raw.write(bytes.subarray(off));
-    await new Promise((res) => setTimeout(res, 200));
-    raw.close();
-    // A message sent before the engine's connection was closed may be lost with it (as on any
-    // disconnect); the relay and the reconnected engine keep working: retry until one arrives.
-    let got: Frames | undefined;
-    const next = engine.receive();
-    for (let i = 0; i < 100 && got === undefined; i++) {
-      await other.send([b("engine"), b(`after ${i}`)]);
-      got = await settledWithin(next, 100);
+    // fed a truncated frame, and the engine must not receive a partial message. Messages sent
+    // to the engine meanwhile (queued behind the cut one, or routed while it reconnects) are
+    // kept for it and arrive in order (RouterSocket, "Returning peers").
+    const dying = dieMidFrame(
+      r.frontEp,
+      truncatedSender("dying", "engine", 50 * MiB, 3 * MiB),
+      200,
+    );
+    await new Promise((res) => setTimeout(res, 100));
+    // Queued behind the cut message (its tail is still being written to the engine).
+    for (let i = 0; i < 3; i++) await other.send([b("engine"), b(`behind ${i}`)]);
+    await dying;
+    // Routed while the engine's connection is closed and it has not reconnected yet.
+    for (let i = 0; i < 3; i++) await other.send([b("engine"), b(`during ${i}`)]);
+    await new Promise((res) => setTimeout(res, 300));
+    await other.send([b("engine"), b("after")]);
+    const got: string[] = [];
+    while (got.length < 7) {
+      const m = await within(engine.receive(), 10_000, `message ${got.length} of 7`);
+      assert.equal(s(m[0]), "other");
+      got.push(s(m[1]));
     }
-    assert.ok(got !== undefined, "the relay serves other senders after the sender died");
-    assert.equal(s(got[0]), "other");
-    assert.match(s(got[1]), /^after \d+$/);
-    // Also with a dying sender whose frame had not started to be written out (no route).
-    const raw2 = await Deno.connect({ hostname: "127.0.0.1", port });
-    const bytes2 = truncatedSender("dying2", "nobody", 50 * MiB, 2 * MiB);
-    off = 0;
-    while (off < bytes2.length) off += await raw2.write(bytes2.subarray(off));
-    raw2.close();
+    assert.deepEqual(got, [
+      "behind 0",
+      "behind 1",
+      "behind 2",
+      "during 0",
+      "during 1",
+      "during 2",
+      "after",
+    ]);
+    // A dying sender whose frame had not started to be written out (no route) is skipped.
+    await dieMidFrame(r.frontEp, truncatedSender("dying2", "nobody", 50 * MiB, 2 * MiB), 0);
     await other.send([b("engine"), b("still")]);
-    let m = await within(engine.receive(), 10_000, "message after the second dying sender");
-    while (s(m[1]).startsWith("after")) m = await within(engine.receive(), 10_000, "still");
+    const m = await within(engine.receive(), 10_000, "message after the second dying sender");
     assert.equal(s(m[1]), "still");
   } finally {
     await engine.close();
     await other.close();
     await r.close();
+  }
+});
+
+Deno.test("cut-through: a cut-off peer that does not come back within peerReturnHold is let go", async () => {
+  const front = createSocket("ROUTER", { cutThrough: MiB, onProtocolError: () => {} });
+  const back = createSocket("ROUTER", {
+    cutThrough: MiB,
+    peerReturnHold: 300,
+    onProtocolError: () => {},
+  });
+  const frontEp = await front.bind("tcp://127.0.0.1:0");
+  const backEp = await back.bind("tcp://127.0.0.1:0");
+  const stats = relay(front, back);
+  // The engine reconnects only after 2 s, long after the 300 ms hold.
+  const engine = createSocket("DEALER", {
+    identity: "engine",
+    reconnectInterval: 2000,
+    onProtocolError: () => {},
+  });
+  engine.connect(backEp);
+  const other = dealer(frontEp, "other");
+  try {
+    await engine.send([b("nobody"), b("hello")]);
+    await new Promise((res) => setTimeout(res, 50));
+    assert.ok(back.hasPeer!("engine"));
+    await dieMidFrame(frontEp, truncatedSender("dying", "engine", 50 * MiB, 3 * MiB), 100);
+    await new Promise((res) => setTimeout(res, 50));
+    // Cut off, but waited for: routed messages queue for it.
+    assert.ok(back.hasPeer!("engine"), "held while it may return");
+    await other.send([b("engine"), b("lost")]);
+    await new Promise((res) => setTimeout(res, 500));
+    assert.ok(!back.hasPeer!("engine"), "let go after peerReturnHold");
+    // Back after the hold: the held message was dropped; new ones flow.
+    await other.send([b("engine"), b("too early")]);
+    const m = await (async () => {
+      for (;;) {
+        await new Promise((res) => setTimeout(res, 100));
+        if (back.hasPeer!("engine")) break;
+      }
+      await other.send([b("engine"), b("fresh")]);
+      return await within(engine.receive(), 10_000, "a message after the engine came back");
+    })();
+    assert.equal(s(m[1]), "fresh");
+  } finally {
+    await engine.close();
+    await other.close();
+    await front.close();
+    await back.close();
+    await stats.done;
   }
 });
 
