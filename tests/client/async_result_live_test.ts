@@ -13,6 +13,7 @@ import type { Metadata } from "../../src/client/metadata.ts";
 import { CompositeError, NotReadyError, TaskAborted } from "../../src/errors.ts";
 import { withLocalCluster } from "../helpers/local_cluster.ts";
 import { waitFor } from "./python_cluster.ts";
+import { step } from "../helpers/steps.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const T = 20_000; // limit of every remote result: a lost message fails, not hangs
@@ -69,7 +70,8 @@ Deno.test({
         await cluster.waitForEngines(client, 2);
         const dv = client.directView();
 
-        await t.step(
+        await step(
+          t,
           "abort() of a queued task: TaskAborted, it never runs; the running one finishes",
           async () => {
             const e0 = client.directView(0);
@@ -98,7 +100,8 @@ Deno.test({
           },
         );
 
-        await t.step(
+        await step(
+          t,
           "successful(): throws before ready, then tells success from failure",
           async () => {
             const ok = dv.apply(sleep, 300);
@@ -114,7 +117,7 @@ Deno.test({
           },
         );
 
-        await t.step("progress counts requests as they settle", async () => {
+        await step(t, "progress counts requests as they settle", async () => {
           const ar = dv.mapAsync(sleep, [0, 1500]);
           assert.equal(ar.length, 2);
           assert.equal(ar.progress, 0);
@@ -125,7 +128,8 @@ Deno.test({
           assert.equal(ar.progress, 2);
         });
 
-        await t.step(
+        await step(
+          t,
           "wallTime, serialTime, elapsed come from the requests' timestamps",
           async () => {
             const ar = dv.apply(sleep, 300);
@@ -148,7 +152,7 @@ Deno.test({
           },
         );
 
-        await t.step("stdout, stderr, outputs, data, displayOutputs()", async () => {
+        await step(t, "stdout, stderr, outputs, data, displayOutputs()", async () => {
           const ar = dv.apply(() => {
             const g = globalThis as Any;
             console.log("out", 1);
@@ -199,7 +203,8 @@ Deno.test({
           assert.equal(shown.stderr, "");
         });
 
-        await t.step(
+        await step(
+          t,
           "load-balanced mapWith ordered: false yields items as they complete",
           async () => {
             const lv = client.loadBalancedView();

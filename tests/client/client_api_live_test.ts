@@ -21,6 +21,7 @@ import {
 } from "../../src/errors.ts";
 import { withLocalCluster } from "../helpers/local_cluster.ts";
 import { waitFor } from "./python_cluster.ts";
+import { step } from "../helpers/steps.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const T = 20_000; // limit of every remote result: a lost message fails, not hangs
@@ -41,7 +42,8 @@ Deno.test({
         await cluster.waitForEngines(client, 3);
         assert.deepEqual(client.ids, [0, 1, 2]);
 
-        await t.step(
+        await step(
+          t,
           "sendApplyRequest: mux, task and broadcast requests run and are tracked",
           async () => {
             const mux = client.sendApplyRequest("mux", (a: number, b: number) => a * b, {
@@ -91,7 +93,8 @@ Deno.test({
           },
         );
 
-        await t.step(
+        await step(
+          t,
           "sendExecuteRequest: silent or not, userExpressions, mux and task",
           async () => {
             const loud = client.sendExecuteRequest("mux", "globalThis.sx = 5; sx * 2", {
@@ -133,7 +136,8 @@ Deno.test({
           },
         );
 
-        await t.step(
+        await step(
+          t,
           "Client.metadata and results: per msg_id; undefined when unknown",
           async () => {
             const ar = client.engine(2).apply(() => {
@@ -161,7 +165,8 @@ Deno.test({
           },
         );
 
-        await t.step(
+        await step(
+          t,
           "purgeLocalResults: throws while outstanding; by msg_id, target, all",
           async () => {
             const slow = client.engine(0).apply(sleep, 800);
@@ -195,7 +200,7 @@ Deno.test({
           },
         );
 
-        await t.step("block: views take the client's; with block, resubmit waits", async () => {
+        await step(t, "block: views take the client's; with block, resubmit waits", async () => {
           assert.equal(client.block, false);
           const before = client.directView();
           const lv = client.loadBalancedView();
@@ -228,7 +233,8 @@ Deno.test({
           }
         });
 
-        await t.step(
+        await step(
+          t,
           "connect option username: in the Hub's records of the client's tasks",
           async () => {
             await using other = await Client.connect({
@@ -254,7 +260,8 @@ Deno.test({
           },
         );
 
-        await t.step(
+        await step(
+          t,
           "connect option key: overrides the file's; a wrong key gets no reply",
           async () => {
             const info = JSON.parse(await Deno.readTextFile(cluster.clientFile));
@@ -289,7 +296,7 @@ Deno.test({
           },
         );
 
-        await t.step("connect option profile: finds <ipythonDir>/profile_<name>", async () => {
+        await step(t, "connect option profile: finds <ipythonDir>/profile_<name>", async () => {
           const ipython = await Deno.makeTempDir({ prefix: "ipp-ipython-" });
           try {
             await Deno.symlink(dir, join(ipython, "profile_live"));
@@ -323,7 +330,7 @@ Deno.test({
           }
         });
 
-        await t.step("resultStatus, hubHistory and wait with our engines", async () => {
+        await step(t, "resultStatus, hubHistory and wait with our engines", async () => {
           const slow = client.engine(0).apply(sleep, 1500);
           const done = client.engine(1).apply(() => "x");
           assert.equal(await done.get(T), "x");
@@ -358,7 +365,8 @@ Deno.test({
           );
         });
 
-        await t.step(
+        await step(
+          t,
           "purgeResults, purgeHubResults, purgeEverything with our engines",
           async () => {
             const a = client.engine(0).apply(() => "a");
@@ -417,7 +425,7 @@ Deno.test({
           },
         );
 
-        await t.step("engine(i) and engines(start, stop, step) select by position", async () => {
+        await step(t, "engine(i) and engines(start, stop, step) select by position", async () => {
           const idsOf = (v: { targets: unknown }) => v.targets;
           assert.deepEqual(idsOf(client.engines()), [0, 1, 2]);
           assert.deepEqual(idsOf(client.engines(1)), [1, 2]);
@@ -442,7 +450,8 @@ Deno.test({
           assert.equal((last.metadata as Metadata).engineId, 2);
         });
 
-        await t.step(
+        await step(
+          t,
           'directView("all") follows an engine that joins; a list does not',
           async () => {
             const all = client.directView();

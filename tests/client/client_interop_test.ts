@@ -18,6 +18,7 @@ import {
 import { needsPython, PYTHON } from "../helpers/interop.ts";
 import { needsSshd, Sshd } from "../helpers/sshd.ts";
 import { CONTROLLERS, PythonCluster, waitFor } from "./python_cluster.ts";
+import { step } from "../helpers/steps.ts";
 
 const ignore = needsPython("ipyparallel");
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -59,12 +60,12 @@ for (const { kind, label } of CONTROLLERS) {
       const dv = client.directView();
       dv.serializer = "pickle";
 
-      await t.step("ids follow registrations", () => {
+      await step(t, "ids follow registrations", () => {
         assert.deepEqual(client.ids, [0, 1]);
         assert.ok(client.uuidOf(0));
       });
 
-      await t.step("execute of Python code captures stdout and execute_result", async () => {
+      await step(t, "execute of Python code captures stdout and execute_result", async () => {
         const ar = client.engine(0).execute("print('hello')\n6 * 7", { silent: false });
         const reply = (await ar) as ExecuteReply;
         assert.equal(reply.text, "42");
@@ -75,7 +76,7 @@ for (const { kind, label } of CONTROLLERS) {
         assert.equal((all as unknown[]).length, 2);
       });
 
-      await t.step("a remote Python error becomes RemoteError / CompositeError", async () => {
+      await step(t, "a remote Python error becomes RemoteError / CompositeError", async () => {
         await assert.rejects(client.engine(1).execute("1/0").get(), (e: Error) => {
           assert.ok(e instanceof RemoteError);
           assert.equal(e.ename, "ZeroDivisionError");
@@ -84,14 +85,14 @@ for (const { kind, label } of CONTROLLERS) {
         });
       });
 
-      await t.step("apply(Reference('len')) with the pickle serializer", async () => {
+      await step(t, "apply(Reference('len')) with the pickle serializer", async () => {
         const e0 = client.engine(0);
         e0.serializer = "pickle";
         assert.equal(await e0.apply(new Reference("len"), [1, 2, 3]), 3);
         assert.deepEqual(await dv.apply(new Reference("len"), "abcd"), [4, 4]);
       });
 
-      await t.step("queueStatus, resultStatus, hubHistory, dbQuery", async () => {
+      await step(t, "queueStatus, resultStatus, hubHistory, dbQuery", async () => {
         const e0 = client.engine(0);
         e0.serializer = "pickle";
         const ok = e0.apply(new Reference("len"), [1, 2]);
@@ -123,7 +124,7 @@ for (const { kind, label } of CONTROLLERS) {
         assert.equal((records[0].result_buffers as Uint8Array[]).length, 1);
       });
 
-      await t.step("getResult of a task submitted by a separate Python client", async () => {
+      await step(t, "getResult of a task submitted by a separate Python client", async () => {
         const msgId = await cluster.python(`
 import ipyparallel as ipp
 rc = ipp.Client(profile_dir=${JSON.stringify(cluster.profileDir)}, cluster_id=${
@@ -141,7 +142,7 @@ rc.close()`);
         assert.equal((ar.metadata as { engineId: number }).engineId, 1);
       });
 
-      await t.step("Python client sees ours via hub_history, db_query, get_result", async () => {
+      await step(t, "Python client sees ours via hub_history, db_query, get_result", async () => {
         const e1 = client.engine(1);
         e1.serializer = "pickle";
         const ar = e1.apply(new Reference("sum"), [1, 2, 3]);
@@ -213,7 +214,7 @@ rc.close()`,
         assert.equal(seen.result, 6, "get_result() gives our result");
       });
 
-      await t.step("abort a queued request: TaskAborted", async () => {
+      await step(t, "abort a queued request: TaskAborted", async () => {
         const e0 = client.engine(0);
         e0.serializer = "pickle";
         const slow = e0.execute("import time; time.sleep(1)");
@@ -223,7 +224,7 @@ rc.close()`,
         await slow;
       });
 
-      await t.step("resubmit runs a task again; the old AsyncResult follows it", async () => {
+      await step(t, "resubmit runs a task again; the old AsyncResult follows it", async () => {
         const dv = client.directView();
         dv.serializer = "pickle";
         await dv.execute("import random");
@@ -246,7 +247,7 @@ rc.close()`,
         assert.equal(await len, 5);
       });
 
-      await t.step("wait and get honour time-outs; state is current without spin", async () => {
+      await step(t, "wait and get honour time-outs; state is current without spin", async () => {
         const ar = client.engine(1).execute("import time; time.sleep(1.5)");
         const id = ar.msgIds[0];
         // No-ops, as in ipyparallel 7.1: they neither settle nor block anything.
@@ -276,7 +277,7 @@ rc.close()`,
         assert.equal(client.outstanding.size, 0);
       });
 
-      await t.step("purge results here and at the Hub", async () => {
+      await step(t, "purge results here and at the Hub", async () => {
         const e0 = client.engine(0);
         e0.serializer = "pickle";
         const ar = e0.apply(new Reference("len"), [7]);
@@ -292,7 +293,7 @@ rc.close()`,
         assert.deepEqual(await client.hubHistory(), []);
       });
 
-      await t.step({
+      await step(t, {
         name: "a second client through an SSH tunnel (a real sshd) sees the same engines",
         ignore: needsSshd(),
         fn: async () => {
@@ -311,7 +312,7 @@ rc.close()`,
         },
       });
 
-      await t.step("clear resets the namespaces", async () => {
+      await step(t, "clear resets the namespaces", async () => {
         await dv.execute("cleared = 1");
         await client.clear(undefined, { block: true });
         await assert.rejects(dv.execute("cleared").get(), /NameError/);

@@ -11,6 +11,7 @@ import type { Metadata } from "../../src/client/metadata.ts";
 import { ControllerLostError, InvalidOptionError, RemoteError } from "../../src/errors.ts";
 import { withLocalCluster } from "../helpers/local_cluster.ts";
 import { waitFor } from "./python_cluster.ts";
+import { step } from "../helpers/steps.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -48,7 +49,7 @@ Deno.test({
           return c;
         };
 
-        await t.step("debug logs task, engine and Hub link actor transitions", async () => {
+        await step(t, "debug logs task, engine and Hub link actor transitions", async () => {
           const sink = capture();
           const traced = await connected({ debug: true, log: sink.log });
           const ar = traced.loadBalancedView().apply(() => 6 * 7);
@@ -70,7 +71,7 @@ Deno.test({
           assert.ok(sink.lines.some(([, m]) => m.startsWith("send task: ")));
         });
 
-        await t.step("without debug, no transition (or any debug) line is logged", async () => {
+        await step(t, "without debug, no transition (or any debug) line is logged", async () => {
           const sink = capture();
           const quiet = await connected({ log: sink.log });
           assert.equal(await quiet.loadBalancedView().apply(() => 1).get(20_000), 1);
@@ -79,7 +80,8 @@ Deno.test({
           assert.deepEqual(sink.lines.filter(([, m]) => m.startsWith("actor ")), []);
         });
 
-        await t.step(
+        await step(
+          t,
           "getResult({ block: true }) gives a promise of the settled value",
           async () => {
             const ar = lv.apply(
@@ -103,7 +105,7 @@ Deno.test({
           },
         );
 
-        await t.step("getResult({ owner: true }): reading drops the result here", async () => {
+        await step(t, "getResult({ owner: true }): reading drops the result here", async () => {
           const ar = lv.apply(() => "mine");
           await ar.get(20_000);
           const id = ar.msgIds[0];
@@ -134,7 +136,7 @@ Deno.test({
           assert.equal(client.results.has(bad.msgIds[0]), false);
         });
 
-        await t.step("resubmit refuses metadata it cannot send, with the reason", async () => {
+        await step(t, "resubmit refuses metadata it cannot send, with the reason", async () => {
           const ar = lv.apply(() => 5);
           await ar.get(20_000);
           const before = await client.hubHistory();
@@ -156,7 +158,7 @@ Deno.test({
           assert.equal(await client.getResult(again).get(20_000), 5);
         });
 
-        await t.step("state is current when a task settles, without spin()", async () => {
+        await step(t, "state is current when a task settles, without spin()", async () => {
           assert.deepEqual(client.ids, [0]);
           const ar = client.directView(0).apply(
             () => new Promise((resolve) => setTimeout(() => resolve("spun?"), 200)),
@@ -178,7 +180,8 @@ Deno.test({
           assert.deepEqual(seen, { ready: true, outstanding: false, value: "spun?", engineId: 0 });
         });
 
-        await t.step(
+        await step(
+          t,
           "close() rejects a bad linger and stays open; await using closes",
           async () => {
             const c = await connected();
@@ -194,7 +197,7 @@ Deno.test({
           },
         );
 
-        await t.step("close({ linger }) still sends a message queued just before", async () => {
+        await step(t, "close({ linger }) still sends a message queued just before", async () => {
           const sender = await connected();
           const pushed = sender.directView(0).push({ lingerMark: new Uint8Array(32 << 20) });
           await sender.close({ linger: 60_000 });
@@ -207,7 +210,8 @@ Deno.test({
           await waitFor(async () => await markLength() === 32 << 20, 20_000, "the pushed array");
         });
 
-        await t.step(
+        await step(
+          t,
           "close({ linger: 0 }) returns at once, even when nothing can be sent",
           async () => {
             const dropper = await connected();

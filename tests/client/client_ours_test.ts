@@ -12,6 +12,7 @@ import type { Metadata } from "../../src/client/metadata.ts";
 import { InvalidOptionError } from "../../src/errors.ts";
 import { withLocalCluster } from "../helpers/local_cluster.ts";
 import { waitForFreshEngine } from "./python_cluster.ts";
+import { step } from "../helpers/steps.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -39,7 +40,7 @@ Deno.test({
         const client: Client = await cluster.connect({ timeout: 20_000, maxHistory: 16 });
         await cluster.waitForEngines(client, 2);
 
-        await t.step("history keeps the newest msg_ids, at most maxHistory", async () => {
+        await step(t, "history keeps the newest msg_ids, at most maxHistory", async () => {
           const lv = client.loadBalancedView();
           const ars = Array.from({ length: 40 }, (_, i) => lv.apply((x: number) => x, i));
           assert.deepEqual(await Promise.all(ars.map((ar) => ar.get(20_000))), [
@@ -54,7 +55,7 @@ Deno.test({
           assert.throws(() => client.msgIdsOf(h.length), InvalidOptionError);
         });
 
-        await t.step("an old AsyncResult follows its resubmitted task", async () => {
+        await step(t, "an old AsyncResult follows its resubmitted task", async () => {
           const lv = client.loadBalancedView();
           const ar = lv.apply(() => Math.random());
           const first = await ar.get(20_000);
@@ -85,7 +86,7 @@ Deno.test({
           assert.equal(flaky.stdout, "try 2\n");
         });
 
-        await t.step("gather joins typed-array parts into one typed array", async () => {
+        await step(t, "gather joins typed-array parts into one typed array", async () => {
           const dv = client.directView();
           await dv.scatter("xs", new Float64Array([1, 2, 3, 4, 5]));
           assert.deepEqual(await dv.pull("xs"), [

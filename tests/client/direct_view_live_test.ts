@@ -14,6 +14,7 @@ import type { ExecuteReply } from "../../src/client/execute_reply.ts";
 import type { Metadata } from "../../src/client/metadata.ts";
 import { CompositeError, RemoteError } from "../../src/errors.ts";
 import { withLocalCluster } from "../helpers/local_cluster.ts";
+import { step } from "../helpers/steps.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const T = 20_000; // limit of every remote result: a lost message fails, not hangs
@@ -35,7 +36,8 @@ Deno.test({
         const pids: number[] = await dv.apply(() => Deno.pid).get(T);
         assert.equal(pids.length, 2);
 
-        await t.step(
+        await step(
+          t,
           "run sends a file's code (TypeScript too) and waits for the replies",
           async () => {
             const file = join(dir, "job.ts");
@@ -76,7 +78,7 @@ Deno.test({
           },
         );
 
-        await t.step("applySync gives the value; applyAsync the AsyncResult", async () => {
+        await step(t, "applySync gives the value; applyAsync the AsyncResult", async () => {
           const value = await dv.applySync((a: number, b: number) => a + b, 1, 2);
           assert.deepEqual(value, [3, 3]);
           assert.equal(await client.directView(0).applySync(() => Deno.pid), pids[0]);
@@ -104,7 +106,8 @@ Deno.test({
           await client.wait(undefined, T);
         });
 
-        await t.step(
+        await step(
+          t,
           "mapAsync sends one contiguous chunk per engine; mapSync the list",
           async () => {
             const ar = dv.mapAsync((x: number) => [x * x, Deno.pid], [1, 2, 3, 4, 5]);
@@ -130,7 +133,7 @@ Deno.test({
           },
         );
 
-        await t.step("view-level clear empties only the view's engines", async () => {
+        await step(t, "view-level clear empties only the view's engines", async () => {
           const probe = () => typeof (globalThis as Any).kept;
           await dv.execute("globalThis.kept = 1").get(T);
           assert.deepEqual(await dv.apply(probe).get(T), ["number", "number"]);

@@ -11,6 +11,7 @@ import type { ExecuteReply } from "../../src/client/execute_reply.ts";
 import { RemoteError, TaskAborted } from "../../src/errors.ts";
 import { needsPython } from "../helpers/interop.ts";
 import { CONTROLLERS, PythonCluster, waitFor, waitForFreshEngine } from "./python_cluster.ts";
+import { step } from "../helpers/steps.ts";
 
 const ignore = needsPython("ipyparallel");
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -33,7 +34,7 @@ for (const { kind, label } of CONTROLLERS) {
       await cluster.waitForEngines(client, 2, 60_000);
       const dv = client.directView();
 
-      await t.step("apply JavaScript functions: values, typed arrays, async, errors", async () => {
+      await step(t, "apply JavaScript functions: values, typed arrays, async, errors", async () => {
         assert.deepEqual(await dv.apply((a: number, b: number) => a + b, 1, 2), [3, 3]);
         const doubled = await client.engine(0).apply(
           (xs: Float64Array) => xs.map((x) => 2 * x),
@@ -57,7 +58,7 @@ for (const { kind, label } of CONTROLLERS) {
         );
       });
 
-      await t.step("execute JavaScript: output, execute_result, px", async () => {
+      await step(t, "execute JavaScript: output, execute_result, px", async () => {
         const ar = dv.execute("console.log('hi'); const k = 6 * 7; k", { silent: false });
         const replies = (await ar) as ExecuteReply[];
         assert.deepEqual(replies.map((r) => r.text), ["42", "42"]);
@@ -78,7 +79,7 @@ for (const { kind, label } of CONTROLLERS) {
         }
       });
 
-      await t.step("push, pull, scatter, gather, Reference arguments", async () => {
+      await step(t, "push, pull, scatter, gather, Reference arguments", async () => {
         await dv.push({ a: 5, arr: new Int32Array([1, 2, 3]) });
         assert.deepEqual(await dv.pull("a"), [5, 5]);
         assert.deepEqual(await client.engine(0).pull(["a", "arr"]), [5, new Int32Array([1, 2, 3])]);
@@ -93,7 +94,7 @@ for (const { kind, label } of CONTROLLERS) {
         );
       });
 
-      await t.step("map on direct and load-balanced views, imap, parallel", async () => {
+      await step(t, "map on direct and load-balanced views, imap, parallel", async () => {
         assert.deepEqual(await dv.map((x: number) => x * x, [1, 2, 3, 4, 5]), [1, 4, 9, 16, 25]);
         assert.deepEqual(
           await dv.map((x: number, y: number) => x + y, [1, 2, 3], [10, 20, 30]),
@@ -121,7 +122,7 @@ for (const { kind, label } of CONTROLLERS) {
         assert.equal(typeof (await pid.call()), "number");
       });
 
-      await t.step("importModules imports on every engine", async () => {
+      await step(t, "importModules imports on every engine", async () => {
         await dv.importModules({ nodePath: "node:path" });
         assert.deepEqual(await dv.apply(() => (globalThis as Any).nodePath.join("a", "b")), [
           "a/b",
@@ -129,7 +130,7 @@ for (const { kind, label } of CONTROLLERS) {
         ]);
       });
 
-      await t.step("abort a queued request on a JavaScript engine", async () => {
+      await step(t, "abort a queued request on a JavaScript engine", async () => {
         const e0 = client.engine(0);
         const slow = e0.execute("await new Promise((r) => setTimeout(r, 800))");
         const queued = e0.apply(() => 1);
@@ -138,7 +139,7 @@ for (const { kind, label } of CONTROLLERS) {
         await slow;
       });
 
-      await t.step("broadcast apply and execute, coalescing too", async () => {
+      await step(t, "broadcast apply and execute, coalescing too", async () => {
         const bv = client.broadcastView();
         assert.deepEqual(await bv.apply((x: number) => x + 1, 1), [2, 2]);
         const ex = bv.execute("console.log('b')", { silent: false });
@@ -148,7 +149,8 @@ for (const { kind, label } of CONTROLLERS) {
         assert.deepEqual(await cv.apply(() => "c"), ["c", "c"]);
       });
 
-      await t.step(
+      await step(
+        t,
         "shutdown with restart: engine 1 comes back with a fresh namespace",
         async () => {
           await dv.execute("globalThis.kept = 1");
@@ -161,7 +163,7 @@ for (const { kind, label } of CONTROLLERS) {
         },
       );
 
-      await t.step("clear, then shutdown one engine", async () => {
+      await step(t, "clear, then shutdown one engine", async () => {
         await client.clear(undefined, { block: true });
         await assert.rejects(client.engine(0).pull("a").get(), RemoteError);
         await client.shutdown({ targets: 1, block: true });

@@ -17,6 +17,7 @@ import {
 } from "../../src/errors.ts";
 import { needsPython } from "../helpers/interop.ts";
 import { CONTROLLERS, PythonCluster } from "./python_cluster.ts";
+import { step } from "../helpers/steps.ts";
 
 const ignore = needsPython("ipyparallel");
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -44,7 +45,7 @@ for (const { kind, label } of CONTROLLERS) {
           "def slow(t):\n    time.sleep(t)\n    return os.getpid()\n",
       );
 
-      await t.step("DirectView: push, pull, scatter, gather, map with pickles", async () => {
+      await step(t, "DirectView: push, pull, scatter, gather, map with pickles", async () => {
         await dv.push({ a: 5, b: [1, 2] });
         assert.deepEqual(await dv.pull("a"), [5, 5]);
         assert.deepEqual(await dv.pull(["a", "b"]), [[5, [1, 2]], [5, [1, 2]]]);
@@ -63,7 +64,7 @@ for (const { kind, label } of CONTROLLERS) {
         assert.deepEqual(await dv.apply(new Reference("lambda: m.sqrt(16)")), [4, 4]);
       });
 
-      await t.step("DirectView: execute output, px, remote and parallel functions", async () => {
+      await step(t, "DirectView: execute output, px, remote and parallel functions", async () => {
         const ar = dv.execute("print('out', 1)\n'val'", { silent: false });
         const replies = (await ar) as ExecuteReply[];
         assert.deepEqual(ar.stdout, ["out 1\n", "out 1\n"]);
@@ -84,7 +85,7 @@ for (const { kind, label } of CONTROLLERS) {
         assert.equal(dv.targets, "all");
       });
 
-      await t.step("DirectView: errors from several engines make a CompositeError", async () => {
+      await step(t, "DirectView: errors from several engines make a CompositeError", async () => {
         await assert.rejects(dv.apply(new Reference("fail")).get(), (e: Error) => {
           assert.ok(e instanceof CompositeError);
           assert.equal(e.errors.length, 2);
@@ -96,7 +97,7 @@ for (const { kind, label } of CONTROLLERS) {
       const lv = client.loadBalancedView();
       lv.serializer = "pickle";
 
-      await t.step("LoadBalancedView: apply, targets, map with chunksize, imap", async () => {
+      await step(t, "LoadBalancedView: apply, targets, map with chunksize, imap", async () => {
         assert.equal(await lv.apply(new Reference("len"), [1, 2]), 2);
         const on1 = lv.applyWith(new Reference("len"), [[1]], { targets: 1 });
         await on1;
@@ -121,12 +122,12 @@ for (const { kind, label } of CONTROLLERS) {
         assert.deepEqual(unordered.sort(), [1, 2, 3]);
       });
 
-      await t.step("LoadBalancedView: retries re-run a failing task elsewhere", async () => {
+      await step(t, "LoadBalancedView: retries re-run a failing task elsewhere", async () => {
         const ar = lv.applyWith(new Reference("fail"), [], { retries: 1 });
         await assert.rejects(ar.get(), (e: Error) => remoteName(e) === "ValueError");
       });
 
-      await t.step("LoadBalancedView: after and follow dependencies", async () => {
+      await step(t, "LoadBalancedView: after and follow dependencies", async () => {
         const slow = lv.apply(new Reference("slow"), 0.3);
         const after = lv.applyWith(new Reference("time.time"), [], { after: slow });
         const follow = lv.applyWith(new Reference("os.getpid"), [], { follow: slow });
@@ -148,7 +149,7 @@ for (const { kind, label } of CONTROLLERS) {
         );
       });
 
-      await t.step("LoadBalancedView: timeout fails a task waiting in the queue", async () => {
+      await step(t, "LoadBalancedView: timeout fails a task waiting in the queue", async () => {
         const slow = lv.apply(new Reference("slow"), 1.5);
         const waiting = lv.applyWith(new Reference("len"), [[]], { after: slow, timeout: 200 });
         await assert.rejects(waiting.get(), TaskTimeout);
@@ -159,7 +160,7 @@ for (const { kind, label } of CONTROLLERS) {
         );
       });
 
-      await t.step("BroadcastView: execute and apply, with and without coalescing", async () => {
+      await step(t, "BroadcastView: execute and apply, with and without coalescing", async () => {
         const bv = client.broadcastView();
         bv.serializer = "pickle";
         const ex = bv.execute("print('bcast')\n7", { silent: false });
@@ -180,7 +181,7 @@ for (const { kind, label } of CONTROLLERS) {
         assert.throws(() => bv.map(new Reference("len"), [[1]]), IppError);
       });
 
-      await t.step("queueStatus through views; abort through a view", async () => {
+      await step(t, "queueStatus through views; abort through a view", async () => {
         const q = await client.engine(0).queueStatus();
         assert.equal(typeof (q as { completed: number }).completed, "number");
         const e0 = client.engine(0);

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { Client } from "../../src/client/client.ts";
 import { Cluster } from "../../src/cluster/cluster.ts";
 import { waitUntil } from "../helpers/sshd.ts";
+import { step } from "../helpers/steps.ts";
 
 const T = 20_000; // limit of every remote result: a lost message fails, not hangs
 
@@ -46,7 +47,7 @@ Deno.test({
     try {
       const cores = availableParallelism();
 
-      await t.step("n defaults to the number of cores", async () => {
+      await step(t, "n defaults to the number of cores", async () => {
         assert.equal(cluster.n, cores);
         await cluster.start();
         assert.equal(cluster.engineCount, cores);
@@ -54,7 +55,8 @@ Deno.test({
       });
 
       let client: Client;
-      await t.step(
+      await step(
+        t,
         "profile: files in <IPYTHONDIR>/profile_<name>, found by profile name",
         async () => {
           const profileDir = join(ipython, "profile_apitest");
@@ -81,7 +83,8 @@ Deno.test({
         },
       );
 
-      await t.step(
+      await step(
+        t,
         "restartEngines(): new processes, as many, fresh namespaces; work runs",
         async () => {
           const oldPids = [...cluster.pids.engines];
