@@ -8,10 +8,9 @@
 
 import assert from "node:assert/strict";
 import type { AsyncMapResult } from "../../src/client/async_map_result.ts";
-import type { Client } from "../../src/client/client.ts";
 import type { Metadata } from "../../src/client/metadata.ts";
 import { CompositeError, NotReadyError, TaskAborted } from "../../src/errors.ts";
-import { withLocalCluster } from "../helpers/local_cluster.ts";
+import { withConnectedCluster } from "../helpers/local_cluster.ts";
 import { waitFor } from "./python_cluster.ts";
 import { step } from "../helpers/steps.ts";
 
@@ -62,12 +61,9 @@ Deno.test({
   name: "AsyncResult on our controller and two JavaScript engines",
   ...opts,
   async fn(t) {
-    await withLocalCluster(
-      { n: 2, clusterId: "arlive", controllerArgs: ["--ping=500"] },
-      async (cluster) => {
-        await cluster.start();
-        const client: Client = await cluster.connect({ timeout: T });
-        await cluster.waitForEngines(client, 2);
+    await withConnectedCluster(
+      { n: 2, clusterId: "arlive", controllerArgs: ["--ping=500"], client: { timeout: T } },
+      async (_cluster, client) => {
         const dv = client.directView();
 
         await step(

@@ -6,10 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import type { Client } from "../../src/client/client.ts";
 import type { Metadata } from "../../src/client/metadata.ts";
 import { ControllerLostError, InvalidOptionError, RemoteError } from "../../src/errors.ts";
-import { withLocalCluster } from "../helpers/local_cluster.ts";
+import { withConnectedCluster } from "../helpers/local_cluster.ts";
 import { waitFor } from "./python_cluster.ts";
 import { step } from "../helpers/steps.ts";
 
@@ -34,14 +33,11 @@ Deno.test({
   name: "Client options on our controller: debug transitions, getResult, resubmit, spin, close",
   ...opts,
   async fn(t) {
-    await withLocalCluster(
+    await withConnectedCluster(
       // The linger steps cut 32 MiB pushes off mid-message: the controller closes the engine's
       // half-forwarded connection, and what is sent to the engine meanwhile waits for it.
-      { n: 1, clusterId: "options", controllerArgs: ["--ping=500"] },
-      async (cluster) => {
-        await cluster.start();
-        const client: Client = await cluster.connect({ timeout: 20_000 });
-        await cluster.waitForEngines(client, 1);
+      { n: 1, clusterId: "options", controllerArgs: ["--ping=500"], client: { timeout: 20_000 } },
+      async (cluster, client) => {
         const lv = client.loadBalancedView();
         const connected = async (options: Parameters<typeof cluster.connect>[0] = {}) => {
           const c = await cluster.connect({ timeout: 20_000, ...options });

@@ -6,11 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import type { Client } from "../../src/client/client.ts";
 import { trimHistory } from "../../src/client/submit.ts";
 import type { Metadata } from "../../src/client/metadata.ts";
 import { InvalidOptionError } from "../../src/errors.ts";
-import { withLocalCluster } from "../helpers/local_cluster.ts";
+import { withConnectedCluster } from "../helpers/local_cluster.ts";
 import { waitForFreshEngine } from "./python_cluster.ts";
 import { step } from "../helpers/steps.ts";
 
@@ -33,13 +32,14 @@ Deno.test({
   name: "Client on our controller and JavaScript engines: history cap, resubmit, gather",
   ...opts,
   async fn(t) {
-    await withLocalCluster(
-      { n: 2, clusterId: "ours", controllerArgs: ["--ping=500"] },
-      async (cluster) => {
-        await cluster.start();
-        const client: Client = await cluster.connect({ timeout: 20_000, maxHistory: 16 });
-        await cluster.waitForEngines(client, 2);
-
+    await withConnectedCluster(
+      {
+        n: 2,
+        clusterId: "ours",
+        controllerArgs: ["--ping=500"],
+        client: { timeout: 20_000, maxHistory: 16 },
+      },
+      async (_cluster, client) => {
         await step(t, "history keeps the newest msg_ids, at most maxHistory", async () => {
           const lv = client.loadBalancedView();
           const ars = Array.from({ length: 40 }, (_, i) => lv.apply((x: number) => x, i));
@@ -112,12 +112,9 @@ Deno.test({
   name: "shutdown({ restart: true }): a new kernel registers in place, same id, same process",
   ...opts,
   async fn() {
-    await withLocalCluster(
-      { n: 2, clusterId: "restart", controllerArgs: ["--ping=500"] },
-      async (cluster) => {
-        await cluster.start();
-        const client: Client = await cluster.connect({ timeout: 20_000 });
-        await cluster.waitForEngines(client, 2);
+    await withConnectedCluster(
+      { n: 2, clusterId: "restart", controllerArgs: ["--ping=500"], client: { timeout: 20_000 } },
+      async (cluster, client) => {
         const pids = [...cluster.pids.engines];
         await client.directView().execute("globalThis.marker = 42");
         const uuidOf = async (id: number) => {

@@ -7,13 +7,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Client } from "../../src/client/client.ts";
 import { AsyncMapResult } from "../../src/client/async_map_result.ts";
 import { AsyncResult } from "../../src/client/async_result.ts";
 import type { ExecuteReply } from "../../src/client/execute_reply.ts";
 import type { Metadata } from "../../src/client/metadata.ts";
 import { CompositeError, RemoteError } from "../../src/errors.ts";
-import { withLocalCluster } from "../helpers/local_cluster.ts";
+import { withConnectedCluster } from "../helpers/local_cluster.ts";
 import { step } from "../helpers/steps.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -26,12 +25,9 @@ Deno.test({
   name: "DirectView on our controller and two JavaScript engines: run, apply*, map*, clear",
   ...opts,
   async fn(t) {
-    await withLocalCluster(
-      { n: 2, clusterId: "dvlive", controllerArgs: ["--ping=500"] },
-      async (cluster, dir) => {
-        await cluster.start();
-        const client: Client = await cluster.connect({ timeout: T });
-        await cluster.waitForEngines(client, 2);
+    await withConnectedCluster(
+      { n: 2, clusterId: "dvlive", controllerArgs: ["--ping=500"], client: { timeout: T } },
+      async (_cluster, client, dir) => {
         const dv = client.directView();
         const pids: number[] = await dv.apply(() => Deno.pid).get(T);
         assert.equal(pids.length, 2);

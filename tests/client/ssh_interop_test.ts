@@ -74,6 +74,17 @@ async function sshRefusal(connect: () => Promise<unknown>, timeoutMs: number): P
   return message;
 }
 
+/** The engine registers through the tunnel, and an apply and an execute come back. */
+async function runsWorkThroughTunnel(client: Client): Promise<void> {
+  await waitUntil(() => client.ids.length === 1, 60_000, "the engine to register");
+  const e0 = client.engine(0);
+  assert.equal(await e0.apply((a: number, b: number) => a * b, 6, 7).get(20_000), 42);
+  const reply = (await e0.execute("const k = 40 + 2; k", { silent: false }).get(
+    20_000,
+  )) as ExecuteReply;
+  assert.equal(reply.text, "42");
+}
+
 Deno.test({
   name: "Client.connect with sshserver and sshkey reaches a loopback controller through sshd",
   ignore,
@@ -117,12 +128,7 @@ Deno.test({
           assert.equal(args.match(/ -L /g)?.length, 7, args);
           assert.ok(descendants(sshd.pid).length > 0, "sshd serves a session for the tunnel");
 
-          await waitUntil(() => client.ids.length === 1, 60_000, "the engine to register");
-          const e0 = client.engine(0);
-          assert.equal(await e0.apply((a: number, b: number) => a * b, 6, 7), 42);
-          const reply =
-            (await e0.execute("const k = 40 + 2; k", { silent: false })) as ExecuteReply;
-          assert.equal(reply.text, "42");
+          await runsWorkThroughTunnel(client);
           const status = await client.queueStatus();
           assert.deepEqual(Object.keys(status).sort(), ["0", "unassigned"]);
           assert.equal((status as Record<number, { completed: number }>)[0].completed, 2);
@@ -212,12 +218,7 @@ Deno.test({
           assert.equal(await Deno.stat(helper).catch(() => null), null, `${helper} removed`);
           assert.equal(askpassHelpers().length, 0);
 
-          await waitUntil(() => client.ids.length === 1, 60_000, "the engine to register");
-          const e0 = client.engine(0);
-          assert.equal(await e0.apply((a: number, b: number) => a * b, 6, 7), 42);
-          const reply =
-            (await e0.execute("const k = 40 + 2; k", { silent: false })) as ExecuteReply;
-          assert.equal(reply.text, "42");
+          await runsWorkThroughTunnel(client);
           const all = client.directView();
           assert.deepEqual(await all.map((x: number) => x + 1, [1, 2, 3]), [2, 3, 4]);
         }

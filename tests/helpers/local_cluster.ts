@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Cluster, type ClusterOptions } from "../../mod.ts";
+import { type Client, type ClientOptions, Cluster, type ClusterOptions } from "../../mod.ts";
 
 /** Options of {@link withLocalCluster}: engines, cluster id, extra controller flags. */
 export type LocalClusterOptions = Omit<ClusterOptions, "profileDir"> & {
@@ -38,4 +38,26 @@ export async function withLocalCluster<T>(
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Like {@link withLocalCluster}, with the cluster started and a client connected that sees all
+ * `n` engines; the client is closed when `fn` ends.
+ *
+ * @param options The cluster's options, and `client`: the client's (`timeout` 20 s unless
+ *   given).
+ * @param fn The test body.
+ * @returns What `fn` returns.
+ */
+export async function withConnectedCluster<T>(
+  options: LocalClusterOptions & { client?: ClientOptions },
+  fn: (cluster: Cluster, client: Client, dir: string) => Promise<T>,
+): Promise<T> {
+  const { client: clientOptions, ...clusterOptions } = options;
+  return await withLocalCluster(clusterOptions, async (cluster, dir) => {
+    await cluster.start();
+    await using client = await cluster.connect({ timeout: 20_000, ...clientOptions });
+    await cluster.waitForEngines(client, options.n);
+    return await fn(cluster, client, dir);
+  });
 }
