@@ -144,18 +144,25 @@ export class PythonCluster implements AsyncDisposable {
   /**
    * Runs a Python script with the cluster's environment.
    *
+   * @param code The script.
+   * @param timeoutMs Limit, after which it is killed and this throws (default 60 s).
    * @returns Its stdout, trimmed.
-   * @throws {Error} The script failed (with its stderr).
+   * @throws {Error} The script failed or was killed (with its stderr).
    */
-  async python(code: string): Promise<string> {
+  async python(code: string, timeoutMs = 60_000): Promise<string> {
     const out = await new Deno.Command(PYTHON, {
       args: ["-c", code],
       env: this.env,
       stdout: "piped",
       stderr: "piped",
+      // ipyparallel's Hub queries wait without a limit: a lost reply must fail, not hang.
+      signal: AbortSignal.timeout(timeoutMs),
     }).output();
     const text = new TextDecoder();
-    if (!out.success) throw new Error(`python failed: ${text.decode(out.stderr)}`);
+    if (!out.success) {
+      const why = out.signal !== null ? `killed after ${timeoutMs} ms` : `exit ${out.code}`;
+      throw new Error(`python failed (${why}): ${text.decode(out.stderr)}`);
+    }
     return text.decode(out.stdout).trim();
   }
 
