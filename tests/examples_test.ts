@@ -205,3 +205,36 @@ Deno.test("ssh_cluster without a host says what to give and exits 2", async () =
   assert.equal(code, 2, stdout);
   assert.match(stderr, /no SSH host\. Give --host \[user@\]host \(or IPP_SSH_HOST\)/);
 });
+
+Deno.test("the README's Use example runs as written (against this checkout's mod.ts)", async () => {
+  const readme = await Deno.readTextFile(`${root}README.md`);
+  const code = readme.match(/## Use\n\n```ts\n([\s\S]*?)```/)?.[1];
+  assert.ok(code, "the README has a ts block under ## Use");
+  assert.match(code, /from "@ipp\/parallel";/);
+  const dir = await Deno.makeTempDir({ prefix: "ipp-readme-" });
+  try {
+    const file = `${dir}/use.ts`;
+    await Deno.writeTextFile(
+      file,
+      code.replace('"@ipp/parallel"', JSON.stringify(`${root}mod.ts`)) +
+        "console.log(JSON.stringify(squares), joined.constructor.name, joined.length);\n",
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", `--config=${root}deno.json`, file],
+      cwd: dir,
+      env: { IPYTHONDIR: dir },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(120_000),
+    }).output();
+    const dec = new TextDecoder();
+    const stdout = dec.decode(out.stdout);
+    assert.equal(out.code, 0, `${stdout}\n${dec.decode(out.stderr)}`);
+    assert.deepEqual(stdout.trim().split("\n"), [
+      "[ 11, 11, 11, 11 ]",
+      "[1,4,9,16] Float64Array 1000000",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
