@@ -259,7 +259,8 @@ export class ClientSockets {
       return;
     }
     if (debug) {
-      log("debug", `recv ${channel}: ${msg.header.msg_type} parent=${msg.parent_header.msg_id}`);
+      const parent = msg.parent_header.msg_id;
+      log("debug", `recv ${channel}: ${msg.header.msg_type}${parent ? ` parent=${parent}` : ""}`);
     }
     try {
       onMessage(channel, msg);
