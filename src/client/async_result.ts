@@ -45,7 +45,7 @@ import {
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import type { TextOutput } from "./display.ts";
-import { processOutput, progressLine, StreamPrinter } from "./display.ts";
+import { printOutputs, processOutput, showProgress } from "./display.ts";
 import type { DisplayContent, Metadata } from "./metadata.ts";
 import type { ClientSide, ResultSource, TaskResult } from "./result_source.ts";
 
@@ -355,37 +355,8 @@ export class AsyncResult<T = unknown> implements PromiseLike<T>, AsyncIterable<E
   async waitInteractive(options: { intervalMs?: number; timeoutMs?: number } = {}): Promise<
     boolean
   > {
-    const interval = options.intervalMs ?? 1000;
     checkTimeout(options.timeoutMs);
-    const out = this.options.output ?? processOutput;
-    const terminal = out.isTerminal();
-    const start = this.clock.now();
-    // Off a terminal (logs, CI) a plain line per tenth of the way keeps logs short.
-    let shownTenth = -1;
-    const report = () => {
-      const done = this.progress;
-      const elapsed = this.clock.now() - start;
-      if (terminal) {
-        out.stdout(`\r${progressLine(this.fname, done, this.length, elapsed, 30)}`);
-        return;
-      }
-      const tenth = this.length === 0 ? 10 : Math.floor((done / this.length) * 10);
-      if (tenth !== shownTenth) {
-        shownTenth = tenth;
-        out.stdout(progressLine(this.fname, done, this.length, elapsed, 0) + "\n");
-      }
-    };
-    while (!this.ready()) {
-      report();
-      const left = options.timeoutMs === undefined
-        ? interval
-        : Math.min(interval, options.timeoutMs - (this.clock.now() - start));
-      if (left <= 0) break;
-      await this.wait(left);
-    }
-    report();
-    if (terminal) out.stdout("\n");
-    return this.ready();
+    return await showProgress(this, this.clock, this.options.output ?? processOutput, options);
   }
 
   /**
@@ -397,37 +368,13 @@ export class AsyncResult<T = unknown> implements PromiseLike<T>, AsyncIterable<E
    */
   displayOutputs(options: { groupby?: "type" | "engine" } = {}): void {
     this.#checkReady("displayOutputs()");
-    const out = this.options.output ?? processOutput;
-    const printer = new StreamPrinter();
-    const mds = this.#metadata;
-    const label = (kind: string, i: number) =>
-      this.single ? "" : `[${kind}:${mds[i].engineId ?? " "}] `;
-    const printStreams = (i: number, which: "stdout" | "stderr") =>
-      printer.print(mds[i][which], label(which, i), which === "stdout" ? out.stdout : out.stderr);
-    const printRich = (i: number) => {
-      for (const display of mds[i].outputs) {
-        const text = display.data["text/plain"];
-        if (typeof text === "string") out.stdout(`${label("output", i)}${text}\n`);
-      }
-      const r = this.results[i]!;
-      if (r.state === "done" && mds[i].executeResult !== null) {
-        const text = String(r.value);
-        if (text) out.stdout(text + "\n");
-      }
-    };
-    if ((options.groupby ?? "type") === "engine") {
-      mds.forEach((_, i) => {
-        printStreams(i, "stdout");
-        printStreams(i, "stderr");
-        printRich(i);
-      });
-    } else if (options.groupby === "type" || options.groupby === undefined) {
-      mds.forEach((_, i) => printStreams(i, "stdout"));
-      mds.forEach((_, i) => printStreams(i, "stderr"));
-      mds.forEach((_, i) => printRich(i));
-    } else {
-      throw new RangeError(`groupby must be "type" or "engine", got ${options.groupby}`);
-    }
+    printOutputs(
+      this.#metadata,
+      this.results as TaskResult[],
+      this.single,
+      this.options.output ?? processOutput,
+      options.groupby,
+    );
   }
 
   /**
