@@ -78,7 +78,20 @@ export class RouterSocket extends SocketBase {
     const wait = this.options.peerReturnHold;
     // A generated identity (first byte 0) is not the peer's own: it gets a new one next time.
     if (wait === 0 || pipe.identity === null || pipe.identity[0] === 0) return false;
-    pipe.holdTimer = setTimeout(() => this.dropPipe(pipe), wait);
+    const peer = JSON.stringify(bytesKey(pipe.identity));
+    pipe.holdTimer = setTimeout(() => {
+      const lost = pipe.out.length;
+      this.dropPipe(pipe);
+      if (lost === 0) return;
+      try {
+        this.options.onProtocolError(
+          `peer ${peer} did not reconnect within ${wait} ms: ${lost} message(s) for it dropped`,
+          peer,
+        );
+      } catch {
+        // a logger must not break the socket
+      }
+    }, wait);
     Deno.unrefTimer(pipe.holdTimer);
     return true;
   }

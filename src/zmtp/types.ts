@@ -43,7 +43,8 @@ export interface SocketOptions {
    * ROUTER: how long, in milliseconds, a peer whose connection this socket closed because a
    * message forwarded to it was cut short by its sender is waited for (default 10,000).
    * Messages routed to it meanwhile, and those queued behind the cut message, are kept and
-   * sent once it reconnects with the same identity; after the wait they are dropped.
+   * sent once it reconnects with the same identity; after the wait they are dropped, and
+   * `onProtocolError` is told how many.
    */
   peerReturnHold?: number;
   /** ROUTER: reject a send to an unknown identity with `HostUnreachableError` (`ZMQ_ROUTER_MANDATORY`). */

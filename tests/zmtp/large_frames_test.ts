@@ -222,10 +222,11 @@ Deno.test("cut-through: a sender that dies mid-frame costs the destination nothi
 
 Deno.test("cut-through: a cut-off peer that does not come back within peerReturnHold is let go", async () => {
   const front = createSocket("ROUTER", { cutThrough: MiB, onProtocolError: () => {} });
+  const said: string[] = [];
   const back = createSocket("ROUTER", {
     cutThrough: MiB,
     peerReturnHold: 300,
-    onProtocolError: () => {},
+    onProtocolError: (reason) => said.push(reason),
   });
   const frontEp = await front.bind("tcp://127.0.0.1:0");
   const backEp = await back.bind("tcp://127.0.0.1:0");
@@ -249,6 +250,10 @@ Deno.test("cut-through: a cut-off peer that does not come back within peerReturn
     await other.send([b("engine"), b("lost")]);
     await new Promise((res) => setTimeout(res, 500));
     assert.ok(!back.hasPeer!("engine"), "let go after peerReturnHold");
+    assert.ok(
+      said.includes('peer "engine" did not reconnect within 300 ms: 1 message(s) for it dropped'),
+      said.join("\n"),
+    );
     // Back after the hold: the held message was dropped; new ones flow.
     await other.send([b("engine"), b("too early")]);
     const m = await (async () => {
