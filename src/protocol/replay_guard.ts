@@ -19,8 +19,9 @@ import { HEX_VALUE } from "./hmac.ts";
  * the default limit of 65,536 (allocated by the first `admit`), with nothing for the garbage
  * collector to trace or move. A `Set` of the hex strings held ~6 MiB of strings that every
  * message's look-ups missed in the cache, and kept each message's signature string alive into
- * the old generation; measured at 0.8–2.7 µs per message against 0.4 µs. A fresh message is wrongly taken for a replay only if
- * its 64-bit prefix equals one of the ≤ 65,536 remembered: probability ≤ 2⁻⁴⁸ per message.
+ * the old generation; measured at 0.8–2.7 µs per message against 0.4 µs. A fresh message is
+ * wrongly taken for a replay only if its 64-bit prefix equals one of the ≤ 65,536 remembered:
+ * probability ≤ 2⁻⁴⁸ per message.
  * Strings that are not hex (no HMAC produces them) are remembered by a 64-bit hash instead.
  */
 export class DigestHistory {

@@ -166,7 +166,7 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     if (pipe !== null && pipe.conn === conn) {
       pipe.conn = null;
       if (pipe.persistent) this.xdisconnected(pipe);
-      else if (!(conn.cutShort && this.xhold(pipe))) this.#terminate(pipe);
+      else if (!(conn.cutShort && this.xhold(pipe))) this.dropPipe(pipe);
     }
     const connector = this.#connectorOf.get(conn);
     if (connector !== undefined) {
@@ -226,21 +226,17 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     if (r !== null) r();
   }
 
-  #terminate(pipe: Pipe): void {
+  /** Ends a pipe and drops its queue (also a held pipe whose peer did not come back). */
+  protected dropPipe(pipe: Pipe): void {
     if (pipe.terminated) return;
     pipe.terminated = true;
     for (const frames of pipe.out.drain()) discardTail(frames);
     this.retirePipe(pipe);
   }
 
-  /** Ends a pipe whose peer did not come back: drops its queue (see {@link xhold}). */
-  protected dropPipe(pipe: Pipe): void {
-    this.#terminate(pipe);
-  }
-
   /**
-   * Removes a pipe from {@link SocketBase.pipes} without touching its queue (the caller moved
-   * what it held to another pipe, or it is being terminated).
+   * Ends a pipe without touching its queue (the caller moved what it held to another pipe, or
+   * it is being dropped): removes it from {@link SocketBase.pipes} and detaches it.
    */
   protected retirePipe(pipe: Pipe): void {
     pipe.terminated = true;
@@ -395,7 +391,7 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     c.timer = undefined;
     if (c.attempt !== null) this.#orphans.push(c.attempt);
     const conn = c.conn;
-    this.#terminate(c.pipe);
+    this.dropPipe(c.pipe);
     if (conn !== null) conn.close(null);
   }
 
@@ -520,7 +516,7 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     const conns = [...this.#conns];
     for (const c of conns) c.close(null);
     await Promise.all([...conns.map((c) => c.finished()), ...this.#acceptLoops, ...attempts]);
-    for (const pipe of [...this.pipes]) this.#terminate(pipe);
+    for (const pipe of [...this.pipes]) this.dropPipe(pipe);
     for (const b of this.#bound) {
       if (b.path !== undefined) {
         try {
