@@ -9,7 +9,7 @@
  * @module
  */
 import { createActor } from "xstate";
-import { taskMachine } from "../src/client/actors/task_machine.ts";
+import { taskLogic } from "../src/client/actors/task_machine.ts";
 import { engineMachine } from "../src/client/actors/engine_machine.ts";
 import { EngineTable } from "../src/client/engine_table.ts";
 import type { IncomingMessage } from "../src/client/messages.ts";
@@ -22,19 +22,19 @@ type Case = () => void;
 
 const cases: Record<string, Case> = {
   "task create+start+stop, no event": () => {
-    createActor(taskMachine).start().stop();
+    createActor(taskLogic).start().stop();
   },
   "task, 1 event (reply, output complete)": () => {
-    const a = createActor(taskMachine).start();
+    const a = createActor(taskLogic).start();
     a.send({ type: "REPLY", status: "ok", outputComplete: true });
   },
   "task, 2 events (idle, reply)": () => {
-    const a = createActor(taskMachine).start();
+    const a = createActor(taskLogic).start();
     a.send({ type: "IOPUB_IDLE" });
     a.send({ type: "REPLY", status: "ok", outputComplete: false });
   },
   "task, 3 events (busy, reply, idle): normal path": () => {
-    const a = createActor(taskMachine).start();
+    const a = createActor(taskLogic).start();
     a.send({ type: "STARTED" });
     a.send({ type: "REPLY", status: "ok", outputComplete: false });
     a.send({ type: "IOPUB_IDLE" });
@@ -142,7 +142,7 @@ if (gc) {
   gc();
   const before = Deno.memoryUsage().heapUsed;
   const alive = [];
-  for (let i = 0; i < 10_000; i++) alive.push(createActor(taskMachine).start());
+  for (let i = 0; i < 10_000; i++) alive.push(createActor(taskLogic).start());
   gc();
   const after = Deno.memoryUsage().heapUsed;
   console.log(`task actor alive: ${((after - before) / 10_000).toFixed(0)} bytes each`);

@@ -6,9 +6,7 @@
  * @module
  */
 
-import type { Actor } from "xstate";
-import type { TaskEvent, TaskState } from "./actors/task_machine.ts";
-import type { taskMachine } from "./actors/task_machine.ts";
+import type { TaskActor, TaskEvent, TaskState } from "./actors/task_machine.ts";
 import type { Clock } from "./clock.ts";
 import type { Metadata } from "./metadata.ts";
 import type { TaskResult } from "./result_source.ts";
@@ -58,7 +56,7 @@ export class TaskRecord {
   outputDeadline = 0;
   watchers: ((result: TaskResult) => void)[] | null = null;
   /** The task actor, once its first event was delivered; `null` once final. */
-  actor: Actor<typeof taskMachine> | null | undefined = undefined;
+  actor: TaskActor | null | undefined = undefined;
   constructor(
     readonly msgId: string,
     readonly metadata: Metadata,

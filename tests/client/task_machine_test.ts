@@ -2,13 +2,16 @@ import assert from "node:assert/strict";
 import { createActor } from "xstate";
 import {
   isFinalTaskState,
+  nextTaskState,
   startTaskActor,
+  TASK_TRANSITIONS,
   type TaskEvent,
-  taskMachine,
+  taskLogic,
+  type TaskState,
 } from "../../src/client/actors/task_machine.ts";
 
-function run(events: TaskEvent[], machine = taskMachine): { value: string; done: boolean } {
-  const actor = createActor(machine).start();
+function run(events: TaskEvent[]): { value: string; done: boolean } {
+  const actor = createActor(taskLogic).start();
   for (const e of events) actor.send(e);
   const s = actor.getSnapshot();
   actor.stop();
@@ -97,10 +100,46 @@ Deno.test("task: controller lost fails an outstanding task but keeps a known res
 });
 
 Deno.test("task: events after a final state change nothing", () => {
-  const actor = createActor(taskMachine).start();
+  const actor = createActor(taskLogic).start();
   actor.send(ok(true));
   actor.send({ type: "ENGINE_DIED" });
   assert.equal(actor.getSnapshot().value, "done");
+  for (const state of ["done", "failed", "aborted", "resubmitted"] as const) {
+    for (const e of [ok(), err(true), aborted, { type: "STARTED" } as TaskEvent]) {
+      assert.equal(nextTaskState(state, e), state);
+    }
+  }
+});
+
+Deno.test("task: the table has a row for every state, and only final states have no way out", () => {
+  const states = Object.keys(TASK_TRANSITIONS) as TaskState[];
+  assert.deepEqual(states.sort(), [
+    "aborted",
+    "aborting",
+    "done",
+    "failed",
+    "outputDone",
+    "pending",
+    "repliedError",
+    "repliedOk",
+    "resubmitted",
+    "running",
+  ]);
+  for (const s of states) {
+    assert.equal(Object.keys(TASK_TRANSITIONS[s]).length === 0, isFinalTaskState(s), s);
+  }
+});
+
+Deno.test("task: an actor reaching a final state is done and stopped; its snapshot says why", () => {
+  const seen: string[] = [];
+  const actor = createActor(taskLogic).start();
+  actor.subscribe({ complete: () => seen.push("complete") });
+  actor.send({ type: "STARTED" });
+  assert.equal(actor.getSnapshot().status, "active");
+  actor.send(err(true));
+  assert.deepEqual(seen, ["complete"]);
+  assert.equal(actor.getSnapshot().status, "done");
+  assert.equal(actor.getSnapshot().value, "failed");
 });
 
 Deno.test("isFinalTaskState names exactly the final states", () => {
@@ -116,7 +155,7 @@ Deno.test("task: output time-out settles a replied task with its reply's outcome
   assert.equal(run([{ type: "OUTPUT_TIMEOUT" }]).value, "pending");
 });
 
-Deno.test("startTaskActor: a restored initial state behaves as a fresh actor, and stays unshared", () => {
+Deno.test("startTaskActor: actors share no state; each starts in pending", () => {
   for (let i = 0; i < 3; i++) {
     const task = startTaskActor();
     assert.equal(task.getSnapshot().value, "pending");

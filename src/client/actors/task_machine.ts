@@ -21,14 +21,23 @@
  * or a coalesced broadcast reply). The `idle` can arrive before the reply (PROTOCOL.md §6.6,
  * §10 #1), hence `outputDone`.
  *
- * The machine has no context: the decoded reply, metadata and error live in the registry's plain
- * record, so creating, driving and stopping a task stays within the per-task budget
- * (DESIGN.md "Performance principles"). `bench/task_machine.ts` measures it.
+ * The machine is the explicit table {@link TASK_TRANSITIONS} (state × event → state), run by a
+ * small XState `ActorLogic` ({@link taskLogic}): each task is an XState v5 actor, created with
+ * `createActor`, driven by `send`, observable with `inspect`, and `done` (stopped) in a final
+ * state. A flat ten-state machine without context, actions or timers needs nothing of the
+ * statechart algorithm `createMachine` runs for every event (transition domains, entry and exit
+ * sets, microsteps), and a client creates one per request. Creating one and settling it with a
+ * reply costs 1.9 µs in a hot loop, against 12.6 µs for the same table as a `createMachine`
+ * actor (6.4 µs when restored from a persisted snapshot, as the client used to); in situ, among
+ * the socket work, the difference is larger: the client's CPU per load-balanced task fell by
+ * about a fifth and a direct round trip by about 100 µs (BENCHMARKS.md, eighth round). The
+ * decoded reply, metadata and error live in the registry's plain record.
+ * `bench/task_machine.ts` measures it.
  *
  * @module
  */
 
-import { type Actor, createActor, setup } from "xstate";
+import { type Actor, type ActorLogic, createActor } from "xstate";
 import type { Inspector } from "./trace.ts";
 
 /** Reply status as carried by `apply_reply`/`execute_reply` content (PROTOCOL.md §6.1). */
@@ -82,52 +91,154 @@ export function isFinalTaskState(state: string): state is FinalTaskState {
   return state === "done" || state === "failed" || state === "aborted" || state === "resubmitted";
 }
 
-// Reply routing, most specific first. Guards are plain functions of the event: no context.
-const onReply = [
-  { guard: "isAborted", target: "aborted" },
-  { guard: "isOkComplete", target: "done" },
-  { guard: "isOk", target: "repliedOk" },
-  { guard: "isErrorComplete", target: "failed" },
-  { target: "repliedError" },
-] as const;
+/** Where a `REPLY` leads, by its status and whether the task's output is complete. */
+export interface ReplyRoute {
+  /** `status: "aborted"`. */
+  aborted: TaskState;
+  /** `status: "ok"`, output complete. */
+  okComplete: TaskState;
+  /** `status: "ok"`, output still due. */
+  ok: TaskState;
+  /** `status: "error"`, output complete. */
+  errorComplete: TaskState;
+  /** `status: "error"`, output still due. */
+  error: TaskState;
+}
+
+/** Per state: the state each event leads to; an event not listed leaves the state as it is. */
+export type TaskTransitions = {
+  readonly [S in TaskState]: {
+    readonly [E in TaskEvent["type"]]?: E extends "REPLY" ? ReplyRoute : TaskState;
+  };
+};
+
+// A reply before the idle: done or failed at once if no output is due, else wait for it.
+const ON_REPLY: ReplyRoute = {
+  aborted: "aborted",
+  okComplete: "done",
+  ok: "repliedOk",
+  errorComplete: "failed",
+  error: "repliedError",
+};
 
 // A reply after the idle was seen completes the task whatever it says.
-const onReplyAfterOutput = [
-  { guard: "isAborted", target: "aborted" },
-  { guard: "isOk", target: "done" },
-  { target: "failed" },
-] as const;
+const ON_REPLY_AFTER_OUTPUT: ReplyRoute = {
+  aborted: "aborted",
+  okComplete: "done",
+  ok: "done",
+  errorComplete: "failed",
+  error: "failed",
+};
 
-const whileWaiting = {
+const WHILE_WAITING = {
   IOPUB_IDLE: "outputDone",
-  REPLY: onReply,
+  REPLY: ON_REPLY,
   ENGINE_DIED: "failed",
   TIMEOUT: "failed",
   RESUBMITTED: "resubmitted",
   CONTROLLER_LOST: "failed",
 } as const;
 
+/** The task state machine, as the table the diagram in the module doc draws. */
+export const TASK_TRANSITIONS: TaskTransitions = {
+  pending: { ...WHILE_WAITING, STARTED: "running", ABORT: "aborting" },
+  // Abort requested: the engine answers the request with an aborted reply when it reaches
+  // it, or runs it if it was already running (PROTOCOL.md §6.5.2).
+  aborting: { ...WHILE_WAITING, STARTED: "running" },
+  // Too late to abort: ABORT is ignored here.
+  running: WHILE_WAITING,
+  outputDone: {
+    REPLY: ON_REPLY_AFTER_OUTPUT,
+    ENGINE_DIED: "failed",
+    TIMEOUT: "failed",
+    RESUBMITTED: "resubmitted",
+    CONTROLLER_LOST: "failed",
+  },
+  // The result is known; only its output is still due. Losing the engine or the controller
+  // now ends the wait for output, not the result.
+  repliedOk: {
+    IOPUB_IDLE: "done",
+    OUTPUT_TIMEOUT: "done",
+    ENGINE_DIED: "done",
+    CONTROLLER_LOST: "done",
+  },
+  repliedError: {
+    IOPUB_IDLE: "failed",
+    OUTPUT_TIMEOUT: "failed",
+    ENGINE_DIED: "failed",
+    CONTROLLER_LOST: "failed",
+  },
+  done: {},
+  failed: {},
+  aborted: {},
+  resubmitted: {},
+};
+
 /**
- * The task state machine. Create one actor per msg_id with {@link startTaskActor} (or
- * `createActor(taskMachine).start()`); it starts in `pending`: the request is sent.
+ * The state `event` leads to from `state` ({@link TASK_TRANSITIONS}); `state` itself if the
+ * event does not apply there (every event is ignored in a final state).
+ */
+export function nextTaskState(state: TaskState, event: TaskEvent): TaskState {
+  if (event.type !== "REPLY") return TASK_TRANSITIONS[state][event.type] ?? state;
+  const route = TASK_TRANSITIONS[state].REPLY;
+  if (route === undefined) return state;
+  if (event.status === "aborted") return route.aborted;
+  if (event.status === "ok") return event.outputComplete ? route.okComplete : route.ok;
+  return event.outputComplete ? route.errorComplete : route.error;
+}
+
+/**
+ * A task actor's snapshot: XState's `status` (`done` in a final state) and the machine's
+ * state as `value`, as a `createMachine` actor reports it.
+ */
+export type TaskSnapshot =
+  | { status: "active"; value: TaskState; output: undefined; error: undefined }
+  | { status: "done"; value: FinalTaskState; output: undefined; error: undefined }
+  | { status: "error"; value: TaskState; output: undefined; error: unknown }
+  | { status: "stopped"; value: TaskState; output: undefined; error: undefined };
+
+/** The actor of one task ({@link startTaskActor}). */
+export type TaskActor = Actor<ActorLogic<TaskSnapshot, TaskEvent>>;
+
+// One snapshot per state, shared by every actor: XState treats snapshots as immutable (it
+// spreads a new object to stop an actor), so a transition allocates nothing.
+const SNAPSHOTS = Object.fromEntries(
+  (Object.keys(TASK_TRANSITIONS) as TaskState[]).map((value) => [
+    value,
+    Object.freeze({
+      status: isFinalTaskState(value) ? "done" : "active",
+      value,
+      output: undefined,
+      error: undefined,
+    }),
+  ]),
+) as Readonly<Record<TaskState, TaskSnapshot>>;
+
+/**
+ * The task actor's logic: {@link TASK_TRANSITIONS} as XState `ActorLogic`. Starts in
+ * `pending` (the request is sent); XState stops the actor when it reaches a final state.
  *
  * @example
  * ```ts
  * import { createActor } from "xstate";
- * import { taskMachine } from "./task_machine.ts";
- * const task = createActor(taskMachine).start();
+ * import { taskLogic } from "./task_machine.ts";
+ * const task = createActor(taskLogic).start();
  * task.send({ type: "IOPUB_IDLE" });
  * task.send({ type: "REPLY", status: "ok", outputComplete: false });
- * console.log(task.getSnapshot().value); // "done"
+ * console.log(task.getSnapshot().value, task.getSnapshot().status); // "done" "done"
  * ```
  */
-export const taskMachine = makeTaskMachine();
-
-// The initial state, persisted once. Restoring it gives the actor `createActor(taskMachine)
-// .start()` gives (the machine has no context and no actions to run on entry) without working
-// the initial state out again: 6.4 against 10.5 µs for a task created, started and sent one
-// event (measured on Deno 2.9, hot loop).
-const PENDING = createActor(taskMachine).start().getPersistedSnapshot();
+export const taskLogic: ActorLogic<TaskSnapshot, TaskEvent> = {
+  config: TASK_TRANSITIONS,
+  transition: (snapshot, event) => {
+    if (snapshot.status !== "active") return snapshot;
+    const value = nextTaskState(snapshot.value, event);
+    return value === snapshot.value ? snapshot : SNAPSHOTS[value];
+  },
+  getInitialSnapshot: () => SNAPSHOTS.pending,
+  getPersistedSnapshot: (snapshot) => snapshot,
+  restoreSnapshot: (snapshot) => snapshot as TaskSnapshot,
+};
 
 /**
  * A started task actor in the machine's initial state, `pending`.
@@ -135,61 +246,6 @@ const PENDING = createActor(taskMachine).start().getPersistedSnapshot();
  * @param inspect Observes its transitions (the client's `debug`, `trace.ts`); none by default.
  * @returns The running actor.
  */
-export function startTaskActor(inspect?: Inspector): Actor<typeof taskMachine> {
-  return createActor(taskMachine, { snapshot: PENDING, inspect }).start();
-}
-
-function makeTaskMachine() {
-  return setup({
-    types: { events: {} as TaskEvent },
-    guards: {
-      isAborted: ({ event }) => event.type === "REPLY" && event.status === "aborted",
-      isOk: ({ event }) => event.type === "REPLY" && event.status === "ok",
-      isOkComplete: ({ event }) =>
-        event.type === "REPLY" && event.status === "ok" && event.outputComplete,
-      isErrorComplete: ({ event }) => event.type === "REPLY" && event.outputComplete,
-    },
-  }).createMachine({
-    id: "task",
-    initial: "pending",
-    states: {
-      pending: { on: { ...whileWaiting, STARTED: "running", ABORT: "aborting" } },
-      // Abort requested: the engine answers the request with an aborted reply when it reaches
-      // it, or runs it if it was already running (PROTOCOL.md §6.5.2).
-      aborting: { on: { ...whileWaiting, STARTED: "running" } },
-      // Too late to abort: ABORT is ignored here.
-      running: { on: whileWaiting },
-      outputDone: {
-        on: {
-          REPLY: onReplyAfterOutput,
-          ENGINE_DIED: "failed",
-          TIMEOUT: "failed",
-          RESUBMITTED: "resubmitted",
-          CONTROLLER_LOST: "failed",
-        },
-      },
-      // The result is known; only its output is still due. Losing the engine or the
-      // controller now ends the wait for output, not the result.
-      repliedOk: {
-        on: {
-          IOPUB_IDLE: "done",
-          OUTPUT_TIMEOUT: "done",
-          ENGINE_DIED: "done",
-          CONTROLLER_LOST: "done",
-        },
-      },
-      repliedError: {
-        on: {
-          IOPUB_IDLE: "failed",
-          OUTPUT_TIMEOUT: "failed",
-          ENGINE_DIED: "failed",
-          CONTROLLER_LOST: "failed",
-        },
-      },
-      done: { type: "final" },
-      failed: { type: "final" },
-      aborted: { type: "final" },
-      resubmitted: { type: "final" },
-    },
-  });
+export function startTaskActor(inspect?: Inspector): TaskActor {
+  return createActor(taskLogic, { inspect }).start();
 }
