@@ -9,6 +9,10 @@
 import { SerializationError } from "../errors.ts";
 import type { Reference } from "./py_values.ts";
 
+// A function object's source text never changes: checked once, then reused (a client applies
+// the same function again and again).
+const sources = new WeakMap<(...args: never[]) => unknown, string>();
+
 /**
  * The source text of a function, checked to be rebuildable elsewhere.
  *
@@ -17,6 +21,8 @@ import type { Reference } from "./py_values.ts";
  * @throws {SerializationError} for native and bound functions (no source).
  */
 export function functionSource(fn: (...args: never[]) => unknown): string {
+  const known = sources.get(fn);
+  if (known !== undefined) return known;
   const src = Function.prototype.toString.call(fn);
   if (/\{\s*\[native code\]\s*\}\s*$/.test(src)) {
     throw new SerializationError(
@@ -24,6 +30,7 @@ export function functionSource(fn: (...args: never[]) => unknown): string {
         `send new Reference(${JSON.stringify(fn.name || "name")}) to use the engine's own`,
     );
   }
+  sources.set(fn, src);
   return src;
 }
 
