@@ -49,6 +49,7 @@
 import { join } from "node:path";
 import { ALL, FULL, GOALS, QUICK } from "./peers/plan.ts";
 import type { Figures, Plan, Results } from "./peers/plan.ts";
+import { speedCheck } from "./speed_check.ts";
 
 const PYTHON = "/usr/bin/python3";
 const PY_DRIVER = new URL("./peers/ipp_bench.py", import.meta.url).pathname;
@@ -281,7 +282,11 @@ async function main(): Promise<void> {
   const only = [...args.only].join(",");
   let ours: Results = {};
   let theirs: Results = {};
+  // The machine's speed just before each side ran (bench/speed_check.ts), in run order.
+  const checks: string[] = [];
+  const check = (side: string) => checks.push(`${side} ${speedCheck().toFixed(0)} ms`);
   const runOursSide = async () => {
+    check("ours");
     console.error(`== ours (${only})`);
     const flags = ["run", "-A", "--v8-flags=--expose-gc"];
     if (args.cpuProf) {
@@ -300,6 +305,7 @@ async function main(): Promise<void> {
     );
   };
   const runTheirSide = async () => {
+    check("theirs");
     console.error(`== ipyparallel 7.1 (${only})`);
     // Python's client is ~10× slower per task here; 200,000 tasks would take most of the
     // budget, so by default it completes a tenth of ours (growth is linear: it keeps every
@@ -327,13 +333,18 @@ async function main(): Promise<void> {
       await run();
     }
   }
+  check("end");
   if (args.json) {
-    await Deno.writeTextFile(args.json, JSON.stringify({ plan, ours, theirs }, null, 2));
+    await Deno.writeTextFile(args.json, JSON.stringify({ plan, ours, theirs, checks }, null, 2));
   }
   const cpus = navigator.hardwareConcurrency;
   console.log(
     `\nMachine: ${cpus} CPUs, ${Deno.osRelease()}, Deno ${Deno.version.deno}, load average ` +
       `${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")} (shared machine: figures are noisy)`,
+  );
+  console.log(
+    `Speed check before each side (a fixed loop, bench/speed_check.ts; higher = machine slower ` +
+      `then): ${checks.join(", ")}`,
   );
   report(ours, theirs, args, plan);
 }
