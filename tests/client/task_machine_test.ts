@@ -130,7 +130,7 @@ Deno.test("task: the table has a row for every state, and only final states have
   }
 });
 
-Deno.test("task: an actor reaching a final state is done and stopped; its snapshot says why", () => {
+Deno.test("task: an actor reaching a final state completes, with status done and the state as value", () => {
   const seen: string[] = [];
   const actor = createActor(taskLogic).start();
   actor.subscribe({ complete: () => seen.push("complete") });
