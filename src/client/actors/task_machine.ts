@@ -230,14 +230,13 @@ const SNAPSHOTS = Object.fromEntries(
  */
 export const taskLogic: ActorLogic<TaskSnapshot, TaskEvent> = {
   config: TASK_TRANSITIONS,
+  // XState sends no event to a done or stopped actor, and a final state's row is empty anyway.
   transition: (snapshot, event) => {
-    if (snapshot.status !== "active") return snapshot;
     const value = nextTaskState(snapshot.value, event);
     return value === snapshot.value ? snapshot : SNAPSHOTS[value];
   },
   getInitialSnapshot: () => SNAPSHOTS.pending,
   getPersistedSnapshot: (snapshot) => snapshot,
-  restoreSnapshot: (snapshot) => snapshot as TaskSnapshot,
 };
 
 /**
