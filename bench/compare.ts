@@ -36,7 +36,12 @@
  *                                                           # bench client, controller, engines
  * deno task bench:compare --json=/tmp/results.json          # also save the raw figures
  * deno task bench:compare --rounds=3 --only=lb_throughput     # best of 3, sides alternating
+ * deno task bench:compare --no-floor                        # skip the machine floor (bench/floor.ts)
  * ```
+ *
+ * After both sides, `bench/floor.ts` measures this machine's floor for the direct call and the
+ * 100 MB transfers (the same messages through processes that do nothing with them), and a table
+ * sets each of those goals' target against it.
  *
  * Each side runs in its own child process and prints its figures as JSON: our side is
  * `bench/peers/ours_bench.ts` (with `--expose-gc`, so heap figures follow a full collection and
@@ -50,6 +55,7 @@ import { join } from "node:path";
 import { ALL, FULL, GOALS, QUICK } from "./peers/plan.ts";
 import type { Figures, Plan, Results } from "./peers/plan.ts";
 import { speedCheck } from "./speed_check.ts";
+import { type Floor, floorLines, measureFloor } from "./floor.ts";
 
 const PYTHON = "/usr/bin/python3";
 const PY_DRIVER = new URL("./peers/ipp_bench.py", import.meta.url).pathname;
@@ -64,10 +70,11 @@ interface Args {
   json?: string;
   memCompletedIpp?: number;
   rounds: number;
+  floor: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { only: new Set(ALL), quick: false, side: "both", rounds: 1 };
+  const a: Args = { only: new Set(ALL), quick: false, side: "both", rounds: 1, floor: true };
   for (const arg of argv) {
     const [k, v] = arg.includes("=")
       ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
@@ -106,10 +113,13 @@ function parseArgs(argv: string[]): Args {
       case "--mem-completed-ipp":
         a.memCompletedIpp = Number(v);
         break;
+      case "--no-floor":
+        a.floor = false;
+        break;
       default:
         throw new Error(
           `Unknown argument ${arg} (use --only=a,b --quick --side=both|ours|ipp ` +
-            "--cpu-prof[=dir] --json=path --rounds=N --mem-completed-ipp=N)",
+            "--cpu-prof[=dir] --json=path --rounds=N --mem-completed-ipp=N --no-floor)",
         );
     }
   }
@@ -196,7 +206,59 @@ function fmt(x: number | undefined): string {
   return x.toFixed(3);
 }
 
-function report(ours: Results, theirs: Results, args: Args, plan: Plan): void {
+/** The goals a machine floor is measured for: the goal's ratio and the floor's figure. */
+const FLOORED: Record<string, { goal: number; floor: (f: Floor) => number }> = {
+  direct_roundtrip: { goal: 15, floor: (f) => f.call_relay },
+  push_100MB: { goal: 6, floor: (f) => f.push_relay },
+  pull_100MB: { goal: 6, floor: (f) => f.pull_relay },
+};
+
+/**
+ * Per floored goal: the time the goal asks of us (their figure divided by the goal's ratio),
+ * this machine's floor for the same traffic, our figure, and ours as a multiple of the floor.
+ */
+function floorTable(ours: Results, theirs: Results, args: Args, floor: Floor): string[][] {
+  const rows = [[
+    "goal",
+    "unit",
+    "goal asks ≤ (theirs ÷ ratio)",
+    "floor here",
+    "ours",
+    "ours ÷ floor",
+  ]];
+  for (const [name, g] of Object.entries(FLOORED)) {
+    if (!shown(args, name)) continue;
+    const a = headline(name, ours[name]);
+    const b = headline(name, theirs[name]);
+    const f = g.floor(floor);
+    rows.push([
+      name,
+      UNITS[name],
+      b === undefined ? "—" : fmt(b / g.goal),
+      fmt(f),
+      fmt(a),
+      a === undefined ? "—" : `${fmt(a / f)}×`,
+    ]);
+  }
+  return rows;
+}
+
+/** Prints a Markdown table, columns padded to their widest cell. */
+function printTable(rows: string[][]): void {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
+  console.log(line(rows[0]));
+  console.log("| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |");
+  for (const r of rows.slice(1)) console.log(line(r));
+}
+
+function report(
+  ours: Results,
+  theirs: Results,
+  args: Args,
+  plan: Plan,
+  floor: Floor | undefined,
+): void {
   const rows: string[][] = [["workload", "unit", "ours", "ipyparallel 7.1", "ours vs theirs"]];
   const ratios: [string, number | undefined][] = [];
   for (const name of ALL) {
@@ -223,13 +285,9 @@ function report(ours: Results, theirs: Results, args: Args, plan: Plan): void {
     rows.push([name, UNITS[baseName(name)], fmt(a), fmt(b), note]);
     if ((GOALS as readonly string[]).includes(name)) ratios.push([name, ratio]);
   }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
   console.log("");
   console.log(`Plan: ${JSON.stringify(plan)}`);
-  console.log(line(rows[0]));
-  console.log("| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |");
-  for (const r of rows.slice(1)) console.log(line(r));
+  printTable(rows);
   const cpuRows: string[][] = [[
     "CPU per op (µs)",
     "ours client",
@@ -261,14 +319,22 @@ function report(ours: Results, theirs: Results, args: Args, plan: Plan): void {
     ]);
   }
   if (cpuRows.length > 1) {
-    const cw = cpuRows[0].map((_, c) => Math.max(...cpuRows.map((r) => r[c].length)));
-    const cl = (r: string[]) => "| " + r.map((c, i) => c.padEnd(cw[i])).join(" | ") + " |";
     console.log(
       "\nCPU time per operation by process (from /proc, 10 ms ticks; the whole 100 MB for push/pull):",
     );
-    console.log(cl(cpuRows[0]));
-    console.log("| " + cw.map((w) => "-".repeat(w)).join(" | ") + " |");
-    for (const r of cpuRows.slice(1)) console.log(cl(r));
+    printTable(cpuRows);
+  }
+  if (floor !== undefined) {
+    console.log(
+      "\nThis machine's floor (bench/floor.ts: the same messages through three Deno processes " +
+        "that only pipe and answer bytes; no implementation of the protocol can go below it):",
+    );
+    for (const l of floorLines(floor)) console.log(`- ${l}`);
+    const rows = floorTable(ours, theirs, args, floor);
+    if (rows.length > 1) {
+      console.log("");
+      printTable(rows);
+    }
   }
   console.log("");
   for (const [name, r] of ratios) {
@@ -334,8 +400,16 @@ async function main(): Promise<void> {
     }
   }
   check("end");
+  let floor: Floor | undefined;
+  if (args.floor) {
+    console.error("== this machine's floor (bench/floor.ts)");
+    floor = await measureFloor({ bytes: plan.bytes });
+  }
   if (args.json) {
-    await Deno.writeTextFile(args.json, JSON.stringify({ plan, ours, theirs, checks }, null, 2));
+    await Deno.writeTextFile(
+      args.json,
+      JSON.stringify({ plan, ours, theirs, checks, floor }, null, 2),
+    );
   }
   const cpus = navigator.hardwareConcurrency;
   console.log(
@@ -346,7 +420,7 @@ async function main(): Promise<void> {
     `Speed check before each side (a fixed loop, bench/speed_check.ts; higher = machine slower ` +
       `then): ${checks.join(", ")}`,
   );
-  report(ours, theirs, args, plan);
+  report(ours, theirs, args, plan, floor);
 }
 
 if (import.meta.main) await main();

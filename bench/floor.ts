@@ -1,0 +1,312 @@
+/**
+ * This machine's floor for the two kinds of goal `bench/compare.ts` measures: what the same
+ * traffic costs when nothing is done with it. Three Deno processes with the roles of a client,
+ * a controller and an engine pass length-prefixed messages over loopback TCP; the "controller"
+ * only pipes bytes (no parsing, no signatures, no records) and the "engine" only answers.
+ *
+ * | figure | what |
+ * | --- | --- |
+ * | `call_relay` | the message pattern of one direct call through a controller: a 700-byte request; `busy` on IOPub, a 600-byte reply on shell, `idle` on IOPub; the client waits for the reply and `idle` |
+ * | `call_direct` | the same with the client connected straight to the engine (no controller) |
+ * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory, as an engine's or client's new array is |
+ * | `copy_fresh`, `copy_warm` | one copy of 100 MB in one process, into fresh and into already-touched memory |
+ *
+ * An implementation can only add to these figures, so a goal whose target (Python's figure
+ * divided by the goal's ratio) is near or below the floor cannot be met on this machine by
+ * any implementation of the same protocol shape.
+ *
+ * ```sh
+ * deno run -A bench/floor.ts          # prints the figures and a JSON line
+ * ```
+ *
+ * @module
+ */
+
+const SELF = new URL(import.meta.url).pathname;
+const CHUNK = 256 * 1024;
+
+/** The floor figures, in microseconds per call (`call_*`) or seconds (the rest). */
+export interface Floor {
+  call_relay: number;
+  /** CPU per call through the relay (µs, from `/proc`): client, relay, engine. */
+  call_relay_cpu: [number, number, number];
+  call_direct: number;
+  push_relay: number;
+  pull_relay: number;
+  copy_fresh: number;
+  copy_warm: number;
+  /** The bulk size, bytes. */
+  bytes: number;
+}
+
+/** Writes all of `b`. */
+async function writeAll(c: Deno.Conn, b: Uint8Array): Promise<void> {
+  for (let off = 0; off < b.length;) off += await c.write(b.subarray(off));
+}
+
+/** Reads length-prefixed messages (4-byte little-endian length, then the body) from a stream. */
+class Reader {
+  #conn: Deno.Conn;
+  #buf = new Uint8Array(CHUNK);
+  #start = 0;
+  #end = 0;
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+  async #fill(): Promise<void> {
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#end === this.#buf.length) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    const n = await this.#conn.read(this.#buf.subarray(this.#end));
+    if (n === null) throw new Error("floor: connection closed");
+    this.#end += n;
+  }
+  /** The next message body; one larger than the buffer is read into fresh memory. */
+  async next(): Promise<Uint8Array> {
+    while (this.#end - this.#start < 4) await this.#fill();
+    const b = this.#buf;
+    const s = this.#start;
+    const len = b[s] | (b[s + 1] << 8) | (b[s + 2] << 16) | (b[s + 3] << 24);
+    this.#start += 4;
+    if (len > b.length - 4) {
+      const out = new Uint8Array(len);
+      let got = Math.min(len, this.#end - this.#start);
+      out.set(b.subarray(this.#start, this.#start + got));
+      this.#start += got;
+      while (got < len) {
+        const n = await this.#conn.read(out.subarray(got));
+        if (n === null) throw new Error("floor: connection closed");
+        got += n;
+      }
+      return out;
+    }
+    while (this.#end - this.#start < len) await this.#fill();
+    const body = b.subarray(this.#start, this.#start + len);
+    this.#start += len;
+    return body;
+  }
+}
+
+/** A message of `size` bytes with its length prefix. */
+function message(size: number): Uint8Array {
+  const m = new Uint8Array(4 + size).fill(0x61);
+  new DataView(m.buffer).setUint32(0, size, true);
+  return m;
+}
+
+async function connect(port: number, hello: string): Promise<Deno.TcpConn> {
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  c.setNoDelay(true);
+  await writeAll(c, new TextEncoder().encode(hello));
+  return c;
+}
+
+/** Accepts connections until every hello in `want` has one; returns them by hello. */
+async function accept(
+  l: Deno.TcpListener,
+  want: string[],
+): Promise<Map<string, Deno.TcpConn>> {
+  const got = new Map<string, Deno.TcpConn>();
+  while (got.size < want.length) {
+    const c = await l.accept();
+    c.setNoDelay(true);
+    const h = new Uint8Array(1);
+    if ((await c.read(h)) !== 1) throw new Error("floor: no hello");
+    got.set(String.fromCharCode(h[0]), c);
+  }
+  return got;
+}
+
+/** Copies bytes from `a` to `b` as they come, through one reused chunk. */
+async function pipe(a: Deno.Conn, b: Deno.Conn): Promise<void> {
+  const chunk = new Uint8Array(CHUNK);
+  for (;;) {
+    const n = await a.read(chunk).catch(() => null);
+    if (n === null) return;
+    await writeAll(b, chunk.subarray(0, n));
+  }
+}
+
+/** The controller's role: client shell ↔ engine shell, engine IOPub → client IOPub. */
+async function relay(l: Deno.TcpListener): Promise<void> {
+  const c = await accept(l, ["S", "I", "s", "i"]);
+  await Promise.all([
+    pipe(c.get("S")!, c.get("s")!),
+    pipe(c.get("s")!, c.get("S")!),
+    pipe(c.get("i")!, c.get("I")!),
+  ]);
+}
+
+/** The engine's role: answers each request; a one-byte request `P` asks for the bulk message. */
+async function engine(shell: Deno.Conn, iopub: Deno.Conn, bytes: number): Promise<void> {
+  const busy = message(450);
+  const reply = message(600);
+  const idle = message(450);
+  const ack = message(8);
+  const bulk = message(bytes);
+  const reader = new Reader(shell);
+  for (;;) {
+    const req = await reader.next().catch(() => null);
+    if (req === null) return;
+    if (req.length === 1 && req[0] === 0x50) await writeAll(shell, bulk);
+    else if (req.length > CHUNK) await writeAll(shell, ack);
+    else {
+      await writeAll(iopub, busy);
+      await writeAll(shell, reply);
+      await writeAll(iopub, idle);
+    }
+  }
+}
+
+function spawn(args: string[]): { child: Deno.ChildProcess; port: Promise<number> } {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", SELF, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  const port = (async () => {
+    const reader = child.stdout.getReader();
+    const { value } = await reader.read();
+    reader.releaseLock();
+    return Number(new TextDecoder().decode(value).trim());
+  })();
+  return { child, port };
+}
+
+/** CPU time (µs) a process has used so far, from `/proc/<pid>/stat` (10 ms ticks). */
+function cpuUs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10_000;
+}
+
+/** Mean µs per call of the direct-call message pattern over `shell` and `iopub`. */
+async function calls(
+  shell: Deno.Conn,
+  iopub: Deno.Conn,
+  n: number,
+  cpu?: { pids: number[]; out: number[] },
+): Promise<number> {
+  const request = message(700);
+  const shellIn = new Reader(shell);
+  const iopubIn = new Reader(iopub);
+  const one = async () => {
+    await writeAll(shell, request);
+    await Promise.all([shellIn.next(), iopubIn.next().then(() => iopubIn.next())]);
+  };
+  for (let i = 0; i < 500; i++) await one();
+  const before = cpu?.pids.map(cpuUs);
+  const t = performance.now();
+  for (let i = 0; i < n; i++) await one();
+  const us = (performance.now() - t) * 1000 / n;
+  if (cpu && before) cpu.out = cpu.pids.map((p, i) => (cpuUs(p) - before[i]) / n);
+  return us;
+}
+
+/** Best of three times, in seconds, of `f`. */
+async function best3(f: () => Promise<void> | void): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await f();
+    best = Math.min(best, (performance.now() - t) / 1000);
+  }
+  return best;
+}
+
+/**
+ * Measures the floor: starts a relay and an engine process, times `calls` calls through the
+ * relay and as many straight to the engine, then `bytes` each way through the relay (best of
+ * three), then stops them.
+ *
+ * @param options Calls to time (default 2,000) and the bulk size (default 100 MB).
+ * @returns The figures.
+ */
+export async function measureFloor(
+  options: { calls?: number; bytes?: number } = {},
+): Promise<Floor> {
+  const n = options.calls ?? 2000;
+  const bytes = options.bytes ?? 100_000_000;
+  const r = spawn(["--role=relay"]);
+  const e = spawn(["--role=engine", `--relay=${await r.port}`, `--bytes=${bytes}`]);
+  const directPort = await e.port;
+  const shell = await connect(await r.port, "S");
+  const iopub = await connect(await r.port, "I");
+  const cpu = { pids: [Deno.pid, r.child.pid, e.child.pid], out: [0, 0, 0] };
+  const callRelay = await calls(shell, iopub, n, cpu);
+  const dShell = await connect(directPort, "S");
+  const dIopub = await connect(directPort, "I");
+  const callDirect = await calls(dShell, dIopub, n);
+  const shellIn = new Reader(shell);
+  const bulk = message(bytes);
+  const push = await best3(async () => {
+    await writeAll(shell, bulk);
+    await shellIn.next();
+  });
+  const pull = await best3(async () => {
+    await writeAll(shell, Uint8Array.of(1, 0, 0, 0, 0x50));
+    await shellIn.next();
+  });
+  const src = new Uint8Array(bytes).fill(1);
+  const copyFresh = await best3(() => void new Uint8Array(bytes).set(src));
+  const warm = new Uint8Array(bytes).fill(2);
+  const copyWarm = await best3(() => warm.set(src));
+  for (const c of [shell, iopub, dShell, dIopub]) c.close();
+  for (const p of [e.child, r.child]) {
+    p.kill("SIGTERM");
+    await p.status;
+  }
+  return {
+    call_relay: callRelay,
+    call_relay_cpu: cpu.out as [number, number, number],
+    call_direct: callDirect,
+    push_relay: push,
+    pull_relay: pull,
+    copy_fresh: copyFresh,
+    copy_warm: copyWarm,
+    bytes,
+  };
+}
+
+/** One line per figure, for the end of a bench report. */
+export function floorLines(f: Floor): string[] {
+  const us = (x: number) => `${x.toFixed(0)} µs`;
+  const s = (x: number) => `${x.toFixed(3)} s`;
+  const mb = (x: number) => `${(x / 1e6).toFixed(0)} MB`;
+  return [
+    `direct call, through a byte-piping controller: ${us(f.call_relay)} (CPU per call: ` +
+    `client ${us(f.call_relay_cpu[0])}, controller ${us(f.call_relay_cpu[1])}, engine ` +
+    `${us(f.call_relay_cpu[2])}); ` +
+    `client straight to engine: ${us(f.call_direct)}`,
+    `${mb(f.bytes)} through it into fresh memory: push ${s(f.push_relay)}, pull ` +
+    `${s(f.pull_relay)}; one in-process copy of it: fresh ${s(f.copy_fresh)}, warm ` +
+    `${s(f.copy_warm)}`,
+  ];
+}
+
+async function child(role: string, relayPort: number, bytes: number): Promise<void> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  console.log((l.addr as Deno.NetAddr).port);
+  if (role === "relay") return await relay(l);
+  const shell = await connect(relayPort, "s");
+  const iopub = await connect(relayPort, "i");
+  const direct = accept(l, ["S", "I"]);
+  const done = engine(shell, iopub, bytes);
+  const d = await direct;
+  await Promise.all([done, engine(d.get("S")!, d.get("I")!, bytes)]);
+}
+
+if (import.meta.main) {
+  const arg = (k: string) => Deno.args.find((a) => a.startsWith(`--${k}=`))?.split("=")[1];
+  const role = arg("role");
+  if (role) await child(role, Number(arg("relay") ?? 0), Number(arg("bytes") ?? 0));
+  else {
+    const f = await measureFloor();
+    for (const line of floorLines(f)) console.log(line);
+    console.log(JSON.stringify(f));
+  }
+}
