@@ -16,7 +16,8 @@
  * any implementation of the same protocol shape.
  *
  * ```sh
- * deno run -A bench/floor.ts          # prints the figures and a JSON line
+ * deno run -A bench/floor.ts                     # prints the figures and a JSON line
+ * deno run -A bench/floor.ts --bytes=80000000    # the bulk figures for 80 MB
  * ```
  *
  * @module
@@ -305,7 +306,8 @@ if (import.meta.main) {
   const role = arg("role");
   if (role) await child(role, Number(arg("relay") ?? 0), Number(arg("bytes") ?? 0));
   else {
-    const f = await measureFloor();
+    const bytes = arg("bytes");
+    const f = await measureFloor(bytes === undefined ? {} : { bytes: Number(bytes) });
     for (const line of floorLines(f)) console.log(line);
     console.log(JSON.stringify(f));
   }
