@@ -327,7 +327,7 @@ function report(
   if (floor !== undefined) {
     console.log(
       "\nThis machine's floor (bench/floor.ts: the same messages through three Deno processes " +
-        "that only pipe and answer bytes; no implementation of the protocol can go below it):",
+        "that only pipe and answer bytes; nothing that sends these messages over loopback TCP through a controller can go below it):",
     );
     for (const l of floorLines(floor)) console.log(`- ${l}`);
     const rows = floorTable(ours, theirs, args, floor);
