@@ -111,16 +111,24 @@ export function replyOutcome(
   options: {
     coalesced: boolean;
     expectOutput: boolean;
+    /** IOPub outputs (not `status`) already recorded for the task (default 0). */
+    outputsSeen?: number;
     decode: ResultDecoder;
     engineIdOf?: (uuid: string) => number | undefined;
   },
 ): ReplyOutcome {
   const content = msg.content;
   const status = content.status;
+  // Our engines count the outputs they published before the reply (`iopub_count`): once that
+  // many are recorded, nothing more is due and the `idle` need not be awaited. Python engines
+  // do not send the count.
+  const count = msg.metadata.iopub_count;
+  const allSeen = typeof count === "number" && count <= (options.outputsSeen ?? 0);
+  const outputComplete = !options.expectOutput || allSeen;
   if (status === "ok") {
     try {
       const value = replyValue(msgId, msg, md, options.coalesced, options.decode);
-      return { status: "ok", outputComplete: !options.expectOutput, value };
+      return { status: "ok", outputComplete, value };
     } catch (error) {
       return { status: "error", outputComplete: true, error: error as Error };
     }
@@ -131,7 +139,7 @@ export function replyOutcome(
   return {
     status: "error",
     // An error the engine did not raise (scheduler, Hub) has no output to wait for (§6.6).
-    outputComplete: !options.expectOutput || isEmpty(content.engine_info),
+    outputComplete: outputComplete || isEmpty(content.engine_info),
     error: replyErrorOf(content, options.engineIdOf),
   };
 }

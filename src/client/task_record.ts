@@ -54,6 +54,8 @@ export class TaskRecord {
   replyDeferred: "ok" | "error" | null = null;
   /** When the output wait ends (`OUTPUT_TIMEOUT`), while queued for it. */
   outputDeadline = 0;
+  /** IOPub output messages (not `status`) recorded for it so far. */
+  outputsSeen = 0;
   watchers: ((result: TaskResult) => void)[] | null = null;
   /** The task actor, once its first event was delivered; `null` once final. */
   actor: TaskActor | null | undefined = undefined;

@@ -247,6 +247,7 @@ export class TaskRegistry implements ResultSource {
     const outcome = replyOutcome(msgId, msg, rec.metadata, {
       coalesced,
       expectOutput: rec.expectOutput,
+      outputsSeen: rec.outputsSeen,
       decode: this.#decode,
       engineIdOf: this.#engineIdOf,
     });
@@ -283,7 +284,10 @@ export class TaskRegistry implements ResultSource {
     const rec = this.#live.get(msg.parent_header.msg_id ?? "");
     if (rec === undefined) return;
     if (msg.header.msg_type === "status") this.#status(rec, msg.content.execution_state);
-    else recordOutput(rec.metadata, msg, this.#decode, this.#engineIdOf);
+    else {
+      rec.outputsSeen++;
+      recordOutput(rec.metadata, msg, this.#decode, this.#engineIdOf);
+    }
   }
 
   /**

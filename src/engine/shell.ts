@@ -11,6 +11,11 @@
  * IOPub  status idle
  * ```
  *
+ * Each reply's metadata also carries `iopub_count`: how many IOPub messages other than `status`
+ * this engine published for the request before the reply. Our client completes a result at its
+ * reply when it has seen that many (none, for most applies) instead of waiting for `idle`;
+ * ipyparallel's client ignores the key.
+ *
  * Aborts (control `abort_request`, §6.5.2) mark queued requests; a marked request is not run
  * when it reaches the front of the queue and gets an `aborted` reply. Control requests never
  * wait in this queue, so they are processed before queued shell work.
@@ -88,6 +93,8 @@ export class Shell {
   #running: Item | undefined;
   /** Whether the running request's `idle` went out right behind its reply ({@link #replyOk}). */
   #idleSent = false;
+  /** IOPub messages other than `status` published for the running request so far. */
+  #outputs = 0;
   readonly #abortIds = new Set<string>();
   readonly #recent = new Map<string, MessageHeader>();
   #pump: Promise<void> | undefined;
@@ -169,8 +176,10 @@ export class Shell {
    */
   onKernelEvent(event: KernelEvent): void {
     const iopub = this.#o.iopub;
+    const running = this.#running?.msg.header;
     const parent = (event.requestId !== null ? this.#recent.get(event.requestId) : undefined) ??
-      this.#running?.msg.header ?? {};
+      running ?? {};
+    if (parent === running) this.#outputs++;
     switch (event.type) {
       case "stream":
         iopub.publish("stream", {
@@ -272,6 +281,7 @@ export class Shell {
     const o = this.#o;
     const started = now();
     this.#idleSent = false;
+    this.#outputs = 0;
     this.#remember(msg.header);
     const parent = parentBytes(msg);
     // `busy` goes out before user code runs: this thread may then be held by a synchronous
@@ -334,7 +344,7 @@ export class Shell {
     buffers?: readonly Uint8Array[],
   ): void {
     const o = this.#o;
-    const metadata = replyMetadata(msg, o.engine, started, "ok");
+    const metadata = this.#metadata(msg, started, "ok");
     sendReplyFast(o, o.iopub.packer, socket, msg, parent, metadata, content, buffers);
     this.#idleSent = true;
     o.iopub.statusFast("idle", parent);
@@ -391,7 +401,7 @@ export class Shell {
       return;
     }
     const error = { ename: reply.ename, evalue: reply.evalue, traceback: reply.traceback };
-    o.iopub.publish("error", { content: error, parent: msg.header });
+    this.#publishError(error, msg);
     sendReply(o, socket, msg, {
       content: {
         status: "error",
@@ -399,7 +409,7 @@ export class Shell {
         engine_info: engineInfo(o.engine, "execute"),
         ...common,
       },
-      metadata: replyMetadata(msg, o.engine, started, "error"),
+      metadata: this.#metadata(msg, started, "error"),
     });
     // ipykernel: a failed non-silent cell aborts the execute requests queued behind it.
     if (!silent && c.stop_on_error !== false) {
@@ -450,11 +460,24 @@ export class Shell {
       traceback,
       engine_info: engineInfo(o.engine, "apply"),
     };
-    o.iopub.publish("error", { content: error, parent: msg.header });
+    this.#publishError(error, msg);
     sendReply(o, socket, msg, {
       content: { status: "error", ...error },
-      metadata: replyMetadata(msg, o.engine, started, "error" satisfies ReplyStatus),
+      metadata: this.#metadata(msg, started, "error" satisfies ReplyStatus),
     });
+  }
+
+  /** Publishes a request's `error` on IOPub (counted in its reply's `iopub_count`). */
+  #publishError(error: Record<string, unknown>, msg: Message): void {
+    this.#outputs++;
+    this.#o.iopub.publish("error", { content: error, parent: msg.header });
+  }
+
+  /** Reply metadata (§6.3) of the running request, with its `iopub_count` (module doc). */
+  #metadata(msg: Message, started: string, status: ReplyStatus): Record<string, unknown> {
+    const md = replyMetadata(msg, this.#o.engine, started, status);
+    md.iopub_count = this.#outputs;
+    return md;
   }
 }
 

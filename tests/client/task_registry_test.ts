@@ -106,6 +106,44 @@ Deno.test("registry: idle before reply (PROTOCOL.md §6.6) settles on the reply"
   engines.close();
 });
 
+Deno.test("registry: a reply whose iopub_count outputs were all seen settles without the idle", () => {
+  const { tasks, engines } = setup();
+  // Our engines count the outputs they published before the reply: none here.
+  tasks.track("m1", { engineUuid: ENGINE0 });
+  tasks.handleIopub(status("m1", "busy"));
+  tasks.handleReply(reply("m1", { value: 1, metadata: { iopub_count: 0 } }));
+  assert.equal(tasks.resultOf("m1")?.state, "done");
+  assert.equal(tasks.resultOf("m1")?.value, 1);
+  tasks.handleIopub(status("m1", "idle")); // late: ignored, not a stray
+  assert.equal(tasks.resultOf("m1")?.state, "done");
+
+  // Its one output arrived before the reply: complete.
+  tasks.track("m2", { engineUuid: ENGINE0 });
+  tasks.handleIopub(iopub("m2", "stream", { name: "stdout", text: "a\n" }));
+  tasks.handleReply(reply("m2", { value: 2, metadata: { iopub_count: 1 } }));
+  assert.equal(tasks.resultOf("m2")?.state, "done");
+  assert.equal(tasks.resultOf("m2")?.metadata.stdout, "a\n");
+
+  // Two published, one seen: the idle is still awaited, and the second output lands first.
+  tasks.track("m3", { engineUuid: ENGINE0 });
+  tasks.handleIopub(iopub("m3", "stream", { name: "stdout", text: "b\n" }));
+  tasks.handleReply(reply("m3", { value: 3, metadata: { iopub_count: 2 } }));
+  assert.equal(tasks.stateOf("m3"), "repliedOk");
+  tasks.handleIopub(iopub("m3", "stream", { name: "stdout", text: "c\n" }));
+  tasks.handleIopub(status("m3", "idle"));
+  assert.equal(tasks.resultOf("m3")?.state, "done");
+  assert.equal(tasks.resultOf("m3")?.metadata.stdout, "b\nc\n");
+
+  // No count (a Python engine): the idle is awaited as before.
+  tasks.track("m4", { engineUuid: ENGINE0 });
+  tasks.handleReply(reply("m4", { value: 4 }));
+  assert.equal(tasks.stateOf("m4"), "repliedOk");
+  tasks.handleIopub(status("m4", "idle"));
+  assert.equal(tasks.resultOf("m4")?.state, "done");
+  assert.deepEqual([...tasks.outstanding], []);
+  engines.close();
+});
+
 Deno.test("registry: an execute_reply becomes an ExecuteReply with the execute_result", () => {
   const { tasks, engines } = setup();
   tasks.track("e1");

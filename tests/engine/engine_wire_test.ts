@@ -116,6 +116,8 @@ Deno.test({
         is_coalescing: false,
         original_msg_id: "",
         status: "ok",
+        // execute_input, stdout and execute_result went out before the reply (checked below)
+        iopub_count: 3,
       });
       await hub.until(
         () =>
@@ -160,6 +162,7 @@ Deno.test({
       const md2 = r2.metadata as Record<string, unknown>;
       assert.equal(md2.is_broadcast, true);
       assert.equal(md2.original_msg_id, "orig-1");
+      assert.equal(md2.iopub_count, 0, "an apply that printed nothing");
 
       // a long synchronous cell is announced busy, and its output streams, before it ends
       const long = await request(hub, hub.mux, uuid, "execute_request", {
@@ -175,7 +178,9 @@ Deno.test({
       const longReply = reply(hub, hub.mux).then((r) => (replied = true, r));
       await hub.until(() => ofLong().some((m) => m.topic === "engine.3.stdout"), 5000, "early");
       assert.equal(replied, false, "busy and output are published while the request runs");
-      await longReply;
+      const rLong = await longReply;
+      // two stdout messages went out before the reply: a client that has not seen both waits
+      assert.equal((rLong.metadata as Record<string, unknown>).iopub_count, 2);
       await hub.until(() => ofLong().length === 4, 5000, "late and idle");
       assert.deepEqual(
         ofLong().map((m) => [m.topic, m.msg.content]),
@@ -200,6 +205,7 @@ Deno.test({
         engine_uuid: uuid,
         engine_id: 3,
       });
+      assert.equal((r3.metadata as Record<string, unknown>).iopub_count, 1, "the error");
 
       // control: abort a queued request while another runs (§6.5.2)
       const slow = await request(hub, hub.mux, uuid, "execute_request", {
