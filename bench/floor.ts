@@ -91,10 +91,16 @@ class Reader {
   }
 }
 
-/** A message of `size` bytes with its length prefix. */
-function message(size: number): Uint8Array {
+/** What the engine does with a request, by its body's first byte. */
+const CALL = 0x43; // "C": answer as a direct call (busy, reply, idle)
+const PUSH = 0x55; // "U": bulk data pushed to the engine (answer with a short ack)
+const PULL = 0x50; // "P": send the bulk message back
+
+/** A message of `size` bytes (at least 1) with its length prefix, its body starting with `kind`. */
+function message(size: number, kind = 0x61): Uint8Array {
   const m = new Uint8Array(4 + size).fill(0x61);
   new DataView(m.buffer).setUint32(0, size, true);
+  m[4] = kind;
   return m;
 }
 
@@ -152,8 +158,8 @@ async function engine(shell: Deno.Conn, iopub: Deno.Conn, bytes: number): Promis
   for (;;) {
     const req = await reader.next().catch(() => null);
     if (req === null) return;
-    if (req.length === 1 && req[0] === 0x50) await writeAll(shell, bulk);
-    else if (req.length > CHUNK) await writeAll(shell, ack);
+    if (req[0] === PULL) await writeAll(shell, bulk);
+    else if (req[0] === PUSH) await writeAll(shell, ack);
     else {
       await writeAll(iopub, busy);
       await writeAll(shell, reply);
@@ -192,7 +198,7 @@ async function calls(
   n: number,
   cpu?: { pids: number[]; out: number[] },
 ): Promise<number> {
-  const request = message(700);
+  const request = message(700, CALL);
   const shellIn = new Reader(shell);
   const iopubIn = new Reader(iopub);
   const one = async () => {
@@ -243,13 +249,13 @@ export async function measureFloor(
   const dIopub = await connect(directPort, "I");
   const callDirect = await calls(dShell, dIopub, n);
   const shellIn = new Reader(shell);
-  const bulk = message(bytes);
+  const bulk = message(bytes, PUSH);
   const push = await best3(async () => {
     await writeAll(shell, bulk);
     await shellIn.next();
   });
   const pull = await best3(async () => {
-    await writeAll(shell, Uint8Array.of(1, 0, 0, 0, 0x50));
+    await writeAll(shell, message(1, PULL));
     await shellIn.next();
   });
   const src = new Uint8Array(bytes).fill(1);
@@ -276,8 +282,9 @@ export async function measureFloor(
 /** One line per figure, for the end of a bench report. */
 export function floorLines(f: Floor): string[] {
   const us = (x: number) => `${x.toFixed(0)} µs`;
-  const s = (x: number) => `${x.toFixed(3)} s`;
-  const mb = (x: number) => `${(x / 1e6).toFixed(0)} MB`;
+  const s = (x: number) => x >= 0.01 ? `${x.toFixed(3)} s` : `${(x * 1e6).toFixed(0)} µs`;
+  const mb = (x: number) =>
+    x >= 1e6 ? `${(x / 1e6).toFixed(0)} MB` : x >= 1e3 ? `${(x / 1e3).toFixed(0)} kB` : `${x} B`;
   return [
     `direct call, through a byte-piping controller: ${us(f.call_relay)} (CPU per call: ` +
     `client ${us(f.call_relay_cpu[0])}, controller ${us(f.call_relay_cpu[1])}, engine ` +
