@@ -283,14 +283,14 @@ export async function measureFloor(
 export function floorLines(f: Floor): string[] {
   const us = (x: number) => `${x.toFixed(0)} µs`;
   const s = (x: number) => x >= 0.01 ? `${x.toFixed(3)} s` : `${(x * 1e6).toFixed(0)} µs`;
-  const mb = (x: number) =>
+  const size = (x: number) =>
     x >= 1e6 ? `${(x / 1e6).toFixed(0)} MB` : x >= 1e3 ? `${(x / 1e3).toFixed(0)} kB` : `${x} B`;
   return [
     `direct call, through a byte-piping controller: ${us(f.call_relay)} (CPU per call: ` +
     `client ${us(f.call_relay_cpu[0])}, controller ${us(f.call_relay_cpu[1])}, engine ` +
     `${us(f.call_relay_cpu[2])}); ` +
     `client straight to engine: ${us(f.call_direct)}`,
-    `${mb(f.bytes)} through it into fresh memory: push ${s(f.push_relay)}, pull ` +
+    `${size(f.bytes)} through it into fresh memory: push ${s(f.push_relay)}, pull ` +
     `${s(f.pull_relay)}; one in-process copy of it: fresh ${s(f.copy_fresh)}, warm ` +
     `${s(f.copy_warm)}`,
   ];
