@@ -41,7 +41,7 @@
  *
  * After both sides, `bench/floor.ts` measures this machine's floor for the direct call and the
  * 100 MB transfers (the same messages through processes that do nothing with them), and a table
- * sets each of those goals' target against it.
+ * sets each of those goals' target against it (skipped when none of them ran).
  *
  * Each side runs in its own child process and prints its figures as JSON: our side is
  * `bench/peers/ours_bench.ts` (with `--expose-gc`, so heap figures follow a full collection and
@@ -327,7 +327,8 @@ function report(
   if (floor !== undefined) {
     console.log(
       "\nThis machine's floor (bench/floor.ts: the same messages through three Deno processes " +
-        "that only pipe and answer bytes; nothing that sends these messages over loopback TCP through a controller can go below it):",
+        "that only pipe and answer bytes; nothing that sends these messages over loopback TCP " +
+        "through a controller can go below it):",
     );
     for (const l of floorLines(floor)) console.log(`- ${l}`);
     const rows = floorTable(ours, theirs, args, floor);
@@ -401,7 +402,8 @@ async function main(): Promise<void> {
   }
   check("end");
   let floor: Floor | undefined;
-  if (args.floor) {
+  // Only when a workload it bounds was run (it takes ~15 s).
+  if (args.floor && Object.keys(FLOORED).some((name) => shown(args, name))) {
     console.error("== this machine's floor (bench/floor.ts)");
     floor = await measureFloor({ bytes: plan.bytes });
   }
