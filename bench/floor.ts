@@ -191,13 +191,16 @@ function cpuUs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10_000;
 }
 
-/** Mean µs per call of the direct-call message pattern over `shell` and `iopub`. */
+/**
+ * The direct-call message pattern over `shell` and `iopub`: mean µs per call, and the CPU each
+ * of `pids` used per call (µs).
+ */
 async function calls(
   shell: Deno.Conn,
   iopub: Deno.Conn,
   n: number,
-  cpu?: { pids: number[]; out: number[] },
-): Promise<number> {
+  pids: number[] = [],
+): Promise<{ us: number; cpu: number[] }> {
   const request = message(700, CALL);
   const shellIn = new Reader(shell);
   const iopubIn = new Reader(iopub);
@@ -206,12 +209,11 @@ async function calls(
     await Promise.all([shellIn.next(), iopubIn.next().then(() => iopubIn.next())]);
   };
   for (let i = 0; i < 500; i++) await one();
-  const before = cpu?.pids.map(cpuUs);
+  const before = pids.map(cpuUs);
   const t = performance.now();
   for (let i = 0; i < n; i++) await one();
   const us = (performance.now() - t) * 1000 / n;
-  if (cpu && before) cpu.out = cpu.pids.map((p, i) => (cpuUs(p) - before[i]) / n);
-  return us;
+  return { us, cpu: pids.map((p, i) => (cpuUs(p) - before[i]) / n) };
 }
 
 /** Best of three times, in seconds, of `f`. */
@@ -243,11 +245,10 @@ export async function measureFloor(
   const directPort = await e.port;
   const shell = await connect(await r.port, "S");
   const iopub = await connect(await r.port, "I");
-  const cpu = { pids: [Deno.pid, r.child.pid, e.child.pid], out: [0, 0, 0] };
-  const callRelay = await calls(shell, iopub, n, cpu);
+  const relayed = await calls(shell, iopub, n, [Deno.pid, r.child.pid, e.child.pid]);
   const dShell = await connect(directPort, "S");
   const dIopub = await connect(directPort, "I");
-  const callDirect = await calls(dShell, dIopub, n);
+  const direct = await calls(dShell, dIopub, n);
   const shellIn = new Reader(shell);
   const bulk = message(bytes, PUSH);
   const push = await best3(async () => {
@@ -268,9 +269,9 @@ export async function measureFloor(
     await p.status;
   }
   return {
-    call_relay: callRelay,
-    call_relay_cpu: cpu.out as [number, number, number],
-    call_direct: callDirect,
+    call_relay: relayed.us,
+    call_relay_cpu: relayed.cpu as [number, number, number],
+    call_direct: direct.us,
     push_relay: push,
     pull_relay: pull,
     copy_fresh: copyFresh,

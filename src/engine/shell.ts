@@ -11,8 +11,9 @@
  * IOPub  status idle
  * ```
  *
- * Each reply's metadata also carries `iopub_count`: how many IOPub messages other than `status`
- * this engine published for the request before the reply. Our client completes a result at its
+ * The reply to a request that ran (`ok`, or an error its code raised) also carries
+ * `iopub_count` in its metadata: how many IOPub messages other than `status` this engine
+ * published for the request before the reply. Our client completes a result at its
  * reply when it has seen that many (none, for most applies) instead of waiting for `idle`;
  * ipyparallel's client ignores the key.
  *
