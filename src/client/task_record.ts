@@ -1,7 +1,7 @@
 /**
- * The plain records behind {@link TaskRegistry} (task_registry.ts): one per task, the
- * settled-results cache in eviction order, the queue of replied tasks waiting for their
- * output, and the shared event objects sent to task actors.
+ * The plain records behind {@link TaskRegistry} (task_registry.ts): one per task, the queue
+ * of replied tasks waiting for their output, and the shared event objects sent to task actors.
+ * The settled ones are cached in `settled_results.ts`.
  *
  * @module
  */
@@ -69,67 +69,6 @@ export class TaskRecord {
   }
   get final(): boolean {
     return this.actor === null;
-  }
-}
-
-/**
- * Settled records by msg_id, oldest first. `Map` keeps insertion order, but finding its first
- * key after many deletions at the front walks over the deleted slots (it was a fifth of the
- * registry's time at 10 000 cached results), so the order lives in an array queue whose stale
- * entries (deleted or moved records) are skipped by identity and compacted away.
- */
-export class SettledRecords {
-  readonly #byId = new Map<string, TaskRecord>();
-  #order: (TaskRecord | undefined)[] = [];
-  #head = 0;
-
-  get size(): number {
-    return this.#byId.size;
-  }
-
-  get(msgId: string): TaskRecord | undefined {
-    return this.#byId.get(msgId);
-  }
-
-  add(rec: TaskRecord): void {
-    this.#byId.set(rec.msgId, rec);
-    this.#order.push(rec);
-    // Stale entries are at most twice the live ones (amortised O(1) per add).
-    if (this.#order.length - this.#head > 2 * this.#byId.size + 1024) this.#compact();
-  }
-
-  delete(msgId: string): boolean {
-    return this.#byId.delete(msgId);
-  }
-
-  clear(): void {
-    this.#byId.clear();
-    this.#order = [];
-    this.#head = 0;
-  }
-
-  dropOldest(): void {
-    const order = this.#order;
-    while (this.#head < order.length) {
-      const rec = order[this.#head];
-      order[this.#head++] = undefined;
-      if (rec !== undefined && this.#byId.get(rec.msgId) === rec) {
-        this.#byId.delete(rec.msgId);
-        break;
-      }
-    }
-    if (this.#head > 1024 && this.#head * 2 > order.length) this.#compact();
-  }
-
-  #compact(): void {
-    const byId = this.#byId;
-    const kept: TaskRecord[] = [];
-    for (let i = this.#head; i < this.#order.length; i++) {
-      const rec = this.#order[i];
-      if (rec !== undefined && byId.get(rec.msgId) === rec) kept.push(rec);
-    }
-    this.#order = kept;
-    this.#head = 0;
   }
 }
 

@@ -64,13 +64,13 @@ import {
   REPLY_OK,
   REPLY_OK_COMPLETE,
   RESUBMITTED,
-  SettledRecords,
   STARTED,
   TaskRecord,
   TIMEOUT,
   type TrackOptions,
 } from "./task_record.ts";
 import { type TraceSink, traceTransitions } from "./actors/trace.ts";
+import { SettledResults } from "./settled_results.ts";
 
 /** How the registry learns engine ids and tells engines about their direct tasks. */
 export interface EngineTracker {
@@ -136,18 +136,14 @@ export interface TaskRegistryOptions {
 export class TaskRegistry implements ResultSource {
   readonly #live = new Map<string, TaskRecord>();
   readonly #outstanding = new Set<string>();
-  // Settled records in the order they settled, unread ones and read ones apart.
-  readonly #unread = new SettledRecords();
-  readonly #read = new SettledRecords();
+  readonly #settled: SettledResults;
   readonly #decode: ResultDecoder;
-  readonly #max: number;
   readonly #clock: Clock;
   readonly #engines: EngineTracker | undefined;
   readonly #onStray: TaskRegistryOptions["onStray"];
   readonly #trace: TraceSink | undefined;
   // Tasks with their reply and waiting for their idle (module doc, "Hot path").
   readonly #outputWaits: OutputWaits | undefined;
-  #evicted = 0;
   #resubmissions = 0;
   readonly #engineIdOf = (uuid: string) => this.#engines?.engineIdOf(uuid);
 
@@ -157,10 +153,8 @@ export class TaskRegistry implements ResultSource {
    * @param options Decoder, cache limit, clock and engine table.
    */
   constructor(options: TaskRegistryOptions) {
-    const max = options.maxCachedResults ?? 10_000;
-    if (!(max >= 0)) throw new RangeError(`maxCachedResults must be >= 0, got ${max}`);
+    this.#settled = new SettledResults(options.maxCachedResults ?? 10_000);
     this.#decode = options.decode;
-    this.#max = max;
     this.#clock = options.clock ?? systemClock;
     this.#engines = options.engines;
     this.#onStray = options.onStray;
@@ -183,12 +177,12 @@ export class TaskRegistry implements ResultSource {
 
   /** How many settled results are cached now. */
   get cachedCount(): number {
-    return this.#unread.size + this.#read.size;
+    return this.#settled.size;
   }
 
   /** How many settled results were dropped to respect `maxCachedResults`. */
   get evictedCount(): number {
-    return this.#evicted;
+    return this.#settled.evicted;
   }
 
   /** The task's state (a {@link TaskState}), or `undefined` if unknown or evicted. */
@@ -206,8 +200,7 @@ export class TaskRegistry implements ResultSource {
    */
   track(msgId: string, options: TrackOptions = {}): Metadata {
     if (this.#live.has(msgId)) throw new IppError(`Task ${msgId} is already outstanding`);
-    this.#unread.delete(msgId);
-    this.#read.delete(msgId);
+    this.#settled.delete(msgId);
     const md = new Metadata(msgId, new Date(options.submitted ?? this.#clock.now()));
     const rec = new TaskRecord(
       msgId,
@@ -435,16 +428,12 @@ export class TaskRegistry implements ResultSource {
   purge(msgIds: readonly string[] | "all"): void {
     if (msgIds === "all") {
       if (this.#outstanding.size > 0) throw new OutstandingTasksError([...this.#outstanding]);
-      this.#unread.clear();
-      this.#read.clear();
+      this.#settled.clear();
       return;
     }
     const busy = msgIds.filter((id) => this.#outstanding.has(id));
     if (busy.length > 0) throw new OutstandingTasksError(busy);
-    for (const id of msgIds) {
-      this.#unread.delete(id);
-      this.#read.delete(id);
-    }
+    for (const id of msgIds) this.#settled.delete(id);
   }
 
   // -- ResultSource ---------------------------------------------------------------------------
@@ -485,18 +474,13 @@ export class TaskRegistry implements ResultSource {
 
   /** {@inheritDoc ResultSource.markConsumed} */
   markConsumed(msgIds: readonly string[]): void {
-    for (const id of msgIds) {
-      const rec = this.#unread.get(id);
-      if (rec === undefined) continue;
-      this.#unread.delete(id);
-      this.#read.add(rec);
-    }
+    this.#settled.markRead(msgIds);
   }
 
   // -- internals -------------------------------------------------------------------------------
 
   #find(msgId: string): TaskRecord | undefined {
-    return this.#live.get(msgId) ?? this.#unread.get(msgId) ?? this.#read.get(msgId);
+    return this.#live.get(msgId) ?? this.#settled.get(msgId);
   }
 
   #get(msgId: string): TaskRecord {
@@ -574,8 +558,7 @@ export class TaskRegistry implements ResultSource {
         if (rec.engineUuid !== undefined && md.engineUuid === null) md.engineUuid = rec.engineUuid;
       }
     }
-    this.#unread.add(rec);
-    this.#evict();
+    this.#settled.add(rec);
     const watchers = rec.watchers;
     rec.watchers = null;
     if (watchers === null) return;
@@ -585,12 +568,5 @@ export class TaskRegistry implements ResultSource {
       return;
     }
     for (const w of watchers) w(rec as TaskResult);
-  }
-
-  #evict(): void {
-    while (this.#unread.size + this.#read.size > this.#max) {
-      (this.#read.size > 0 ? this.#read : this.#unread).dropOldest();
-      this.#evicted++;
-    }
   }
 }
