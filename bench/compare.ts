@@ -8,8 +8,8 @@
  * | name | what |
  * | --- | --- |
  * | `lb_throughput` | 3,000 no-op tasks submitted to a load-balanced view without waiting, then all awaited |
- * | `direct_roundtrip` | `apply` of a no-op on engine 0, one at a time (300×) |
- * | `execute_roundtrip` | `execute("a = 1")` on engine 0, one at a time (300×) |
+ * | `direct_roundtrip` | `apply` of a no-op on engine 0, one at a time (2,000×) |
+ * | `execute_roundtrip` | `execute("a = 1")` on engine 0, one at a time (2,000×) |
  * | `map_100k` | load-balanced `map` of 100,000 items, chunksize 1,000 |
  * | `push_100MB`, `pull_100MB` | a 100 MB Float64Array (numpy array for Python) to and from engine 0 |
  * | `scatter_gather_10M` | scatter 10 M float64 across the engines, gather them back into one array |
@@ -281,6 +281,9 @@ function report(
       note = `ours heap after ${o?.tasks ?? "—"} tasks (+${fmt((o?.heap_growth as number) / 1e6)}` +
         ` MB; rss ${fmt((o?.rss as number) / 1e6)} MB); theirs rss after ${t?.tasks ?? "—"} ` +
         `(+${fmt((t?.rss_growth as number) / 1e6)} MB)`;
+      for (const [side, f] of [["ours", o], ["theirs", t]] as const) {
+        if (f?.unanswered) note += `; ${side}: ${f.unanswered} never answered`;
+      }
     }
     rows.push([name, UNITS[baseName(name)], fmt(a), fmt(b), note]);
     if ((GOALS as readonly string[]).includes(name)) ratios.push([name, ratio]);

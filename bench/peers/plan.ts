@@ -52,7 +52,7 @@ export interface Plan {
 
 export const FULL: Plan = {
   lb_tasks: 3000,
-  direct_n: 300,
+  direct_n: 2000,
   map_items: 100_000,
   map_chunksize: 1000,
   bytes: 100_000_000,
