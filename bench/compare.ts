@@ -273,7 +273,10 @@ function report(
     if (name === "mem_outstanding") {
       const o = ours[name]?.rss_per_task as number | undefined;
       const t = theirs[name]?.rss_per_task as number | undefined;
-      note = `V8 heap vs ${theirs[name]?.measure ?? "—"}; rss: ours ${fmt(o)}, theirs ${fmt(t)}`;
+      // RSS can fall while tasks are queued (the OS takes back pages freed by earlier
+      // workloads): a negative delta says nothing about the tasks.
+      const rss = (v: number | undefined) => v !== undefined && v < 0 ? "— (RSS fell)" : fmt(v);
+      note = `V8 heap vs ${theirs[name]?.measure ?? "—"}; rss: ours ${rss(o)}, theirs ${rss(t)}`;
     }
     if (name === "mem_completed") {
       const t = theirs[name];
