@@ -299,9 +299,9 @@ def mem_completed(rc, plan, base):
     while done < total:
         m = min(batch, total - done)
         ars = [views[i % len(views)].apply_async(noop) for i in range(m)]
-        # A burst of 10,000 direct requests can lose some in ipyparallel (seen once: 52 stayed
-        # queued at the Hub and never reached their engine), and an unbounded get() would hang
-        # the whole bench: give the batch a generous deadline and count what never came.
+        # ipyparallel can leave some of a burst of 10,000 direct requests unanswered (seen once:
+        # 52 stayed queued at the Hub while their engine sat idle), and an unbounded get() would
+        # hang the whole bench: give the batch a generous deadline and count what never came.
         rc.wait(ars, timeout=max(120.0, m / 20))
         for ar in ars:
             if ar.ready():
