@@ -39,9 +39,10 @@
  * deno task bench:compare --no-floor                        # skip the machine floor (bench/floor.ts)
  * ```
  *
- * After both sides, `bench/floor.ts` measures this machine's floor for the direct call and the
- * 100 MB transfers (the same messages through processes that do nothing with them), and a table
- * sets each of those goals' target against it (skipped when none of them ran).
+ * After both sides, `bench/floor.ts` measures this machine's floor for load-balanced tasks, the
+ * direct call and the 100 MB transfers (the same messages through processes that do nothing
+ * with them), and a table sets each of those goals' target against it (skipped when none of
+ * them ran).
  *
  * Each side runs in its own child process and prints its figures as JSON: our side is
  * `bench/peers/ours_bench.ts` (with `--expose-gc`, so heap figures follow a full collection and
@@ -206,8 +207,12 @@ function fmt(x: number | undefined): string {
   return x.toFixed(3);
 }
 
-/** The goals a machine floor is measured for: the goal's ratio and the floor's figure. */
-const FLOORED: Record<string, { goal: number; floor: (f: Floor) => number }> = {
+/**
+ * The goals a machine floor is measured for: the goal's ratio and the floor's figure. A rate
+ * (`perTask`) is compared as time per task, so that every row reads "smaller is better".
+ */
+const FLOORED: Record<string, { goal: number; floor: (f: Floor) => number; perTask?: true }> = {
+  lb_throughput: { goal: 20, floor: (f) => f.lb_relay, perTask: true },
   direct_roundtrip: { goal: 15, floor: (f) => f.call_relay },
   push_100MB: { goal: 6, floor: (f) => f.push_relay },
   pull_100MB: { goal: 6, floor: (f) => f.pull_relay },
@@ -228,12 +233,13 @@ function floorTable(ours: Results, theirs: Results, args: Args, floor: Floor): s
   ]];
   for (const [name, g] of Object.entries(FLOORED)) {
     if (!shown(args, name)) continue;
-    const a = headline(name, ours[name]);
-    const b = headline(name, theirs[name]);
+    const time = (x: number | undefined) => x === undefined || !g.perTask ? x : 1e6 / x;
+    const a = time(headline(name, ours[name]));
+    const b = time(headline(name, theirs[name]));
     const f = g.floor(floor);
     rows.push([
       name,
-      UNITS[name],
+      g.perTask ? "µs/task" : UNITS[name],
       b === undefined ? "—" : fmt(b / g.goal),
       fmt(f),
       fmt(a),
@@ -332,9 +338,9 @@ function report(
   }
   if (floor !== undefined) {
     console.log(
-      "\nThis machine's floor (bench/floor.ts: the same messages through three Deno processes " +
-        "that only pipe and answer bytes; nothing that sends these messages over loopback TCP " +
-        "through a controller can go below it):",
+      "\nThis machine's floor (bench/floor.ts: the same messages through Deno processes in " +
+        "the roles of client, controller and engines that only pipe and answer bytes; nothing " +
+        "that sends these messages over loopback TCP through a controller can go below it):",
     );
     for (const l of floorLines(floor)) console.log(`- ${l}`);
     const rows = floorTable(ours, theirs, args, floor);

@@ -1,13 +1,16 @@
 /**
- * This machine's floor for the two kinds of goal `bench/compare.ts` measures: what the same
- * traffic costs when nothing is done with it. Three Deno processes with the roles of a client,
- * a controller and an engine pass length-prefixed messages over loopback TCP; the "controller"
- * only pipes bytes (no parsing, no signatures, no records) and the "engine" only answers.
+ * This machine's floor for the goals of `bench/compare.ts` that traffic bounds (load-balanced
+ * throughput, the direct call, push and pull): what the same traffic costs when nothing is done
+ * with it. Deno processes with the roles of a client, a
+ * controller and engines pass length-prefixed messages over loopback TCP; the "controller"
+ * only moves bytes (no parsing beyond the length prefix, no signatures, no records) and an
+ * "engine" only answers.
  *
  * | figure | what |
  * | --- | --- |
  * | `call_relay` | the message pattern of one direct call through a controller: a 700-byte request; `busy` on IOPub, a 600-byte reply on shell, `idle` on IOPub; the client waits for the reply and `idle` |
  * | `call_direct` | the same with the client connected straight to the engine (no controller) |
+ * | `lb_relay` | load-balanced throughput: 20,000 such requests sent at once, dealt in turn to two engines by a relay that forwards whole messages (each connection written with whatever queued while its previous write was in flight); µs per task |
  * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory, as an engine's or client's new array is |
  * | `copy_fresh`, `copy_warm` | one copy of 100 MB in one process, into fresh and into already-touched memory |
  *
@@ -32,6 +35,10 @@ export interface Floor {
   /** CPU per call through the relay (µs, from `/proc`): client, relay, engine. */
   call_relay_cpu: [number, number, number];
   call_direct: number;
+  /** Wall time per load-balanced task (µs), two engines. */
+  lb_relay: number;
+  /** CPU per load-balanced task (µs, from `/proc`): client, relay, both engines. */
+  lb_relay_cpu: [number, number, number];
   push_relay: number;
   pull_relay: number;
   copy_fresh: number;
@@ -88,6 +95,56 @@ class Reader {
     const body = b.subarray(this.#start, this.#start + len);
     this.#start += len;
     return body;
+  }
+}
+
+/** Queues whole messages for one connection; what queues during a write goes in the next one. */
+class Writer {
+  #conn: Deno.Conn;
+  #parts: Uint8Array[] = [];
+  #size = 0;
+  #busy = false;
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+  /** Queues one message (its body; the length prefix is added) and starts a write if idle. */
+  push(body: Uint8Array): void {
+    const m = new Uint8Array(4 + body.length);
+    new DataView(m.buffer).setUint32(0, body.length, true);
+    m.set(body, 4);
+    this.#parts.push(m);
+    this.#size += m.length;
+    if (!this.#busy) void this.#flush();
+  }
+  async #flush(): Promise<void> {
+    this.#busy = true;
+    try {
+      while (this.#parts.length > 0) {
+        const all = new Uint8Array(this.#size);
+        let at = 0;
+        for (const p of this.#parts) {
+          all.set(p, at);
+          at += p.length;
+        }
+        this.#parts = [];
+        this.#size = 0;
+        await writeAll(this.#conn, all);
+      }
+    } catch {
+      // the peer left: the run is over
+    } finally {
+      this.#busy = false;
+    }
+  }
+}
+
+/** Reads whole messages from `from` and hands each body to `to`, until the connection ends. */
+async function forward(from: Deno.Conn, to: (body: Uint8Array) => void): Promise<void> {
+  const r = new Reader(from);
+  for (;;) {
+    const m = await r.next().catch(() => null);
+    if (m === null) return;
+    to(m);
   }
 }
 
@@ -168,6 +225,42 @@ async function engine(shell: Deno.Conn, iopub: Deno.Conn, bytes: number): Promis
   }
 }
 
+/**
+ * The controller's role for load balancing: requests from the client's task connection are
+ * dealt to the two engines in turn; replies and IOPub messages go back to the client.
+ */
+async function lbRelay(l: Deno.TcpListener): Promise<void> {
+  const c = await accept(l, ["T", "J", "a", "A", "b", "B"]);
+  const replies = new Writer(c.get("T")!);
+  const iopub = new Writer(c.get("J")!);
+  const engines = [new Writer(c.get("a")!), new Writer(c.get("b")!)];
+  let next = 0;
+  await Promise.all([
+    forward(c.get("T")!, (m) => {
+      engines[next].push(m);
+      next ^= 1;
+    }),
+    forward(c.get("a")!, (m) => replies.push(m)),
+    forward(c.get("b")!, (m) => replies.push(m)),
+    forward(c.get("A")!, (m) => iopub.push(m)),
+    forward(c.get("B")!, (m) => iopub.push(m)),
+  ]);
+}
+
+/** A load-balanced engine: `busy`, reply and `idle` for each request, queued as it answers. */
+async function lbEngine(shell: Deno.Conn, iopub: Deno.Conn): Promise<void> {
+  const busy = message(450).subarray(4);
+  const reply = message(600).subarray(4);
+  const idle = message(450).subarray(4);
+  const shellOut = new Writer(shell);
+  const iopubOut = new Writer(iopub);
+  await forward(shell, () => {
+    iopubOut.push(busy);
+    shellOut.push(reply);
+    iopubOut.push(idle);
+  });
+}
+
 function spawn(args: string[]): { child: Deno.ChildProcess; port: Promise<number> } {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", SELF, ...args],
@@ -216,6 +309,40 @@ async function calls(
   return { us, cpu: pids.map((p, i) => (cpuUs(p) - before[i]) / n) };
 }
 
+/**
+ * `n` load-balanced requests sent at once on `tasks`, then every reply and both IOPub messages
+ * of each awaited: µs per task, and the CPU each of `pids` used per task (µs).
+ */
+async function lbTasks(
+  tasks: Deno.Conn,
+  iopub: Deno.Conn,
+  n: number,
+  pids: number[],
+): Promise<{ us: number; cpu: number[] }> {
+  const request = message(700, CALL);
+  const replies = new Reader(tasks);
+  const statuses = new Reader(iopub);
+  const run = async (k: number) => {
+    const all = new Uint8Array(request.length * k);
+    for (let i = 0; i < k; i++) all.set(request, i * request.length);
+    await Promise.all([
+      writeAll(tasks, all),
+      (async () => {
+        for (let i = 0; i < k; i++) await replies.next();
+      })(),
+      (async () => {
+        for (let i = 0; i < 2 * k; i++) await statuses.next();
+      })(),
+    ]);
+  };
+  await run(n); // warm-up
+  const before = pids.map(cpuUs);
+  const t = performance.now();
+  await run(n);
+  const us = (performance.now() - t) * 1000 / n;
+  return { us, cpu: pids.map((p, i) => (cpuUs(p) - before[i]) / n) };
+}
+
 /** Best of three times, in seconds, of `f`. */
 async function best3(f: () => Promise<void> | void): Promise<number> {
   let best = Infinity;
@@ -229,14 +356,16 @@ async function best3(f: () => Promise<void> | void): Promise<number> {
 
 /**
  * Measures the floor: starts a relay and an engine process, times `calls` calls through the
- * relay and as many straight to the engine, then `bytes` each way through the relay (best of
- * three), then stops them.
+ * relay and as many straight to the engine; then `lbTasks` load-balanced tasks through a
+ * second relay to two more engines; then `bytes` each way through the first relay (best of
+ * three); then stops them.
  *
- * @param options Calls to time (default 2,000) and the bulk size (default 100 MB).
+ * @param options Calls to time (default 2,000), load-balanced tasks (default 20,000: the CPU
+ * figures come in 10 ms ticks) and the bulk size (default 100 MB).
  * @returns The figures.
  */
 export async function measureFloor(
-  options: { calls?: number; bytes?: number } = {},
+  options: { calls?: number; bytes?: number; lbTasks?: number } = {},
 ): Promise<Floor> {
   const n = options.calls ?? 2000;
   const bytes = options.bytes ?? 100_000_000;
@@ -249,6 +378,19 @@ export async function measureFloor(
   const dShell = await connect(directPort, "S");
   const dIopub = await connect(directPort, "I");
   const direct = await calls(dShell, dIopub, n);
+  const lr = spawn(["--role=lbrelay"]);
+  const lbPort = await lr.port;
+  const lbEngines = ["aA", "bB"].map((h) =>
+    spawn(["--role=lbengine", `--relay=${lbPort}`, `--hello=${h}`])
+  );
+  await Promise.all(lbEngines.map((x) => x.port));
+  const lbTaskConn = await connect(lbPort, "T");
+  const lbIopub = await connect(lbPort, "J");
+  const lb = await lbTasks(lbTaskConn, lbIopub, options.lbTasks ?? 20_000, [
+    Deno.pid,
+    lr.child.pid,
+    ...lbEngines.map((x) => x.child.pid),
+  ]);
   const shellIn = new Reader(shell);
   const bulk = message(bytes, PUSH);
   const push = await best3(async () => {
@@ -263,8 +405,8 @@ export async function measureFloor(
   const copyFresh = await best3(() => void new Uint8Array(bytes).set(src));
   const warm = new Uint8Array(bytes).fill(2);
   const copyWarm = await best3(() => warm.set(src));
-  for (const c of [shell, iopub, dShell, dIopub]) c.close();
-  for (const p of [e.child, r.child]) {
+  for (const c of [shell, iopub, dShell, dIopub, lbTaskConn, lbIopub]) c.close();
+  for (const p of [e.child, r.child, ...lbEngines.map((x) => x.child), lr.child]) {
     p.kill("SIGTERM");
     await p.status;
   }
@@ -272,6 +414,8 @@ export async function measureFloor(
     call_relay: relayed.us,
     call_relay_cpu: relayed.cpu as [number, number, number],
     call_direct: direct.us,
+    lb_relay: lb.us,
+    lb_relay_cpu: [lb.cpu[0], lb.cpu[1], lb.cpu[2] + lb.cpu[3]],
     push_relay: push,
     pull_relay: pull,
     copy_fresh: copyFresh,
@@ -291,16 +435,29 @@ export function floorLines(f: Floor): string[] {
     `client ${us(f.call_relay_cpu[0])}, controller ${us(f.call_relay_cpu[1])}, engine ` +
     `${us(f.call_relay_cpu[2])}); ` +
     `client straight to engine: ${us(f.call_direct)}`,
+    `load-balanced tasks through a relay to two engines: ${us(f.lb_relay)} per task ` +
+    `(${(1e6 / f.lb_relay).toFixed(0)} tasks/s; CPU per task: client ${us(f.lb_relay_cpu[0])}, ` +
+    `controller ${us(f.lb_relay_cpu[1])}, engines ${us(f.lb_relay_cpu[2])})`,
     `${size(f.bytes)} through it into fresh memory: push ${s(f.push_relay)}, pull ` +
     `${s(f.pull_relay)}; one in-process copy of it: fresh ${s(f.copy_fresh)}, warm ` +
     `${s(f.copy_warm)}`,
   ];
 }
 
-async function child(role: string, relayPort: number, bytes: number): Promise<void> {
+async function child(
+  role: string,
+  relayPort: number,
+  bytes: number,
+  hello?: string,
+): Promise<void> {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   console.log((l.addr as Deno.NetAddr).port);
   if (role === "relay") return await relay(l);
+  if (role === "lbrelay") return await lbRelay(l);
+  if (role === "lbengine") {
+    const h = hello ?? "aA";
+    return await lbEngine(await connect(relayPort, h[0]), await connect(relayPort, h[1]));
+  }
   const shell = await connect(relayPort, "s");
   const iopub = await connect(relayPort, "i");
   const direct = accept(l, ["S", "I"]);
@@ -312,7 +469,7 @@ async function child(role: string, relayPort: number, bytes: number): Promise<vo
 if (import.meta.main) {
   const arg = (k: string) => Deno.args.find((a) => a.startsWith(`--${k}=`))?.split("=")[1];
   const role = arg("role");
-  if (role) await child(role, Number(arg("relay") ?? 0), Number(arg("bytes") ?? 0));
+  if (role) await child(role, Number(arg("relay") ?? 0), Number(arg("bytes") ?? 0), arg("hello"));
   else {
     const bytes = arg("bytes");
     const f = await measureFloor(bytes === undefined ? {} : { bytes: Number(bytes) });
