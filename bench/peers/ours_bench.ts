@@ -101,7 +101,16 @@ async function profiledStack(n: number, tag: string, start: boolean, dir: string
     Deno.mkdirSync(sub, { recursive: true });
     procs.push(
       new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--quiet", "--cpu-prof", `--cpu-prof-dir=${sub}`, IPP_MAIN, ...args],
+        args: [
+          "run",
+          "-A",
+          "--quiet",
+          "--cpu-prof",
+          "--cpu-prof-interval=100", // as the bench client's (compare.ts)
+          `--cpu-prof-dir=${sub}`,
+          IPP_MAIN,
+          ...args,
+        ],
         stdin: "null",
         stdout: "null",
         stderr: "inherit",
