@@ -37,21 +37,14 @@
 
 import { MalformedDependency } from "../errors.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
-import {
-  type Dependency,
-  isMet,
-  isMetOn,
-  isUnreachable,
-  MET,
-  reduceDependency,
-  spansEngines,
-} from "./dependency.ts";
+import { type Dependency, MET } from "./dependency.ts";
 import { errorContent } from "./error_content.ts";
 import { type EngineTiming, PrefetchPolicy } from "./prefetch.ts";
 import type * as T from "./scheduler_types.ts";
 import { type Scheme, schemeByName } from "./schemes.ts";
 import { SeqHeap, SeqList } from "./task_queue.ts";
 import { parseTaskMetadata, type TaskMetadata } from "./task_metadata.ts";
+import { TaskOutcomes } from "./task_outcomes.ts";
 
 export type { TaskMetadata };
 export type {
@@ -117,11 +110,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
   #jobs = new Map<string, Job<P>>(); // tasks not yet finished
   #ready: SeqHeap<Job<P>>;
   #waiting: SeqList<Job<P>>;
-  #graph = new Map<string, Set<string>>(); // dep msg_id → msg_ids waiting on it
-  #allIds = new Set<string>();
-  #completed = new Set<string>();
-  #failed = new Set<string>();
-  #destinations = new Map<string, string>();
+  #outcomes = new TaskOutcomes();
   #qseq = 0;
   #running = 0;
   #out: T.SchedulerAction<P, R>[] = [];
@@ -177,9 +166,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
   taskState(msgId: string): T.TaskState | undefined {
     const j = this.#jobs.get(msgId);
     if (j) return j.state;
-    if (this.#completed.has(msgId)) return "completed";
-    if (this.#failed.has(msgId)) return "failed";
-    return undefined;
+    return this.#outcomes.stateOf(msgId);
   }
 
   // ---------------------------------------------------------------- events
@@ -278,11 +265,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
    */
   forget(msgIds: Iterable<string>): void {
     for (const id of msgIds) {
-      if (this.#jobs.has(id)) continue;
-      this.#allIds.delete(id);
-      this.#completed.delete(id);
-      this.#failed.delete(id);
-      this.#destinations.delete(id);
+      if (!this.#jobs.has(id)) this.#outcomes.forget(id);
     }
   }
 
@@ -316,9 +299,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
   }
 
   #submit(msgId: string, md: TaskMetadata, payload: P): void {
-    this.#allIds.add(msgId);
-    this.#completed.delete(msgId);
-    this.#failed.delete(msgId);
+    this.#outcomes.submitted(msgId);
     const job: Job<P> = {
       msgId,
       payload,
@@ -339,13 +320,14 @@ export class TaskScheduler<P = unknown, R = unknown> {
       if (!(err instanceof MalformedDependency)) throw err;
       return this.#fail(job, "InvalidDependency");
     }
-    job.after = reduceDependency(job.after, this.#completed, this.#failed);
+    const outcomes = this.#outcomes;
+    job.after = outcomes.reduce(job.after);
     for (const dep of [job.after, job.follow]) {
       if (!dep.ids.size) continue;
       for (const id of dep.ids) {
-        if (id === msgId || !this.#allIds.has(id)) return this.#fail(job, "InvalidDependency");
+        if (id === msgId || !outcomes.known(id)) return this.#fail(job, "InvalidDependency");
       }
-      if (isUnreachable(dep, this.#completed, this.#failed)) {
+      if (outcomes.isUnreachable(dep)) {
         return this.#fail(job, "ImpossibleDependency");
       }
     }
@@ -358,14 +340,10 @@ export class TaskScheduler<P = unknown, R = unknown> {
   #enqueue(job: Job<P>, fresh: boolean): void {
     if (fresh) {
       job.qseq = ++this.#qseq;
-      for (const id of [...job.after.ids, ...job.follow.ids]) {
-        if (this.#completed.has(id) || this.#failed.has(id)) continue;
-        let set = this.#graph.get(id);
-        if (!set) this.#graph.set(id, set = new Set());
-        set.add(job.msgId);
-      }
+      this.#outcomes.waitOn(job.msgId, job.after.ids);
+      this.#outcomes.waitOn(job.msgId, job.follow.ids);
     }
-    if (!isMet(job.after, this.#completed, this.#failed)) {
+    if (!this.#outcomes.isMet(job.after)) {
       job.state = "blocked";
     } else if (job.follow.ids.size || job.targets || job.blacklist.size) {
       job.state = "waiting";
@@ -421,10 +399,10 @@ export class TaskScheduler<P = unknown, R = unknown> {
       : available.filter((e) =>
         !job.blacklist.has(e.uuid) &&
         (!job.targets || job.targets.has(e.uuid)) &&
-        isMetOn(job.follow, e.uuid, this.#completed, this.#failed, this.#destinations)
+        this.#outcomes.isMetOn(job.follow, e.uuid)
       );
     if (!eligible.length) {
-      if (spansEngines(job.follow, this.#completed, this.#failed, this.#destinations)) {
+      if (this.#outcomes.spansEngines(job.follow)) {
         this.#fail(job, "ImpossibleDependency");
         return true;
       }
@@ -529,8 +507,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
   #finish(job: Job<P>, engine: string, success: boolean, reply: R): void {
     job.state = success ? "completed" : "failed";
     this.#jobs.delete(job.msgId);
-    (success ? this.#completed : this.#failed).add(job.msgId);
-    this.#destinations.set(job.msgId, engine);
+    this.#outcomes.finished(job.msgId, success, engine);
     this.#out.push({ type: "relay", msgId: job.msgId, engine, success, reply });
     this.#propagate(job.msgId);
   }
@@ -539,7 +516,7 @@ export class TaskScheduler<P = unknown, R = unknown> {
     this.#clearTimer(job);
     job.state = "failed";
     this.#jobs.delete(job.msgId);
-    this.#failed.add(job.msgId);
+    this.#outcomes.finished(job.msgId, false);
     const content = reason === "EngineError"
       ? errorContent(
         reason,
@@ -566,19 +543,15 @@ export class TaskScheduler<P = unknown, R = unknown> {
     this.#propagating = true;
     try {
       for (let id = this.#finished.shift(); id !== undefined; id = this.#finished.shift()) {
-        const dependents = this.#graph.get(id);
+        const dependents = this.#outcomes.takeDependents(id);
         if (!dependents) continue;
-        this.#graph.delete(id);
         const jobs = [...dependents].map((m) => this.#jobs.get(m))
           .filter((j): j is Job<P> => j !== undefined && this.#isQueued(j))
           .sort((a, b) => a.qseq - b.qseq);
         for (const job of jobs) {
-          if (
-            isUnreachable(job.after, this.#completed, this.#failed) ||
-            isUnreachable(job.follow, this.#completed, this.#failed)
-          ) {
+          if (this.#outcomes.isUnreachable(job.after) || this.#outcomes.isUnreachable(job.follow)) {
             this.#fail(job, "ImpossibleDependency");
-          } else if (job.state === "blocked" && isMet(job.after, this.#completed, this.#failed)) {
+          } else if (job.state === "blocked" && this.#outcomes.isMet(job.after)) {
             this.#enqueue(job, false);
           }
         }
