@@ -101,34 +101,39 @@ class Reader {
 /** Queues whole messages for one connection; what queues during a write goes in the next one. */
 class Writer {
   #conn: Deno.Conn;
-  #parts: Uint8Array[] = [];
-  #size = 0;
+  /** Queued messages with their length prefixes; the other buffer is being written. */
+  #buf = new Uint8Array(CHUNK);
+  #spare = new Uint8Array(CHUNK);
+  #len = 0;
   #busy = false;
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
   }
-  /** Queues one message (its body; the length prefix is added) and starts a write if idle. */
+  /** Copies one message in (its body; the length prefix is added) and starts a write if idle. */
   push(body: Uint8Array): void {
-    const m = new Uint8Array(4 + body.length);
-    new DataView(m.buffer).setUint32(0, body.length, true);
-    m.set(body, 4);
-    this.#parts.push(m);
-    this.#size += m.length;
+    const at = this.#len;
+    const end = at + 4 + body.length;
+    if (end > this.#buf.length) {
+      const grown = new Uint8Array(Math.max(end, 2 * this.#buf.length));
+      grown.set(this.#buf.subarray(0, at));
+      this.#buf = grown;
+    }
+    new DataView(this.#buf.buffer).setUint32(at, body.length, true);
+    this.#buf.set(body, at + 4);
+    this.#len = end;
     if (!this.#busy) void this.#flush();
   }
   async #flush(): Promise<void> {
     this.#busy = true;
     try {
-      while (this.#parts.length > 0) {
-        const all = new Uint8Array(this.#size);
-        let at = 0;
-        for (const p of this.#parts) {
-          all.set(p, at);
-          at += p.length;
-        }
-        this.#parts = [];
-        this.#size = 0;
-        await writeAll(this.#conn, all);
+      while (this.#len > 0) {
+        const out = this.#buf;
+        const n = this.#len;
+        // Swap: later pushes fill the buffer whose write has completed.
+        this.#buf = this.#spare;
+        this.#spare = out;
+        this.#len = 0;
+        await writeAll(this.#conn, out.subarray(0, n));
       }
     } catch {
       // the peer left: the run is over
