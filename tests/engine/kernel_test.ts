@@ -251,6 +251,19 @@ Deno.test({
         assert.equal((await js.exec("let = = 1")).reply.ename, "SyntaxError");
       });
 
+      await t.step("the same cell run again is named by its own run in tracebacks", async () => {
+        // The rewritten cell is cached by its code; each stored run still gets its own name.
+        const code = "[1].map(() => {\n  throw new Error('again');\n})";
+        const first = (await js.exec(code)).reply;
+        const second = (await js.exec(code)).reply;
+        const n = first.execution_count as number;
+        assert.equal(second.execution_count, n + 1);
+        assert.match((first.traceback as string[])[1], new RegExp(`at cell-${n}:2:9$`));
+        assert.match((second.traceback as string[])[1], new RegExp(`at cell-${n + 1}:2:9$`));
+        // A cell that failed to parse is not cached: the next run reports the same error.
+        assert.equal((await js.exec("let = = 1")).reply.ename, "SyntaxError");
+      });
+
       await t.step(
         "unhandled rejections and async exceptions go to stderr; serving goes on",
         async () => {

@@ -73,6 +73,18 @@ export class Outbox {
     this.#added(256);
   }
 
+  /**
+   * Queue an event the runtime makes once user code has returned (a cell's
+   * `execute_result`): it leaves with the request's other output at the flush that ends the
+   * request, never as a leading-edge post (which would send the rest of the request's IOPub
+   * through the main thread, as for output of code that may still hold the thread).
+   *
+   * @param event The event.
+   */
+  queue(event: KernelEvent): void {
+    this.#events.push(event);
+  }
+
   #added(chars: number): void {
     const now = performance.now();
     if (this.#chars === 0) this.#since = now;

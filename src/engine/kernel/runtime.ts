@@ -127,7 +127,7 @@ export function configure(options: {
 function setFlag(view: Int32Array<ArrayBufferLike>): void {
   flag = view;
   functions.clear();
-  silentCells.clear();
+  cells.clear();
 }
 
 const stackContext: StackContext = {
@@ -265,21 +265,44 @@ async function compile(code: string, name: string, ts: boolean) {
 }
 
 type Factory = (...h: ReturnType<typeof helpers>) => () => unknown;
-/** Compiled silent cells by code: repeated silent executes (loops of `view.execute`) skip
- * parsing and compiling. Stored-history cells are compiled anew so tracebacks name them. */
-const silentCells = new Map<string, { factory: Factory; isAsync: boolean; hasValue: boolean }>();
-const MAX_SILENT_CELLS = 256;
+/** A cell rewritten once (its `//# sourceURL=` left without a name), and for silent runs its factory. */
+interface CachedCell {
+  /** The factory's source up to and including `//# sourceURL=`: append the cell's name. */
+  source: string;
+  isAsync: boolean;
+  hasValue: boolean;
+  prefixLength: number;
+  /** Silent runs reuse one factory (and the name of the first run) instead of `eval` anew. */
+  silent?: Factory;
+}
+/**
+ * Rewritten cells by language and code: a repeated `execute` (loops of `view.execute`) skips
+ * type stripping, parsing and rewriting. A stored-history cell is still evaluated under its
+ * own name (`cell-<n>`), so its tracebacks name the run that raised; a silent one reuses the
+ * factory of its first run.
+ */
+const cells = new Map<string, CachedCell>();
+const MAX_CELLS = 256;
 
 async function cellFunction(msg: ExecRequest) {
-  const key = msg.silent ? `${msg.ts ? "ts" : "js"}:${msg.code}` : undefined;
-  const hit = key === undefined ? undefined : silentCells.get(key);
-  if (hit) return { fn: hit.factory(...helpers()), isAsync: hit.isAsync, hasValue: hit.hasValue };
-  const cell = await compile(msg.code, msg.name, msg.ts);
-  remember(msg.name, cell.prefixLength);
-  const factory = (0, eval)(cell.source) as Factory;
-  if (key !== undefined) {
-    if (silentCells.size >= MAX_SILENT_CELLS) silentCells.delete(silentCells.keys().next().value!);
-    silentCells.set(key, { factory, isAsync: cell.isAsync, hasValue: cell.hasValue });
+  const key = `${msg.ts ? "ts" : "js"}:${msg.code}`;
+  let cell = cells.get(key);
+  if (cell === undefined) {
+    const c = await compile(msg.code, "", msg.ts);
+    cell = {
+      source: c.source,
+      isAsync: c.isAsync,
+      hasValue: c.hasValue,
+      prefixLength: c.prefixLength,
+    };
+    if (cells.size >= MAX_CELLS) cells.delete(cells.keys().next().value!);
+    cells.set(key, cell);
+  }
+  let factory = msg.silent ? cell.silent : undefined;
+  if (factory === undefined) {
+    remember(msg.name, cell.prefixLength);
+    factory = (0, eval)(cell.source + msg.name) as Factory;
+    if (msg.silent) cell.silent = factory;
   }
   return { fn: factory(...helpers()), isAsync: cell.isAsync, hasValue: cell.hasValue };
 }
@@ -298,7 +321,7 @@ export async function execute(msg: ExecRequest): Promise<ExecuteReply> {
     let data: MimeBundle | undefined;
     if (cell.hasValue && value !== undefined && !msg.silent) {
       data = await mimeBundle(value);
-      outbox.push({
+      outbox.queue({
         type: "execute_result",
         requestId: msg.rid,
         data,
@@ -410,6 +433,6 @@ const namespace = new Namespace(() => als.getStore() !== undefined);
 export function resetNamespace(): void {
   namespace.reset();
   functions.clear();
-  silentCells.clear();
+  cells.clear();
   outbox.take();
 }
