@@ -252,7 +252,7 @@ export class Engine implements AsyncDisposable {
       // Output of a long synchronous cell, handed over by the worker while it is held.
       publish: (frames) => {
         const socket = this.#iopubSocket;
-        socket?.send(frames).catch((e) => {
+        return socket?.send(frames).catch((e) => {
           if (!socket.closed) log.warn(`IOPub message not sent: ${e}`);
         });
       },

@@ -34,10 +34,13 @@ export class IOPub {
   #statusTopic: Uint8Array[] | undefined;
   #metadata: Uint8Array | undefined;
   /**
-   * When set, messages go here instead of to the socket (the kernel worker hands them to
-   * the main thread while user code may hold its own thread; see `kernel/serve.ts`).
+   * When set, every message goes through it instead of straight to the socket (the kernel
+   * worker's handoff to the main thread, for output of user code that may hold the worker's
+   * thread; see `kernel/iopub_handoff.ts`).
    */
-  detour: ((frames: Uint8Array[]) => void) | undefined;
+  handoff: { send(frames: Uint8Array[], held: boolean): void } | undefined;
+  /** Whether the messages published now were written by user code that may hold the thread. */
+  held = false;
 
   /**
    * A publisher over a connected PUB socket.
@@ -149,10 +152,16 @@ export class IOPub {
   }
 
   #send(frames: Uint8Array[], what: string): void {
-    if (this.detour !== undefined) {
-      this.detour(frames);
-      return;
-    }
+    if (this.handoff !== undefined) this.handoff.send(frames, this.held);
+    else this.write(frames, what);
+  }
+
+  /**
+   * Write one packed message on the socket (no handoff).
+   * @param frames The message.
+   * @param what What it is, for the log if it cannot be sent.
+   */
+  write(frames: Uint8Array[], what = "message"): void {
     // PUB never blocks (it drops at the high-water mark), so nothing to await for order.
     this.#socket.send(frames).catch((e) => {
       if (!this.#socket.closed) this.#log?.warn(`IOPub ${what} not sent: ${e}`);

@@ -10,12 +10,13 @@
 
 import { IppError } from "../../errors.ts";
 import type { Logger } from "../log.ts";
+import { acknowledgePosted, createHandoffBlock, HandoffReader } from "./iopub_handoff.ts";
 import { type FromServe, type ServeControl, type ServeMsg, Shared } from "./protocol.ts";
 
 /** What {@linkcode KernelHost.serve} needs besides what the host already knows. */
 export type ServeOptions = Omit<
   ServeMsg,
-  "t" | "shared" | "cwd" | "typescript" | "logLevel" | "seq"
+  "t" | "shared" | "handoff" | "cwd" | "typescript" | "logLevel" | "seq"
 >;
 
 /** Options of {@linkcode KernelHost.spawn}. */
@@ -28,9 +29,9 @@ export interface KernelHostOptions {
   typescript?: boolean;
   /**
    * Sends IOPub frames the worker hands over while user code holds its thread (output of a
-   * long synchronous cell), on the main thread's IOPub socket.
+   * long synchronous cell), on the main thread's IOPub socket; resolves once written.
    */
-  publish?: (frames: Uint8Array[]) => void;
+  publish?: (frames: Uint8Array[]) => Promise<unknown> | void;
   /** Milliseconds to wait for the worker to serve (it may be type-checked first). Default 60 000. */
   startTimeoutMs?: number;
 }
@@ -40,6 +41,8 @@ export class KernelHost {
   readonly #o: KernelHostOptions;
   readonly #shared = new SharedArrayBuffer((Shared.FLAGS + Shared.SLOTS) * 4);
   readonly #ctl = new Int32Array(this.#shared);
+  readonly #handoff = createHandoffBlock();
+  readonly #reader: HandoffReader;
   #worker: Worker;
   #serve: ServeMsg | undefined;
   #seq = 0;
@@ -50,6 +53,7 @@ export class KernelHost {
 
   private constructor(options: KernelHostOptions) {
     this.#o = options;
+    this.#reader = new HandoffReader(this.#handoff, (frames) => options.publish?.(frames));
     this.#worker = this.#spawn();
   }
 
@@ -78,6 +82,7 @@ export class KernelHost {
       ...options,
       t: "serve",
       shared: this.#shared,
+      handoff: this.#handoff,
       cwd: this.#o.cwd ?? Deno.cwd(),
       typescript: this.#o.typescript ?? false,
       logLevel: this.#o.log.level,
@@ -146,6 +151,7 @@ export class KernelHost {
         clearTimeout(timer);
       }
       this.#worker.terminate();
+      this.#reader.stop();
       for (const w of this.#waiting.values()) w({ t: "closed" });
       this.#waiting.clear();
     })();
@@ -182,6 +188,7 @@ export class KernelHost {
         else reject(e);
       };
       this.#serving = { resolve: () => settle(), reject: settle };
+      this.#reader.reset();
       // Control messages posted so far were for an old worker: the new one starts at SEQ.
       this.#worker.postMessage({ ...serve, seq: Atomics.load(this.#ctl, Shared.SEQ) });
     });
@@ -204,6 +211,7 @@ export class KernelHost {
           break;
         case "iopub":
           this.#o.publish?.(m.frames);
+          acknowledgePosted(this.#handoff);
           break;
         case "failed":
           this.#serving?.reject(new IppError(`Kernel worker failed: ${m.reason}`));

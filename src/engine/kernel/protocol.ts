@@ -8,7 +8,7 @@
  * main → worker  {t:"serve", …}        {t:"abort", seq, ids}   {t:"clear", seq}
  *                {t:"interrupt", seq, gen}  {t:"close", seq}
  * worker → main  {t:"serving"}  {t:"log", level, message}  {t:"failed", reason}
- *                {t:"iopub", frames}   IOPub messages to send while user code holds the worker
+ *                {t:"iopub", frames}   an IOPub message too large for the handoff block
  *                {t:"cleared", seq}  {t:"interrupted", seq, was}  {t:"closed"}
  * ```
  *
@@ -21,6 +21,8 @@ export interface ServeMsg {
   t: "serve";
   /** The shared block ({@linkcode Shared}). */
   shared: SharedArrayBuffer;
+  /** The block IOPub output is handed over in (`iopub_handoff.ts`). */
+  handoff: SharedArrayBuffer;
   /** Directory against which relative imports resolve. */
   cwd: string;
   /** Treat every cell as TypeScript. */

@@ -25,6 +25,7 @@ import type { Message } from "../../protocol/messages.ts";
 import { Session } from "../../protocol/session.ts";
 import { createSocket, type Socket } from "../../zmtp/mod.ts";
 import { IOPub } from "../iopub.ts";
+import { HandoffWriter } from "./iopub_handoff.ts";
 import { Logger, type LogLevel } from "../log.ts";
 import { Shell, type ShellKernel } from "../shell.ts";
 import {
@@ -274,7 +275,7 @@ export async function serve(cfg: ServeMsg): Promise<void> {
     iopub,
     typescript: cfg.typescript,
     afterRun: () => {
-      iopub.detour = undefined;
+      handoff.endRequest();
       // A clear that arrived while the request ran applies now, before queued requests (and
       // is answered even when none follows).
       if (clears.length > 0) doClears();
@@ -297,19 +298,24 @@ export async function serve(cfg: ServeMsg): Promise<void> {
     },
   });
   // Output written while user code runs may be followed by a long synchronous stretch, in
-  // which this thread cannot write to its sockets: from then until the request's `idle`,
-  // IOPub goes through the main thread (in order, on its socket).
-  const viaMain = (frames: Uint8Array[]) => {
+  // which this thread cannot write to its sockets: such output waits in the block shared
+  // with the main thread, which sends it if this thread does not soon (iopub_handoff.ts).
+  const handoff = new HandoffWriter(cfg.handoff, (frames) => iopub.write(frames), (frames) => {
     const copies = frames.map((f) => f.slice());
     self.postMessage({ t: "iopub", frames: copies } satisfies FromServe, {
       transfer: copies.map((c) => c.buffer),
     });
-  };
+  });
+  iopub.handoff = handoff;
   configure({
     cwd: cfg.cwd,
     events: (events, sync) => {
-      if (sync && Atomics.load(ctl, Shared.RUNNING) !== 0) iopub.detour = viaMain;
-      for (const e of events) shell.onKernelEvent(e);
+      iopub.held = sync && Atomics.load(ctl, Shared.RUNNING) !== 0;
+      try {
+        for (const e of events) shell.onKernelEvent(e);
+      } finally {
+        iopub.held = false;
+      }
     },
   });
 
@@ -337,6 +343,7 @@ export async function serve(cfg: ServeMsg): Promise<void> {
           // and answered `aborted` too.
           await new Promise((r) => setTimeout(r, 20));
           await shell.close();
+          handoff.release();
           await Promise.all([
             shellSocket.close({ linger: cfg.lingerMs }),
             iopubSocket.close({ linger: cfg.lingerMs }),
