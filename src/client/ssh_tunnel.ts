@@ -82,7 +82,7 @@ export class SshTunnel {
       ? undefined
       : await SshAskpass.create(options.password, sshCommand);
     try {
-      return await SshTunnel.#start(urls, options, target, port, deadline, askpass);
+      return await SshTunnel.#start(urls, options, sshCommand, target, port, deadline, askpass);
     } finally {
       // ssh authenticates before it opens the forwards: once they accept, or once ssh has
       // failed, the helper is no longer needed.
@@ -94,6 +94,7 @@ export class SshTunnel {
   static async #start(
     urls: ClientUrls,
     options: SshTunnelOptions,
+    sshCommand: string,
     target: string,
     port: string | undefined,
     deadline: number,
@@ -119,7 +120,7 @@ export class SshTunnel {
         ...[...forwards].flatMap(([remote, lport]) => ["-L", `127.0.0.1:${lport}:${remote}`]),
         target,
       ];
-      const process = new Deno.Command(options.sshCommand ?? "ssh", {
+      const process = new Deno.Command(sshCommand, {
         args,
         env: askpass?.env(),
         stdin: "null",
