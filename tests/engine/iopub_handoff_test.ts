@@ -136,16 +136,22 @@ Deno.test(
   },
 );
 
-Deno.test("held output too large for the block is written by the worker at once", async () => {
-  const sent = await run([
-    { send: "small", held: true },
-    { send: "huge", held: true, bytes: HANDOFF_BYTES },
-    { spin: 50 },
-    { send: "idle", held: false },
-  ], 3);
-  assert.deepEqual(names(sent), ["small", "huge", "idle"]);
-  assert.ok(sent.every((s) => s.via === "worker"), JSON.stringify(sent.map((s) => s.via)));
-});
+Deno.test(
+  "held output too large for the block goes through the main thread, after what was held",
+  async () => {
+    const sent = await run([
+      { send: "small", held: true },
+      { send: "huge", held: true, bytes: HANDOFF_BYTES },
+      { spin: 50 },
+      { send: "idle", held: false },
+      { end: true },
+      { spin: 50 },
+      { send: "busy2", held: false },
+    ], 4);
+    assert.deepEqual(names(sent), ["small", "huge", "idle", "busy2"]);
+    assert.deepEqual(sent.map((s) => s.via), ["main", "posted", "main", "worker"]);
+  },
+);
 
 Deno.test("many held messages while the main thread sends wait for room and stay in order", async () => {
   // 40 messages of 256 KiB while the main thread holds sending: more than the block holds.

@@ -14,11 +14,15 @@
  *   goes that way (through this block), so that nothing overtakes what the main thread sent,
  *   until the worker marks the end of a request and the main thread has sent everything
  *   before that mark.
+ * - Held output that does not fit in the room left goes to the main thread at once (the
+ *   same state as a claim). A message larger than the whole block is posted to it
+ *   (`postMessage`) once the block is empty, and the worker waits until it is sent.
  *
  * ```text
  *   WORKER ──held message──▶ HELD ──worker's next message (drained, written by the worker)──▶ WORKER
  *                             │
  *                             └──still held after GRACE_MS (claimed by the main thread)──▶ MAIN
+ *   WORKER or HELD ──held message larger than the room left──▶ MAIN
  *   MAIN ──main thread sent everything up to the request's end mark──▶ WORKER
  * ```
  *
@@ -32,7 +36,7 @@
 /** Milliseconds held output may wait for the worker before the main thread sends it. */
 export const GRACE_MS = 10;
 
-/** Bytes of records the block holds; a held message larger than this is written at once. */
+/** Bytes of records the block holds (a larger message is posted to the main thread). */
 export const HANDOFF_BYTES = 4 << 20;
 
 /** Header words (Int32 indexes). */
@@ -183,6 +187,11 @@ export class HandoffWriter {
           if (hdr[WATCH] === 0) b.wake();
         }
         return;
+      } else if (held) {
+        // Too large for the room left: the main thread sends it, after what is held (it
+        // waits for room, or is posted when larger than the whole block).
+        hdr[STATE] = MAIN;
+        if (this.#appendForMain(frames, size)) return;
       } else if (state === HELD) {
         // This thread runs: what is held goes out now, before this message.
         drained = b.takeAll();
