@@ -127,7 +127,7 @@ export function configure(options: {
 function setFlag(view: Int32Array<ArrayBufferLike>): void {
   flag = view;
   functions.clear();
-  cells.clear();
+  forgetCells();
 }
 
 const stackContext: StackContext = {
@@ -283,6 +283,26 @@ interface CachedCell {
  */
 const cells = new Map<string, CachedCell>();
 const MAX_CELLS = 256;
+/** Characters of code and rewritten source the cache holds at most (a larger cell is not kept). */
+const MAX_CELL_CHARS = 4_000_000;
+let cellChars = 0;
+
+function cacheCell(key: string, cell: CachedCell): void {
+  const size = key.length + cell.source.length;
+  if (size > MAX_CELL_CHARS) return;
+  for (const [oldKey, old] of cells) {
+    if (cells.size < MAX_CELLS && cellChars + size <= MAX_CELL_CHARS) break;
+    cells.delete(oldKey);
+    cellChars -= oldKey.length + old.source.length;
+  }
+  cells.set(key, cell);
+  cellChars += size;
+}
+
+function forgetCells(): void {
+  cells.clear();
+  cellChars = 0;
+}
 
 async function cellFunction(msg: ExecRequest) {
   const key = `${msg.ts ? "ts" : "js"}:${msg.code}`;
@@ -295,8 +315,7 @@ async function cellFunction(msg: ExecRequest) {
       hasValue: c.hasValue,
       prefixLength: c.prefixLength,
     };
-    if (cells.size >= MAX_CELLS) cells.delete(cells.keys().next().value!);
-    cells.set(key, cell);
+    cacheCell(key, cell);
   }
   let factory = msg.silent ? cell.silent : undefined;
   if (factory === undefined) {
@@ -433,6 +452,6 @@ const namespace = new Namespace(() => als.getStore() !== undefined);
 export function resetNamespace(): void {
   namespace.reset();
   functions.clear();
-  cells.clear();
+  forgetCells();
   outbox.take();
 }
