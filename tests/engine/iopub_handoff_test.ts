@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  acknowledgePosted,
   createHandoffBlock,
   GRACE_MS,
   HANDOFF_BYTES,
@@ -50,7 +49,7 @@ async function run(steps: Step[], expected: number): Promise<Sent[]> {
         if (e.data.t === "direct") record(e.data.frames, "worker");
         else if (e.data.t === "iopub") {
           record(e.data.frames, "posted");
-          acknowledgePosted(block);
+          reader.acknowledgePosted();
         } else resolve();
       };
     });

@@ -10,7 +10,7 @@
 
 import { IppError } from "../../errors.ts";
 import type { Logger } from "../log.ts";
-import { acknowledgePosted, createHandoffBlock, HandoffReader } from "./iopub_handoff.ts";
+import { createHandoffBlock, HandoffReader } from "./iopub_handoff.ts";
 import { type FromServe, type ServeControl, type ServeMsg, Shared } from "./protocol.ts";
 
 /** What {@linkcode KernelHost.serve} needs besides what the host already knows. */
@@ -211,7 +211,7 @@ export class KernelHost {
           break;
         case "iopub":
           this.#o.publish?.(m.frames);
-          acknowledgePosted(this.#handoff);
+          this.#reader.acknowledgePosted();
           break;
         case "failed":
           this.#serving?.reject(new IppError(`Kernel worker failed: ${m.reason}`));

@@ -152,7 +152,7 @@ export class HandoffWriter {
    * @param block The block shared with the main thread.
    * @param write Sends a message on the worker's own IOPub socket.
    * @param post Hands a message too large for the block to the main thread (`postMessage`);
-   *   the main thread sends it and then calls {@link acknowledgePosted}.
+   *   the main thread sends it and then calls {@link HandoffReader.acknowledgePosted}.
    */
   constructor(
     block: SharedArrayBuffer,
@@ -172,31 +172,32 @@ export class HandoffWriter {
   send(frames: Uint8Array[], held: boolean): void {
     const b = this.#b;
     const hdr = b.hdr;
-    const size = recordSize(frames);
+    // Only this thread moves the state away from WORKER: seen here, it holds without the lock.
+    if (!held && Atomics.load(hdr, STATE) === WORKER) {
+      this.#write(frames);
+      return;
+    }
     this.#lock();
     let drained: Uint8Array[][] | undefined;
     try {
       const state = hdr[STATE];
       if (state === MAIN) {
-        if (this.#appendForMain(frames, size)) return;
-      } else if (held && HANDOFF_BYTES - hdr[USED] >= size) {
-        b.append(frames);
-        if (state === WORKER) {
-          hdr[STATE] = HELD;
-          hdr[GEN]++;
-          if (hdr[WATCH] === 0) b.wake();
-        }
-        return;
+        if (this.#appendForMain(frames)) return;
       } else if (held) {
+        if (HANDOFF_BYTES - hdr[USED] >= recordSize(frames)) {
+          b.append(frames);
+          if (state === WORKER) {
+            hdr[STATE] = HELD;
+            hdr[GEN]++;
+            if (hdr[WATCH] === 0) b.wake();
+          }
+          return;
+        }
         // Too large for the room left: the main thread sends it, after what is held (it
         // waits for room, or is posted when larger than the whole block).
         hdr[STATE] = MAIN;
-        if (this.#appendForMain(frames, size)) return;
-      } else if (state === HELD) {
-        // This thread runs: what is held goes out now, before this message.
-        drained = b.takeAll();
-        hdr[STATE] = WORKER;
-      }
+        if (this.#appendForMain(frames)) return;
+      } else drained = this.#takeHeld(); // this thread runs: what is held goes out first
     } finally {
       b.unlock(false);
     }
@@ -212,7 +213,7 @@ export class HandoffWriter {
     const b = this.#b;
     this.#lock();
     try {
-      if (b.hdr[STATE] === MAIN) this.#appendForMain([], 4);
+      if (b.hdr[STATE] === MAIN) this.#appendForMain([]);
     } finally {
       b.unlock(false);
     }
@@ -220,27 +221,32 @@ export class HandoffWriter {
 
   /** Write what is held now (before the worker closes its socket). */
   release(): void {
-    const b = this.#b;
     this.#lock();
-    let drained: Uint8Array[][] = [];
+    let drained: Uint8Array[][] | undefined;
     try {
-      if (b.hdr[STATE] === HELD) {
-        drained = b.takeAll();
-        b.hdr[STATE] = WORKER;
-      }
+      drained = this.#takeHeld();
     } finally {
-      b.unlock(false);
+      this.#b.unlock(false);
     }
-    for (const m of drained) this.#write(m);
+    if (drained !== undefined) { for (const m of drained) this.#write(m); }
+  }
+
+  /** Called locked: in state HELD, takes what is held and gives sending back to this thread. */
+  #takeHeld(): Uint8Array[][] | undefined {
+    const b = this.#b;
+    if (b.hdr[STATE] !== HELD) return undefined;
+    b.hdr[STATE] = WORKER;
+    return b.takeAll();
   }
 
   /**
    * Called locked in state MAIN: queue the message for the main thread, waiting for room.
    * @returns false when sending came back to this thread meanwhile (the caller writes it).
    */
-  #appendForMain(frames: Uint8Array[], size: number): boolean {
+  #appendForMain(frames: Uint8Array[]): boolean {
     const b = this.#b;
     const hdr = b.hdr;
+    const size = recordSize(frames);
     // Wait (this thread is not in user code here) until the main thread has taken enough;
     // a message larger than the whole block waits for it to be empty and is posted.
     const need = Math.min(size, HANDOFF_BYTES);
@@ -277,16 +283,6 @@ export class HandoffWriter {
   }
 }
 
-/**
- * The main thread has sent a message the worker posted to it (see {@link HandoffWriter}).
- * @param block The worker's block.
- */
-export function acknowledgePosted(block: SharedArrayBuffer): void {
-  const hdr = new Int32Array(block, 0, HEADER_BYTES / 4);
-  Atomics.add(hdr, ACK, 1);
-  Atomics.notify(hdr, ACK);
-}
-
 /** The main thread's side: sends held output the worker does not get to send itself. */
 export class HandoffReader {
   readonly #b: Block;
@@ -320,6 +316,13 @@ export class HandoffReader {
     Atomics.store(hdr, USED, 0);
     Atomics.store(hdr, WATCH, 0);
     Atomics.store(hdr, LOCK, 0);
+  }
+
+  /** The main thread has sent a message the worker posted to it (see {@link HandoffWriter}). */
+  acknowledgePosted(): void {
+    const hdr = this.#b.hdr;
+    Atomics.add(hdr, ACK, 1);
+    Atomics.notify(hdr, ACK);
   }
 
   /** Stop watching. */

@@ -265,16 +265,11 @@ async function compile(code: string, name: string, ts: boolean) {
 }
 
 type Factory = (...h: ReturnType<typeof helpers>) => () => unknown;
-/** A cell rewritten once (its `//# sourceURL=` left without a name), and for silent runs its factory. */
-interface CachedCell {
-  /** The factory's source up to and including `//# sourceURL=`: append the cell's name. */
-  source: string;
-  isAsync: boolean;
-  hasValue: boolean;
-  prefixLength: number;
-  /** Silent runs reuse one factory (and the name of the first run) instead of `eval` anew. */
-  silent?: Factory;
-}
+/**
+ * A cell rewritten once, its `//# sourceURL=` left without a name (append the run's name);
+ * silent runs reuse one factory (and the name of the first run) instead of `eval` anew.
+ */
+type CachedCell = Rewrite.CompiledCell & { silent?: Factory };
 /**
  * Rewritten cells by language and code: a repeated `execute` (loops of `view.execute`) skips
  * type stripping, parsing and rewriting. A stored-history cell is still evaluated under its
@@ -308,13 +303,7 @@ async function cellFunction(msg: ExecRequest) {
   const key = `${msg.ts ? "ts" : "js"}:${msg.code}`;
   let cell = cells.get(key);
   if (cell === undefined) {
-    const c = await compile(msg.code, "", msg.ts);
-    cell = {
-      source: c.source,
-      isAsync: c.isAsync,
-      hasValue: c.hasValue,
-      prefixLength: c.prefixLength,
-    };
+    cell = await compile(msg.code, "", msg.ts);
     cacheCell(key, cell);
   }
   let factory = msg.silent ? cell.silent : undefined;
