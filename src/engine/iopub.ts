@@ -41,6 +41,8 @@ export class IOPub {
   handoff: { send(frames: Uint8Array[], held: boolean): void } | undefined;
   /** Whether the messages published now were written by user code that may hold the thread. */
   held = false;
+  /** The running request's header bytes while its `busy` is deferred and not yet sent. */
+  #pendingBusy: Uint8Array | null = null;
 
   /**
    * A publisher over a connected PUB socket.
@@ -132,6 +134,8 @@ export class IOPub {
    * @param parent The parent header as JSON bytes (the request's header frame).
    */
   statusFast(state: ExecutionState, parent: Uint8Array): void {
+    // A deferred `busy` not sent by the time the request is idle is no news: dropped.
+    if (state === "idle") this.#pendingBusy = null;
     const packer = this.packer;
     this.#statusTopic ??= [encoder.encode(this.topic("status"))];
     this.#metadata ??= encoder.encode(JSON.stringify({ engine: this.#session.session }));
@@ -151,7 +155,27 @@ export class IOPub {
     this.#send(frames, "status");
   }
 
+  /**
+   * Defer the running request's `busy`: it is sent before the request's first other IOPub
+   * message, or by {@link IOPub.flushBusy}, and dropped by its `idle` if neither came first.
+   * A request that ends without output and without leaving its thread publishes only `idle`,
+   * which spares every process one message per request (`shell.ts` explains when it goes).
+   * @param parent The request's header bytes.
+   */
+  deferBusy(parent: Uint8Array): void {
+    this.#pendingBusy = parent;
+  }
+
+  /** Send the deferred `busy` now, if there is one (the request is still running). */
+  flushBusy(): void {
+    const parent = this.#pendingBusy;
+    if (parent === null) return;
+    this.#pendingBusy = null;
+    this.statusFast("busy", parent);
+  }
+
   #send(frames: Uint8Array[], what: string): void {
+    if (this.#pendingBusy !== null) this.flushBusy();
     if (this.handoff !== undefined) this.handoff.send(frames, this.held);
     else this.write(frames, what);
   }

@@ -4,12 +4,23 @@
  * in the kernel one at a time, in arrival order. Each gets:
  *
  * ```
- * IOPub  status busy            parent = request header
+ * IOPub  status busy            parent = request header (only when it is news, below)
  * IOPub  execute_input, stream, display_data, execute_result, data_message   (from the kernel)
  * IOPub  error                  on failure
  * shell  <type>_reply           same socket and routing frames, metadata of §6.3
  * IOPub  status idle
  * ```
+ *
+ * **`busy` only when it is news.** A request's `busy` is deferred ({@link IOPub.deferBusy}):
+ * it goes out right before the request's first other IOPub message (so before any output,
+ * and before `execute_input`), when the request leaves this thread's turn unfinished (it
+ * awaits), or when the main thread finds the request still holding the worker a second or
+ * two later (`kernel/host.ts`, through the interrupt flag's loop checks). A request that ends
+ * within its turn and publishes nothing else gets only its `idle`. ipyparallel's client and
+ * Hub ignore `busy` (they wait for `idle`), and ours completes a result at its reply; the
+ * message each quick request no longer costs the engine, the controller and every client
+ * was ~15 % of the CPU of a load-balanced no-op task and ~30–60 µs of a direct call
+ * (BENCHMARKS.md, twelfth round).
  *
  * The reply to a request that ran (`ok`, or an error its code raised) also carries
  * `iopub_count` in its metadata: how many IOPub messages other than `status` this engine
@@ -285,9 +296,10 @@ export class Shell {
     this.#outputs = 0;
     this.#remember(msg.header);
     const parent = parentBytes(msg);
-    // `busy` goes out before user code runs: this thread may then be held by a synchronous
-    // loop (the kernel yields once first, so the socket writes it).
-    o.iopub.statusFast("busy", parent);
+    // `busy` is deferred: it goes out before the request's first output, or once the request
+    // leaves this thread's turn unfinished (it awaits), and is dropped by its `idle` otherwise.
+    o.iopub.deferBusy(parent);
+    const busyTimer = setTimeout(() => o.iopub.flushBusy(), 0);
     const aborted = item.aborted || this.#abortIds.delete(msg.msgId);
     try {
       if (aborted) {
@@ -326,6 +338,7 @@ export class Shell {
         metadata: replyMetadata(msg, o.engine, started, "error"),
       });
     } finally {
+      clearTimeout(busyTimer);
       if (!this.#idleSent) o.iopub.statusFast("idle", parent);
       o.afterRun?.();
     }

@@ -118,7 +118,8 @@ Deno.test({
           assert.equal(ok(h.reply).execution_count, n + 1);
           const types = (r: typeof a) => js.io(r.req).map((m) => m.msg.msgType);
           assert.deepEqual(types(a), ["status", "execute_input", "execute_result", "status"]);
-          assert.deepEqual(types(s), ["status", "status"]);
+          // A silent cell that ends within its turn: its `busy` was no news (shell.ts).
+          assert.deepEqual(types(s), ["status"]);
           const input = js.io(b.req).find((m) => m.msg.msgType === "execute_input");
           assert.deepEqual(input?.msg.content, { code: "3", execution_count: n + 1 });
         },
@@ -335,6 +336,48 @@ Deno.test({
           // 50 periods elapsed; a blocked main thread would have ticked at most once.
           assert.ok(ticks >= 20, `main-thread interval ticked only ${ticks} times`);
           assert.ok(hub.pongs.length - pongsBefore >= 10, "the engine answered pings meanwhile");
+        },
+      );
+
+      await t.step(
+        "busy goes out only while it is news: not for a request that ends in its turn, before the reply of one that awaits or holds the worker",
+        async () => {
+          const states = (req: Parameters<typeof js.io>[0]) =>
+            js.io(req).filter((m) => m.msg.msgType === "status").map((m) =>
+              (m.msg.content as Content).execution_state
+            );
+          const quick = await js.exec("[1, 2].map((x) => x * 2)", { silent: true });
+          ok(quick.reply);
+          assert.deepEqual(states(quick.req), ["idle"]);
+
+          // Awaits a timer: busy at the first turn it leaves unfinished.
+          const awaiting = await js.send("execute_request", {
+            code: "await new Promise((r) => setTimeout(r, 400)); 1",
+            silent: true,
+          });
+          let replied = false;
+          const awaitingReply = js.replyTo(awaiting).then((r) => (replied = true, r));
+          await until(() => states(awaiting).includes("busy"), 5000);
+          assert.equal(replied, false, "busy came before the reply");
+          ok((await awaitingReply).content as Content);
+          await js.idle(awaiting);
+          assert.deepEqual(states(awaiting), ["busy", "idle"]);
+
+          // Holds the worker in a loop without output: the main thread asks its loop to
+          // announce it after one to two looks (ANNOUNCE_CHECK_MS), long before it ends.
+          const holding = await js.send("execute_request", {
+            code: "const t4 = Date.now(); while (Date.now() - t4 < 3500) {}",
+            silent: true,
+          });
+          replied = false;
+          const holdingReply = js.replyTo(holding).then((r) => (replied = true, r));
+          await until(() => states(holding).includes("busy"), 3300);
+          assert.equal(replied, false, "busy came before the reply");
+          ok((await holdingReply).content as Content);
+          await js.idle(holding);
+          assert.deepEqual(states(holding), ["busy", "idle"]);
+          // The flag that asked for it is not mistaken for an interrupt.
+          assert.equal(await js.value("'still here'"), '"still here"');
         },
       );
 

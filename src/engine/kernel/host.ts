@@ -11,7 +11,13 @@
 import { IppError } from "../../errors.ts";
 import type { Logger } from "../log.ts";
 import { createHandoffBlock, HandoffReader } from "./iopub_handoff.ts";
-import { type FromServe, type ServeControl, type ServeMsg, Shared } from "./protocol.ts";
+import { Flag, type FromServe, type ServeControl, type ServeMsg, Shared } from "./protocol.ts";
+
+/**
+ * How often the main thread looks for a request that holds the worker: one still running at
+ * two looks in a row (1–2 s) is asked to publish its deferred `busy` ({@linkcode Flag}).
+ */
+export const ANNOUNCE_CHECK_MS = 1000;
 
 /** What {@linkcode KernelHost.serve} needs besides what the host already knows. */
 export type ServeOptions = Omit<
@@ -50,11 +56,35 @@ export class KernelHost {
   #serving: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #closed: (() => void) | undefined;
   #closing: Promise<void> | undefined;
+  /** The request seen running at the last look ({@linkcode ANNOUNCE_CHECK_MS}); -1: none. */
+  #seenRequest = -1;
+  readonly #watch: ReturnType<typeof setInterval>;
 
   private constructor(options: KernelHostOptions) {
     this.#o = options;
     this.#reader = new HandoffReader(this.#handoff, (frames) => options.publish?.(frames));
     this.#worker = this.#spawn();
+    this.#watch = setInterval(() => this.#lookForLongRequest(), ANNOUNCE_CHECK_MS);
+  }
+
+  /**
+   * A request's `busy` waits until the request prints, awaits, or holds the worker for a
+   * while (`../iopub.ts`): ask the loops of one that has held it since the last look to
+   * publish it (an interrupt already set is left alone).
+   */
+  #lookForLongRequest(): void {
+    const ctl = this.#ctl;
+    if (Atomics.load(ctl, Shared.RUNNING) === 0) {
+      this.#seenRequest = -1;
+      return;
+    }
+    const request = Atomics.load(ctl, Shared.REQUESTS);
+    if (request !== this.#seenRequest) {
+      this.#seenRequest = request;
+      return;
+    }
+    const slot = Shared.FLAGS + Atomics.load(ctl, Shared.GEN);
+    Atomics.compareExchange(ctl, slot, Flag.CLEAR, Flag.ANNOUNCE);
   }
 
   /**
@@ -136,6 +166,7 @@ export class KernelHost {
    */
   close(timeoutMs = 3000): Promise<void> {
     this.#closing ??= (async () => {
+      clearInterval(this.#watch);
       const ctl = this.#ctl;
       Atomics.store(ctl, Shared.CLOSING, 1);
       Atomics.store(ctl, Shared.FLAGS + Atomics.load(ctl, Shared.GEN), 1);

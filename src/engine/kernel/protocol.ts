@@ -84,13 +84,22 @@ export const Shared = {
   SEQ: 2,
   /** 1 once the engine stops: a request stopped by the flag is answered `aborted`. */
   CLOSING: 3,
+  /** Requests started so far (the main thread tells a long request from a new one). */
+  REQUESTS: 4,
   /** First interrupt flag slot. */
-  FLAGS: 4,
+  FLAGS: 5,
   /** Number of flag slots (reused round robin). */
   SLOTS: 64,
 } as const;
 
 /** The error reply of a request an engine interrupted (ename `KernelInterrupted`). */
+/**
+ * Values of an interrupt flag slot: {@linkcode Flag.INTERRUPT} stops the running request's
+ * loops; {@linkcode Flag.ANNOUNCE} asks its next loop check to publish the request's deferred
+ * `busy` (the main thread sets it when one request has held the worker for a while).
+ */
+export const Flag = { CLEAR: 0, INTERRUPT: 1, ANNOUNCE: 2 } as const;
+
 export const INTERRUPTED_ERROR = {
   status: "error",
   ename: "KernelInterrupted",

@@ -56,6 +56,7 @@ import {
   type StackContext,
 } from "./format.ts";
 import { Namespace } from "./namespace.ts";
+import { Flag } from "./protocol.ts";
 import type * as Rewrite from "./rewrite.ts";
 import { stripTypes } from "./strip_types.ts";
 import type { ApplyReply, ExecuteReply, KernelEvent, UserExpressionResult } from "./types.ts";
@@ -68,6 +69,8 @@ let cwdUrl = "file:///";
 
 type Sink = (events: KernelEvent[], sync: boolean) => void;
 let sink: Sink = () => {};
+/** Publishes the running request's deferred `busy` (asked for through the flag). */
+let announce: () => void = () => {};
 /** Output of user code, batched (see `capture.ts`); flushed to the sink set by {@linkcode configure}. */
 export const outbox: Outbox = new Outbox((events, sync) => sink(events, sync));
 
@@ -103,15 +106,18 @@ installCapture(outbox, current);
  * Set where the runtime's output goes, the interrupt flag its compiled code checks, and the
  * directory relative imports resolve against.
  * @param options `events` receives flushed output (`sync`: written by user code that may
- *   still hold the thread); `flag` is a one-`Int32` view of shared
- *   memory (non-zero = interrupt); `cwd` is a directory path.
+ *   still hold the thread); `flag` is a one-`Int32` view of shared memory (`Flag` of
+ *   `protocol.ts`); `announce` publishes the running request's deferred `busy`, called from
+ *   a loop check that finds the flag set to `Flag.ANNOUNCE`; `cwd` is a directory path.
  */
 export function configure(options: {
   events?: Sink;
   flag?: Int32Array<ArrayBufferLike>;
+  announce?: () => void;
   cwd?: string;
 }): void {
   if (options.events) sink = options.events;
+  if (options.announce) announce = options.announce;
   if (options.flag) setFlag(options.flag);
   if (options.cwd !== undefined) {
     const cwd = options.cwd;
@@ -149,7 +155,12 @@ class KernelInterrupted extends Error {
     this.name = "KernelInterrupted";
   }
 }
+/** Called by a loop check that found the flag set: interrupt, or announce the request. */
 const interrupted = () => {
+  if (Atomics.compareExchange(flag, 0, Flag.ANNOUNCE, Flag.CLEAR) === Flag.ANNOUNCE) {
+    announce();
+    return;
+  }
   throw new KernelInterrupted();
 };
 

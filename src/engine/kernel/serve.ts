@@ -29,6 +29,7 @@ import { HandoffWriter } from "./iopub_handoff.ts";
 import { Logger, type LogLevel } from "../log.ts";
 import { Shell, type ShellKernel } from "../shell.ts";
 import {
+  Flag,
   type FromServe,
   INTERRUPTED_ERROR,
   type ServeControl,
@@ -184,7 +185,8 @@ class LocalKernel implements ShellKernel {
   async #run<T>(rid: string, work: () => Promise<T>): Promise<Outcome<T>> {
     const ctl = this.#ctl;
     const slot = Shared.FLAGS + Atomics.load(ctl, Shared.GEN);
-    Atomics.store(ctl, slot, 0); // an interrupt that came while nothing ran is void
+    Atomics.store(ctl, slot, Flag.CLEAR); // an interrupt that came while nothing ran is void
+    Atomics.add(ctl, Shared.REQUESTS, 1);
     Atomics.store(ctl, Shared.RUNNING, 1);
     // Let the sockets write what is queued (`status: busy`) before user code may hold
     // this thread in a synchronous loop.
@@ -204,7 +206,7 @@ class LocalKernel implements ShellKernel {
     // Stopped: by the flag (a loop threw, or the code finished as it was set) or by the main
     // thread's message (a request waiting on a promise). While the engine stops, that is
     // an abort; else an interrupt, after which the namespace is reset.
-    if ("abandoned" in out || Atomics.load(ctl, slot) !== 0) {
+    if ("abandoned" in out || Atomics.load(ctl, slot) === Flag.INTERRUPT) {
       if (Atomics.load(ctl, Shared.CLOSING) !== 0) return { abandoned: "aborted" };
       if (!("abandoned" in out) || out.abandoned === "interrupted") {
         this.reset();
@@ -309,6 +311,16 @@ export async function serve(cfg: ServeMsg): Promise<void> {
   iopub.handoff = handoff;
   configure({
     cwd: cfg.cwd,
+    // Asked for by the main thread while a request holds this thread: its `busy` is output
+    // of the running request, so it goes through the handoff block like output.
+    announce: () => {
+      iopub.held = true;
+      try {
+        iopub.flushBusy();
+      } finally {
+        iopub.held = false;
+      }
+    },
     events: (events, sync) => {
       iopub.held = sync && Atomics.load(ctl, Shared.RUNNING) !== 0;
       try {
