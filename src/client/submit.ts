@@ -8,6 +8,7 @@
  */
 
 import { ControllerLostError } from "../errors.ts";
+import { QUIET_STATUS } from "../protocol/messages/metadata.ts";
 import type { Session } from "../protocol/session.ts";
 import type { TaskRegistry } from "./task_registry.ts";
 
@@ -109,7 +110,11 @@ export class Submitter {
     if (this.#o.closed()) throw new ControllerLostError("The client is closed");
     const { session, tasks, history } = this.#o;
     let identities: string[] | undefined;
-    let metadata = options.metadata ?? {};
+    // Our engines then skip `status` for a request that publishes nothing else: this client
+    // completes results at their reply (`iopub_count`), and needs `idle` only after output.
+    let metadata: Record<string, unknown> = options.metadata === undefined
+      ? QUIET
+      : { ...options.metadata, [QUIET_STATUS]: true };
     let engineUuid: string | undefined;
     if (channel === "mux") {
       engineUuid = this.#o.uuidOf(options.target);
@@ -152,6 +157,9 @@ export class Submitter {
     return { msgId, trackedIds };
   }
 }
+
+/** Request metadata when the caller gives none (shared: a message's metadata is not changed). */
+const QUIET: Readonly<Record<string, unknown>> = Object.freeze({ [QUIET_STATUS]: true });
 
 /** Default of `maxHistory`: about 6.5 MB of msg_ids at most. */
 export const DEFAULT_MAX_HISTORY = 100_000;

@@ -166,6 +166,16 @@ export class IOPub {
     this.#pendingBusy = parent;
   }
 
+  /**
+   * Forget the deferred `busy` of a request that ends.
+   * @returns Whether it was still deferred: the request published nothing on IOPub.
+   */
+  dropBusy(): boolean {
+    const dropped = this.#pendingBusy !== null;
+    this.#pendingBusy = null;
+    return dropped;
+  }
+
   /** Send the deferred `busy` now, if there is one (the request is still running). */
   flushBusy(): void {
     const parent = this.#pendingBusy;

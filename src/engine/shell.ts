@@ -22,6 +22,11 @@
  * was ~15 % of the CPU of a load-balanced no-op task and ~30–60 µs of a direct call
  * (BENCHMARKS.md, twelfth round).
  *
+ * **No status at all for a quiet request.** Our client marks its requests `quiet_status`
+ * ({@link QUIET_STATUS}): it completes a result at its reply from `iopub_count` and needs no
+ * `idle` unless output came. Such a request that published nothing gets neither `busy` nor
+ * `idle`; any other gets both. ipyparallel's client sends no mark and gets both, as ever.
+ *
  * The reply to a request that ran (`ok`, or an error its code raised) also carries
  * `iopub_count` in its metadata: how many IOPub messages other than `status` this engine
  * published for the request before the reply. Our client completes a result at its
@@ -38,6 +43,7 @@
 import type { ExecuteOptions, KernelEvent } from "./kernel/mod.ts";
 import type { ApplyReply, ExecuteReply } from "./kernel/mod.ts";
 import type { Message, MessageHeader, ParentHeader } from "../protocol/messages.ts";
+import { QUIET_STATUS } from "../protocol/messages/metadata.ts";
 import { serializeObjectPickle } from "../protocol/pickle.ts";
 import { deserializeObject, detectFormat } from "../protocol/serialize.ts";
 import type { Socket } from "../zmtp/mod.ts";
@@ -361,6 +367,11 @@ export class Shell {
     const metadata = this.#metadata(msg, started, "ok");
     sendReplyFast(o, o.iopub.packer, socket, msg, parent, metadata, content, buffers);
     this.#idleSent = true;
+    // The client completes the result at this reply (`iopub_count`) and said it needs no
+    // status: a request that published nothing gets none (module doc).
+    if ((msg.metadata as Record<string, unknown>)[QUIET_STATUS] === true && o.iopub.dropBusy()) {
+      return;
+    }
     o.iopub.statusFast("idle", parent);
   }
 

@@ -340,7 +340,7 @@ Deno.test({
       );
 
       await t.step(
-        "busy goes out only while it is news: not for a request that ends in its turn, before the reply of one that awaits or holds the worker",
+        "busy goes out only while it is news: not for a request that ends in its turn, before the reply of one that awaits or holds the worker; a quiet request that publishes nothing gets no status",
         async () => {
           const states = (req: Parameters<typeof js.io>[0]) =>
             js.io(req).filter((m) => m.msg.msgType === "status").map((m) =>
@@ -378,6 +378,25 @@ Deno.test({
           assert.deepEqual(states(holding), ["busy", "idle"]);
           // The flag that asked for it is not mistaken for an interrupt.
           assert.equal(await js.value("'still here'"), '"still here"');
+
+          // A client that completes results from `iopub_count` asks for no status: a request
+          // that publishes nothing gets none; one that prints gets busy before its output.
+          const quiet = { metadata: { quiet_status: true } };
+          const silentQuiet = await js.send("execute_request", { code: "2", silent: true }, quiet);
+          const rq = await js.replyTo(silentQuiet);
+          ok(rq.content as Content);
+          assert.equal((rq.metadata as Content).iopub_count, 0);
+          const printing = await js.send("execute_request", {
+            code: "console.log('q')",
+            silent: true,
+          }, quiet);
+          const rp = await js.replyTo(printing);
+          assert.equal((rp.metadata as Content).iopub_count, 1);
+          await js.idle(printing);
+          assert.deepEqual(states(printing), ["busy", "idle"]);
+          assert.equal(js.stream(printing), "q\n");
+          // IOPub is in order: the printing request's idle came after anything of the first.
+          assert.deepEqual(js.io(silentQuiet), []);
         },
       );
 

@@ -69,13 +69,14 @@ export class Wire {
   async send(
     msgType: string,
     content: Content = {},
-    o: { control?: boolean; buffers?: Uint8Array[] } = {},
+    o: { control?: boolean; buffers?: Uint8Array[]; metadata?: Content } = {},
   ): Promise<Message> {
     const hub = this.hub;
     const msg = hub.session.msg(msgType, {
       identities: [this.engine.uuid, te.encode("client-1")],
       content: content as never,
       buffers: o.buffers,
+      metadata: o.metadata,
     });
     await (o.control ? hub.control : hub.mux).send(hub.session.pack(msg));
     return msg;

@@ -83,6 +83,14 @@ export type TaskSubmitMetadata = {
   retries: number;
 };
 
+/**
+ * Request metadata key of our client (an extension; Python engines and schedulers ignore
+ * it): `true` says the client completes the result at the reply from its `iopub_count` and
+ * needs no IOPub `status` for a request that publishes nothing else. Our engines then send
+ * neither `busy` nor `idle` for such a request (`src/engine/shell.ts`).
+ */
+export const QUIET_STATUS = "quiet_status";
+
 /** Metadata of a broadcast submission, as the client sends it and schedulers rewrite it (§7.9). */
 export type BroadcastRequestMetadata = {
   /** The engines to run on. */
