@@ -13,14 +13,13 @@
  *
  * **`busy` only when it is news.** A request's `busy` is deferred ({@link IOPub.deferBusy}):
  * it goes out right before the request's first other IOPub message (so before any output,
- * and before `execute_input`), when the request leaves this thread's turn unfinished (it
- * awaits), or when the main thread finds the request still holding the worker a second or
- * two later (`kernel/host.ts`, through the interrupt flag's loop checks). A request that ends
+ * and before `execute_input`), when the request's code returns a promise (it awaits: an
+ * async function, a cell with top-level `await`), or when the main thread finds the request
+ * still holding the worker a second or two later (`kernel/host.ts`, through the interrupt
+ * flag's loop checks). No timer per request: arming and clearing one made a direct call
+ * 20–50 µs slower (interleaved blocks, BENCHMARKS.md twelfth round). A request that ends
  * within its turn and publishes nothing else gets only its `idle`. ipyparallel's client and
- * Hub ignore `busy` (they wait for `idle`), and ours completes a result at its reply; the
- * message each quick request no longer costs the engine, the controller and every client
- * was ~15 % of the CPU of a load-balanced no-op task and ~30–60 µs of a direct call
- * (BENCHMARKS.md, twelfth round).
+ * Hub ignore `busy` (they wait for `idle`), and ours completes a result at its reply.
  *
  * **No status at all for a quiet request.** Our client marks its requests `quiet_status`
  * ({@link QUIET_STATUS}): it completes a result at its reply from `iopub_count` and needs no
@@ -302,10 +301,8 @@ export class Shell {
     this.#outputs = 0;
     this.#remember(msg.header);
     const parent = parentBytes(msg);
-    // `busy` is deferred: it goes out before the request's first output, or once the request
-    // leaves this thread's turn unfinished (it awaits), and is dropped by its `idle` otherwise.
+    // `busy` is deferred until it is news (module doc), and dropped by `idle` if it never is.
     o.iopub.deferBusy(parent);
-    const busyTimer = setTimeout(() => o.iopub.flushBusy(), 0);
     const aborted = item.aborted || this.#abortIds.delete(msg.msgId);
     try {
       if (aborted) {
@@ -344,7 +341,6 @@ export class Shell {
         metadata: replyMetadata(msg, o.engine, started, "error"),
       });
     } finally {
-      clearTimeout(busyTimer);
       if (!this.#idleSent) o.iopub.statusFast("idle", parent);
       o.afterRun?.();
     }

@@ -69,8 +69,12 @@ let cwdUrl = "file:///";
 
 type Sink = (events: KernelEvent[], sync: boolean) => void;
 let sink: Sink = () => {};
-/** Publishes the running request's deferred `busy` (asked for through the flag). */
-let announce: () => void = () => {};
+/**
+ * Publishes the running request's deferred `busy`: when its code returns a promise (`held`
+ * false: this thread is about to be free), or when a loop check finds the flag set to
+ * `Flag.ANNOUNCE` (`held`: user code holds this thread).
+ */
+let announce: (held: boolean) => void = () => {};
 /** Output of user code, batched (see `capture.ts`); flushed to the sink set by {@linkcode configure}. */
 export const outbox: Outbox = new Outbox((events, sync) => sink(events, sync));
 
@@ -107,13 +111,14 @@ installCapture(outbox, current);
  * directory relative imports resolve against.
  * @param options `events` receives flushed output (`sync`: written by user code that may
  *   still hold the thread); `flag` is a one-`Int32` view of shared memory (`Flag` of
- *   `protocol.ts`); `announce` publishes the running request's deferred `busy`, called from
- *   a loop check that finds the flag set to `Flag.ANNOUNCE`; `cwd` is a directory path.
+ *   `protocol.ts`); `announce` publishes the running request's deferred `busy` (`held`: from
+ *   a loop check that found the flag set to `Flag.ANNOUNCE`, while user code holds the
+ *   thread; else user code returned a promise); `cwd` is a directory path.
  */
 export function configure(options: {
   events?: Sink;
   flag?: Int32Array<ArrayBufferLike>;
-  announce?: () => void;
+  announce?: (held: boolean) => void;
   cwd?: string;
 }): void {
   if (options.events) sink = options.events;
@@ -158,7 +163,7 @@ class KernelInterrupted extends Error {
 /** Called by a loop check that found the flag set: interrupt, or announce the request. */
 const interrupted = () => {
   if (Atomics.compareExchange(flag, 0, Flag.ANNOUNCE, Flag.CLEAR) === Flag.ANNOUNCE) {
-    announce();
+    announce(true);
     return;
   }
   throw new KernelInterrupted();
@@ -336,7 +341,10 @@ export async function execute(msg: ExecRequest): Promise<ExecuteReply> {
     const cell = await cellFunction(msg);
     const fn = cell.fn;
     let value = fn();
-    if (cell.isAsync) value = await value;
+    if (cell.isAsync) {
+      announce(false); // it awaits: the request is running, and busy is news
+      value = await value;
+    }
     let data: MimeBundle | undefined;
     if (cell.hasValue && value !== undefined && !msg.silent) {
       data = await mimeBundle(value);
@@ -405,7 +413,10 @@ export async function apply(msg: ApplyRequest): Promise<ApplyReply> {
     }
     const args = Object.keys(call.kwargs).length ? [...call.args, call.kwargs] : call.args;
     let result = fn(...args);
-    if (result instanceof Promise) result = await result;
+    if (result instanceof Promise) {
+      announce(false); // it awaits: the request is running, and busy is news
+      result = await result;
+    }
     return { status: "ok", buffers: encodeValue(result, call.format), format: call.format };
   } catch (e) {
     return errorContent(e, stackContext);

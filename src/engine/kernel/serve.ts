@@ -311,10 +311,10 @@ export async function serve(cfg: ServeMsg): Promise<void> {
   iopub.handoff = handoff;
   configure({
     cwd: cfg.cwd,
-    // Asked for by the main thread while a request holds this thread: its `busy` is output
-    // of the running request, so it goes through the handoff block like output.
-    announce: () => {
-      iopub.held = true;
+    // The running request's `busy`, once it is news. Asked for by the main thread while user
+    // code holds this thread, it is output of that code: it goes through the handoff block.
+    announce: (held) => {
+      iopub.held = held;
       try {
         iopub.flushBusy();
       } finally {
