@@ -350,7 +350,7 @@ Deno.test({
           ok(quick.reply);
           assert.deepEqual(states(quick.req), ["idle"]);
 
-          // Awaits a timer: busy at the first turn it leaves unfinished.
+          // Awaits a timer: busy as soon as the cell's code returns its promise.
           const awaiting = await js.send("execute_request", {
             code: "await new Promise((r) => setTimeout(r, 400)); 1",
             silent: true,
@@ -366,12 +366,12 @@ Deno.test({
           // Holds the worker in a loop without output: the main thread asks its loop to
           // announce it after one to two looks (ANNOUNCE_CHECK_MS), long before it ends.
           const holding = await js.send("execute_request", {
-            code: "const t4 = Date.now(); while (Date.now() - t4 < 3500) {}",
+            code: "const t4 = Date.now(); while (Date.now() - t4 < 5000) {}",
             silent: true,
           });
           replied = false;
           const holdingReply = js.replyTo(holding).then((r) => (replied = true, r));
-          await until(() => states(holding).includes("busy"), 3300);
+          await until(() => states(holding).includes("busy"), 4800);
           assert.equal(replied, false, "busy came before the reply");
           ok((await holdingReply).content as Content);
           await js.idle(holding);

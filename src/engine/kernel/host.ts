@@ -69,7 +69,7 @@ export class KernelHost {
 
   /**
    * A request's `busy` waits until the request prints, awaits, or holds the worker for a
-   * while (`../iopub.ts`): ask the loops of one that has held it since the last look to
+   * while (`../shell.ts`): ask the loops of one that has held it since the last look to
    * publish it (an interrupt already set is left alone).
    */
   #lookForLongRequest(): void {

@@ -92,7 +92,6 @@ export const Shared = {
   SLOTS: 64,
 } as const;
 
-/** The error reply of a request an engine interrupted (ename `KernelInterrupted`). */
 /**
  * Values of an interrupt flag slot: {@linkcode Flag.INTERRUPT} stops the running request's
  * loops; {@linkcode Flag.ANNOUNCE} asks its next loop check to publish the request's deferred
@@ -100,6 +99,7 @@ export const Shared = {
  */
 export const Flag = { CLEAR: 0, INTERRUPT: 1, ANNOUNCE: 2 } as const;
 
+/** The error reply of a request an engine interrupted (ename `KernelInterrupted`). */
 export const INTERRUPTED_ERROR = {
   status: "error",
   ename: "KernelInterrupted",

@@ -188,8 +188,8 @@ class LocalKernel implements ShellKernel {
     Atomics.store(ctl, slot, Flag.CLEAR); // an interrupt that came while nothing ran is void
     Atomics.add(ctl, Shared.REQUESTS, 1);
     Atomics.store(ctl, Shared.RUNNING, 1);
-    // Let the sockets write what is queued (`status: busy`) before user code may hold
-    // this thread in a synchronous loop.
+    // Let the sockets write what is queued (a cell's `execute_input`, after its `busy`) before
+    // user code may hold this thread in a synchronous loop.
     await undefined;
     const abandoned = new Promise<"interrupted" | "aborted">((r) => this.#abandon = r);
     let out: Outcome<T>;
