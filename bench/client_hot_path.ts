@@ -1,10 +1,12 @@
 /**
  * Per-task client overhead (serialize, sign, task record, queue on the socket), measured
  * against a scripted controller that swallows requests, so only the client's work counts; then
- * the receive path: the scripted controller answers every task as an engine would (IOPub busy,
- * `apply_reply`, IOPub idle, packed before the clock starts) and the time until every
- * AsyncResult settled is the client's receive work plus the scripted side's socket writes.
- * Not a test: run `deno run -A bench/client_hot_path.ts [N]`.
+ * the receive path: the scripted controller answers every task as our engine answers our
+ * client's quiet requests (an `apply_reply` with `iopub_count: 0` and no IOPub `status`, packed
+ * before the clock starts; `--status` adds busy and idle, as for ipyparallel's engines) and the
+ * time until every AsyncResult settled is the client's receive work plus the scripted side's
+ * socket writes.
+ * Not a test: run `deno run -A bench/client_hot_path.ts [N] [--status]`.
  *
  * @module
  */
@@ -15,7 +17,8 @@ import { serializeObject } from "../src/protocol/serialize.ts";
 import { Session } from "../src/protocol/session.ts";
 import { FakeController } from "../tests/client/fake_controller.ts";
 
-const N = Number(Deno.args[0] ?? 5_000);
+const N = Number(Deno.args.find((a) => !a.startsWith("--")) ?? 5_000);
+const withStatus = Deno.args.includes("--status");
 const fake = await FakeController.start();
 fake.record = false;
 const f = (x: number) => x + 1;
@@ -96,6 +99,7 @@ function answers(requests: Uint8Array[][]): { task: Uint8Array[][]; iopub: Uint8
           is_broadcast: false,
           is_coalescing: false,
           original_msg_id: "",
+          ...(withStatus ? {} : { iopub_count: 0 }),
         },
         content: { status: "ok" },
         buffers: result,
@@ -130,9 +134,9 @@ async function receive(n: number): Promise<[number, number]> {
   const t0 = performance.now();
   const c0 = cpuMs();
   for (let i = 0; i < n; i++) {
-    fake.iopub.send(iopub[2 * i]);
+    if (withStatus) fake.iopub.send(iopub[2 * i]);
     fake.send("task", task[i]);
-    fake.iopub.send(iopub[2 * i + 1]);
+    if (withStatus) fake.iopub.send(iopub[2 * i + 1]);
   }
   await Promise.all(ars.map((ar) => ar.get()));
   return [(performance.now() - t0) * 1000 / n, (cpuMs() - c0) * 1000 / n];
@@ -143,7 +147,7 @@ client = await Client.connect({ urlFile: fake.file, log: () => {}, livenessInter
 await receive(2000); // warm up
 const [perTask, cpuPerTask] = await receive(N);
 console.log(
-  `${"receive: busy + apply_reply + idle, settled".padEnd(44)} ${
+  `${`receive: ${withStatus ? "busy + apply_reply + idle" : "apply_reply"}, settled`.padEnd(44)} ${
     perTask.toFixed(1).padStart(6)
   } µs/task, ${cpuPerTask.toFixed(1).padStart(6)} µs CPU/task (client + scripted sends)`,
 );
