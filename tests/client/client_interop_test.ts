@@ -25,7 +25,9 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 
 async function connected(cluster: PythonCluster, engines = 2): Promise<Client> {
   const client = await Client.connect({ ...cluster.connectOptions, timeout: 20_000 });
-  await cluster.waitForEngines(client, engines, 30_000);
+  // Python engines register at the Hub's next heartbeat (3 s) after their own start-up, which
+  // under the whole parallel suite once took longer than 30 s (the engines' logs were empty).
+  await cluster.waitForEngines(client, engines, 60_000);
   return client;
 }
 
