@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { deserializeResult } from "../../src/protocol/serialize.ts";
+import { deserializeResult, packApplyMessage } from "../../src/protocol/serialize.ts";
 import { FakeHub } from "./fake_hub.ts";
 import { type Content, ok, opts, startWire, until } from "./kernel_wire.ts";
 
@@ -362,6 +362,20 @@ Deno.test({
           ok((await awaitingReply).content as Content);
           await js.idle(awaiting);
           assert.deepEqual(states(awaiting), ["busy", "idle"]);
+          // The same for an applied function that returns a promise.
+          const asyncApply = await js.send("apply_request", {}, {
+            buffers: packApplyMessage(async () => {
+              await new Promise((r) => setTimeout(r, 400));
+              return 1;
+            }),
+          });
+          replied = false;
+          const asyncApplyReply = js.replyTo(asyncApply).then((r) => (replied = true, r));
+          await until(() => states(asyncApply).includes("busy"), 5000);
+          assert.equal(replied, false, "busy came before the reply");
+          assert.equal(deserializeResult((await asyncApplyReply).buffers), 1);
+          await js.idle(asyncApply);
+          assert.deepEqual(states(asyncApply), ["busy", "idle"]);
 
           // Holds the worker in a loop without output: the main thread asks its loop to
           // announce it after one to two looks (ANNOUNCE_CHECK_MS), long before it ends.
