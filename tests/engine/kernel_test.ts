@@ -346,6 +346,17 @@ Deno.test({
             js.io(req).filter((m) => m.msg.msgType === "status").map((m) =>
               (m.msg.content as Content).execution_state
             );
+          /** `req`'s reply, once its `busy` is seen first (within `ms`); then its idle. */
+          const busyBeforeReply = async (req: Parameters<typeof js.io>[0], ms: number) => {
+            let replied = false;
+            const reply = js.replyTo(req).then((r) => (replied = true, r));
+            await until(() => states(req).includes("busy"), ms);
+            assert.equal(replied, false, "busy came before the reply");
+            const r = await reply;
+            await js.idle(req);
+            assert.deepEqual(states(req), ["busy", "idle"]);
+            return r;
+          };
           const quick = await js.exec("[1, 2].map((x) => x * 2)", { silent: true });
           ok(quick.reply);
           assert.deepEqual(states(quick.req), ["idle"]);
@@ -355,13 +366,7 @@ Deno.test({
             code: "await new Promise((r) => setTimeout(r, 400)); 1",
             silent: true,
           });
-          let replied = false;
-          const awaitingReply = js.replyTo(awaiting).then((r) => (replied = true, r));
-          await until(() => states(awaiting).includes("busy"), 5000);
-          assert.equal(replied, false, "busy came before the reply");
-          ok((await awaitingReply).content as Content);
-          await js.idle(awaiting);
-          assert.deepEqual(states(awaiting), ["busy", "idle"]);
+          ok((await busyBeforeReply(awaiting, 5000)).content as Content);
           // The same for an applied function that returns a promise.
           const asyncApply = await js.send("apply_request", {}, {
             buffers: packApplyMessage(async () => {
@@ -369,13 +374,7 @@ Deno.test({
               return 1;
             }),
           });
-          replied = false;
-          const asyncApplyReply = js.replyTo(asyncApply).then((r) => (replied = true, r));
-          await until(() => states(asyncApply).includes("busy"), 5000);
-          assert.equal(replied, false, "busy came before the reply");
-          assert.equal(deserializeResult((await asyncApplyReply).buffers), 1);
-          await js.idle(asyncApply);
-          assert.deepEqual(states(asyncApply), ["busy", "idle"]);
+          assert.equal(deserializeResult((await busyBeforeReply(asyncApply, 5000)).buffers), 1);
 
           // Holds the worker in a loop without output: the main thread asks its loop to
           // announce it after one to two looks (ANNOUNCE_CHECK_MS), long before it ends.
@@ -383,13 +382,7 @@ Deno.test({
             code: "const t4 = Date.now(); while (Date.now() - t4 < 5000) {}",
             silent: true,
           });
-          replied = false;
-          const holdingReply = js.replyTo(holding).then((r) => (replied = true, r));
-          await until(() => states(holding).includes("busy"), 4800);
-          assert.equal(replied, false, "busy came before the reply");
-          ok((await holdingReply).content as Content);
-          await js.idle(holding);
-          assert.deepEqual(states(holding), ["busy", "idle"]);
+          ok((await busyBeforeReply(holding, 4800)).content as Content);
           // The flag that asked for it is not mistaken for an interrupt.
           assert.equal(await js.value("'still here'"), '"still here"');
 

@@ -151,7 +151,7 @@ export class KernelHost {
     const ctl = this.#ctl;
     if (this.#closing || Atomics.load(ctl, Shared.RUNNING) === 0) return false;
     const gen = Atomics.load(ctl, Shared.GEN);
-    Atomics.store(ctl, Shared.FLAGS + gen, 1);
+    Atomics.store(ctl, Shared.FLAGS + gen, Flag.INTERRUPT);
     const seq = this.#next();
     const done = this.#reply(seq);
     this.#post({ t: "interrupt", seq, gen });
@@ -169,7 +169,7 @@ export class KernelHost {
       clearInterval(this.#watch);
       const ctl = this.#ctl;
       Atomics.store(ctl, Shared.CLOSING, 1);
-      Atomics.store(ctl, Shared.FLAGS + Atomics.load(ctl, Shared.GEN), 1);
+      Atomics.store(ctl, Shared.FLAGS + Atomics.load(ctl, Shared.GEN), Flag.INTERRUPT);
       if (this.#serve !== undefined) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
