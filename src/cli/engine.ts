@@ -43,6 +43,9 @@ Kernel:
   --typescript                  treat every cell as TypeScript (default: only when a cell
                                 does not parse as JavaScript)
   --work-dir <dir>              directory relative imports resolve against (default: cwd)
+  --no-direct                   do not serve clients on this host straight from a loopback
+                                port (the same-host direct path; default: served when the
+                                controller is ours)
 
 Other:
   --log-level <level>           DEBUG, INFO, WARN, ERROR, CRITICAL or 10..50 (default: INFO)
@@ -91,6 +94,8 @@ export interface EngineFlags {
   logLevel: LogLevel;
   /** `--typescript`. */
   typescript: boolean;
+  /** Not `--no-direct`. */
+  direct: boolean;
   /** `--work-dir`. */
   workDir?: string;
   /** `--help`. */
@@ -170,6 +175,7 @@ export function parseEngineArgs(args: string[]): EngineFlags {
     maxHeartbeatMisses: 50,
     logLevel: "info",
     typescript: false,
+    direct: true,
     help: false,
     ignored: [],
   };
@@ -193,6 +199,10 @@ export function parseEngineArgs(args: string[]): EngineFlags {
       continue;
     }
     name = ALIASES[name] ?? name;
+    if (name === "no-direct" && eq < 0) {
+      flags.direct = false;
+      continue;
+    }
     if (BOOL_FLAGS.has(name)) {
       if (eq >= 0) {
         const v = arg.slice(eq + 1).toLowerCase();
@@ -370,6 +380,7 @@ export async function engineCommand(args: string[]): Promise<number> {
         registrationTimeoutMs: flags.timeout * 1000,
         maxHeartbeatMisses: flags.maxHeartbeatMisses,
         typescript: flags.typescript,
+        direct: flags.direct,
         cwd: flags.workDir,
         log,
         signal: cancel.signal,

@@ -13,6 +13,7 @@ import { packApplyPickle } from "../protocol/pickle.ts";
 import type { Reference } from "../protocol/pickle.ts";
 import { packApplyMessage } from "../protocol/serialize.ts";
 import { Session } from "../protocol/session.ts";
+import { DIRECT_OFFER, DIRECT_SYNC } from "../protocol/messages/direct.ts";
 import { HubLink } from "./actors/hub_link_machine.ts";
 import { AsyncMapResult } from "./async_map_result.ts";
 import { AsyncResult } from "./async_result.ts";
@@ -138,6 +139,7 @@ export class ClientCore implements AsyncDisposable {
       session: this.session,
       urls,
       debug: options.debug,
+      direct: options.direct ?? true,
       log: this.#log,
       onMessage: (channel, msg) => this.#dispatch(channel, msg),
       onStatus: (parentMsgId, parentSession, engine, state) =>
@@ -148,7 +150,7 @@ export class ClientCore implements AsyncDisposable {
       tasks: this.#tasks,
       history: this.#history,
       maxHistory: options.maxHistory,
-      send: (channel, frames) => this.#sockets.send(channel, frames),
+      send: (channel, frames, msgId) => this.#sockets.send(channel, frames, msgId),
       uuidOf: (id) => this.#requireUuid(id),
       closed: () => this.closed,
     });
@@ -162,6 +164,10 @@ export class ClientCore implements AsyncDisposable {
       connectTimeoutMs: options.timeout ?? 10_000,
       trace,
       send: (msgType, content) => {
+        // What this client sent to and got from engines straight since its last query: the
+        // Hub records it before it answers (src/controller/direct_hub.ts).
+        const sync = this.#sockets.direct?.takeSync();
+        if (sync !== undefined) content = { ...content, [DIRECT_SYNC]: sync };
         const msg = this.session.msg(msgType, { content });
         this.#sockets.send("registration", this.session.pack(msg)).catch((e) =>
           this.#log("warn", `Could not send ${msgType}: ${(e as Error).message}`)
@@ -200,6 +206,7 @@ export class ClientCore implements AsyncDisposable {
     try {
       const reply = await this.#hub.query("connection_request", {}, { timeoutMs: timeout });
       this.#engines.update((reply.content.engines ?? {}) as Record<string, string>);
+      this.#learnDirect(reply.content);
       this.#hub.connected();
       // Engines that register between that reply and our subscription reaching the
       // controller are announced to nobody (PUB/SUB drops what no subscriber asked for):
@@ -240,6 +247,15 @@ export class ClientCore implements AsyncDisposable {
   async #resyncEngines(timeout: number): Promise<void> {
     const reply = await this.#hub.query("connection_request", {}, { timeoutMs: timeout });
     this.#engines.update((reply.content.engines ?? {}) as Record<string, string>);
+    this.#learnDirect(reply.content);
+  }
+
+  /** Engine addresses of the direct path in a `connection_reply` (our controller's). */
+  #learnDirect(content: Record<string, unknown>): void {
+    const direct = this.#sockets.direct;
+    const all = content[DIRECT_OFFER];
+    if (direct === undefined || all === null || typeof all !== "object") return;
+    for (const [uuid, address] of Object.entries(all)) direct.learn(uuid, address);
   }
 
   /**
@@ -307,6 +323,15 @@ export class ClientCore implements AsyncDisposable {
   /** Whether {@link Client.close} was called (or the controller shut down). */
   get closed(): boolean {
     return this.#closing !== null;
+  }
+
+  /**
+   * Ids of the engines this client's direct-view requests currently go to straight (the
+   * same-host direct path, option `direct`), ascending.
+   */
+  get directIds(): number[] {
+    const ids = (this.#sockets.direct?.engines ?? []).map((u) => this.#engines.idOf(u));
+    return ids.filter((id): id is number => id !== undefined).sort((a, b) => a - b);
   }
 
   /** The engine uuid of an id, or `undefined` if not registered. */
@@ -507,8 +532,16 @@ export class ClientCore implements AsyncDisposable {
         return router.reply(msg);
       case "iopub":
         return router.iopub(msg);
-      case "notification":
+      case "notification": {
+        const direct = this.#sockets.direct;
+        const uuid = msg.content.uuid;
+        if (direct !== undefined && typeof uuid === "string") {
+          if (msg.header.msg_type === "registration_notification") {
+            direct.learn(uuid, msg.content[DIRECT_OFFER]);
+          } else if (msg.header.msg_type === "unregistration_notification") direct.forget(uuid);
+        }
         return router.notification(msg);
+      }
       case "registration":
         return router.query(msg);
       case "control":

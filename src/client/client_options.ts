@@ -26,6 +26,13 @@ export interface ClientOptions {
    * Hub link actors (`actor task <msg_id>: pending -> done (REPLY)`), at level `"debug"`.
    */
   debug?: boolean;
+  /**
+   * Send direct-view requests straight to engines of ours on this host, when our controller
+   * passes on where they listen: two hops per call instead of four, and the Hub still records
+   * every task (`src/protocol/messages/direct.ts`). Default true; needs `--allow-sys` (host
+   * name), else it stays off.
+   */
+  direct?: boolean;
   /** Header `username` (default `$USER`, else `"username"`). */
   username?: string;
   /** HMAC key overriding the file's. */

@@ -15,6 +15,9 @@
  * | `task`, `broadcast` | DEALER | none on send; `[engine_uuid]` or none on receive (§3.5.2) |
  * | `iopub`, `notification` | SUB, subscribed to everything | topic / none |
  *
+ * With `direct`, MUX requests to same-host engines of ours go straight to them when
+ * {@link DirectRoutes} can (a ROUTER connected to each engine; its replies are read as `mux`).
+ *
  * @module
  */
 
@@ -24,6 +27,7 @@ import type { Frames, Socket } from "../zmtp/mod.ts";
 import type { ClientUrls } from "../protocol/connection.ts";
 import type { IncomingMessage } from "./messages.ts";
 import { keyBytes, type Peeked, peekStrings } from "../protocol/peek.ts";
+import { DirectRoutes } from "./direct_routes.ts";
 
 /** The client's channels. */
 export type Channel =
@@ -76,6 +80,8 @@ export interface ClientSocketsOptions {
   log: Logger;
   /** Log every message sent and received (at level `"debug"`). */
   debug?: boolean;
+  /** Send MUX requests straight to same-host engines that offer it (default false here). */
+  direct?: boolean;
 }
 
 const READ_ORDER: Channel[] = [
@@ -107,6 +113,8 @@ export class ClientSockets {
   #dropped = 0;
   // Scratch for readStatus: parent msg_id and session, engine, state.
   readonly #peeked: Peeked[] = [null, null, null, null];
+  /** The same-host direct path, when enabled. */
+  readonly direct: DirectRoutes | undefined;
 
   /**
    * Prepares the sockets; nothing connects until {@link ClientSockets.open}.
@@ -115,6 +123,12 @@ export class ClientSockets {
    */
   constructor(options: ClientSocketsOptions) {
     this.#o = options;
+    if (options.direct) {
+      this.direct = new DirectRoutes({
+        read: (socket) => this.#readers.push(this.#read("mux", socket, true)),
+        warn: (message) => options.log("warn", message),
+      });
+    }
   }
 
   /** Messages dropped because they failed verification or decoding, or a handler threw. */
@@ -160,14 +174,18 @@ export class ClientSockets {
    *
    * @param channel The channel.
    * @param frames Packed message frames.
+   * @param msgId The message's msg_id (lets a MUX request go the direct path).
    * @returns Resolves when queued; rejects when the socket is closed.
    */
-  send(channel: SendChannel, frames: Frames): Promise<void> {
+  send(channel: SendChannel, frames: Frames, msgId?: string): Promise<void> {
     const socket = this.#sockets.get(channel);
     if (socket === undefined || this.#closed) {
       return Promise.reject(new Error(`The client's ${channel} socket is closed`));
     }
     if (this.#o.debug) this.#o.log("debug", `send ${channel}: ${describe(frames)}`);
+    if (channel === "mux" && this.direct !== undefined && msgId !== undefined) {
+      return this.direct.send(frames, socket, msgId);
+    }
     return socket.send(frames);
   }
 
@@ -200,11 +218,14 @@ export class ClientSockets {
   async close(linger = 0): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#sockets.values()].map((s) => s.close({ linger })));
+    await Promise.all([
+      ...[...this.#sockets.values()].map((s) => s.close({ linger })),
+      this.direct?.close(linger),
+    ]);
     await Promise.allSettled(this.#readers);
   }
 
-  async #read(channel: Channel, socket: Socket): Promise<void> {
+  async #read(channel: Channel, socket: Socket, direct = false): Promise<void> {
     // IOPub `status`: verified, then read without parsing (src/protocol/peek.ts).
     const peekStatus = channel === "iopub" && this.#o.onStatus !== undefined && !this.#o.debug;
     // Messages already received are handled in the same turn, without a promise each.
@@ -220,14 +241,14 @@ export class ClientSockets {
         return;
       }
       do {
-        this.#handle(channel, frames, peekStatus);
+        this.#handle(channel, frames, peekStatus, direct);
         frames = this.#closed ? undefined : tryReceive?.call(socket);
       } while (frames !== undefined);
     }
   }
 
   /** Verifies, decodes and hands on one received message; never throws (module doc). */
-  #handle(channel: Channel, frames: Frames, peekStatus: boolean): void {
+  #handle(channel: Channel, frames: Frames, peekStatus: boolean, direct: boolean): void {
     const { session, onMessage, log, debug } = this.#o;
     let msg: IncomingMessage;
     try {
@@ -258,6 +279,7 @@ export class ClientSockets {
       log("warn", `Dropped a message on ${channel}: ${(error as Error).message}`);
       return;
     }
+    if (channel === "mux") this.direct?.replied(frames[0], direct, msg.parent_header.msg_id);
     if (debug) {
       const parent = msg.parent_header.msg_id;
       log("debug", `recv ${channel}: ${msg.header.msg_type}${parent ? ` parent=${parent}` : ""}`);

@@ -66,7 +66,11 @@ export interface SubmitterOptions {
   /** The most msg_ids `history` keeps (see {@link trimHistory}; default 100 000). */
   maxHistory?: number;
   /** Queues frames on a channel. */
-  send: (channel: "mux" | "task" | "broadcast", frames: Uint8Array[]) => Promise<void>;
+  send: (
+    channel: "mux" | "task" | "broadcast",
+    frames: Uint8Array[],
+    msgId: string,
+  ) => Promise<void>;
   /** The uuid of a registered engine id (throws for others). */
   uuidOf: (engineId: number | undefined) => string;
   /** Whether the client is closed. */
@@ -148,7 +152,7 @@ export class Submitter {
     // Broadcast traffic is not recorded by the Hub (§3.5.3), but it is this client's history.
     for (const id of trackedIds) history.push(id);
     if (history.length > this.#maxHistory) trimHistory(history, this.#maxHistory);
-    this.#o.send(channel, frames).catch((error) => {
+    this.#o.send(channel, frames, msg.msgId).catch((error) => {
       const e = new ControllerLostError(`Could not send ${msgType}: ${(error as Error).message}`, {
         cause: error,
       });

@@ -48,7 +48,7 @@ import { InboundChannel, type InboundCounters, toHubMessage } from "./inbound.ts
 import { IopubRelay } from "./iopub_relay.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { pump, text } from "./pump.ts";
-import { SwapRelay } from "./relays.ts";
+import { CUT_THROUGH_DEFAULT, SwapRelay } from "./relays.ts";
 import { MIN_LARGE_FRAME } from "../zmtp/options.ts";
 import { type SchemeName, SCHEMES } from "./schemes.ts";
 import { PureTaskRelay, TaskRelay } from "./task_relay.ts";
@@ -388,6 +388,7 @@ export class Controller implements AsyncDisposable {
         broadcast.engineLeft(uuid);
       };
       const hubServer = new HubServer({
+        recordBufferLimit: options.cutThrough ?? CUT_THROUGH_DEFAULT,
         query: query.socket,
         notification: notification.socket,
         hub,

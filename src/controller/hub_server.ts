@@ -10,6 +10,8 @@
  * - `resubmit_request` → the new messages go to the task scheduler (§5.7).
  * - `shutdown_request` → reply, `shutdown_notification` (parent = the request), then the
  *   controller stops about a second later (§5.8).
+ * - `direct_address`, `direct_records` (our engines only) and `direct_sync` in a query (our
+ *   clients only): the same-host direct path, `direct_hub.ts`.
  *
  * Messages without a routing frame, unsigned or badly signed ones get no reply (§1.11).
  *
@@ -17,8 +19,11 @@
  */
 
 import type { Frames, Socket } from "../zmtp/mod.ts";
+import type { Message } from "../protocol/messages.ts";
 import type { Session } from "../protocol/session.ts";
 import type { JsonObject } from "./db/types.ts";
+import { DIRECT_ADDRESS, DIRECT_OFFER, DIRECT_RECORDS } from "../protocol/messages/direct.ts";
+import { DirectHub } from "./direct_hub.ts";
 import { handleQuery, type Resubmission } from "./hub_queries.ts";
 import type { HubState, Notification } from "./hub_state.ts";
 import type { InboundChannel } from "./inbound.ts";
@@ -47,12 +52,19 @@ export interface HubServerOptions {
   onResubmit: (resubmissions: Resubmission[]) => void;
   /** A client asked the controller to shut down (the reply and notification are sent). */
   onShutdown: () => void;
+  /**
+   * Buffers of at least this many bytes are left out of direct-path records, as the relays
+   * leave out streamed ones (their `cutThrough`; 0 = keep every buffer).
+   */
+  recordBufferLimit: number;
 }
 
 /** The Hub's query and notification sockets. */
 export class HubServer {
   /** The query receive loop; settles when the ROUTER closes. */
   readonly done: Promise<void>;
+  /** The direct path's addresses, records and held queries. */
+  readonly direct: DirectHub;
   #o: HubServerOptions;
 
   /**
@@ -61,11 +73,12 @@ export class HubServer {
    */
   constructor(options: HubServerOptions) {
     this.#o = options;
+    this.direct = new DirectHub(options.hub);
     this.done = pump(
       options.query,
       (f) => this.#handle(f),
       (e) => options.inbound.handlerError(e, "answering a query"),
-    );
+    ).finally(() => this.direct.close());
   }
 
   /**
@@ -75,7 +88,14 @@ export class HubServer {
    */
   notify(n: Notification): void {
     const s = this.#o.session;
-    sendQuiet(this.#o.notification, s.pack(s.msg(n.msgType, { content: n.content })));
+    let content = n.content;
+    const address = n.msgType === "registration_notification"
+      ? this.direct.addressOf(n.content.uuid)
+      : undefined;
+    if (address !== undefined) {
+      content = { ...content, [DIRECT_OFFER]: { ...address } } as typeof content;
+    }
+    sendQuiet(this.#o.notification, s.pack(s.msg(n.msgType, { content })));
   }
 
   #handle(frames: Frames): void {
@@ -96,8 +116,12 @@ export class HubServer {
           logger.debug(`registration pending for engine ${reply.id} (${content.uuid})`);
         } else logger.warn(`registration refused: ${reply.evalue}`);
         // §4.1, quirk #2: the reply's parent header is empty.
+        // Our engines may serve the direct path (Python's ignore the key).
+        const offer = reply.status === "ok"
+          ? { ...reply, [DIRECT_OFFER]: this.#o.recordBufferLimit }
+          : reply;
         const out = session.msg("registration_reply" as string, {
-          content: reply as unknown as JsonObject,
+          content: offer as unknown as JsonObject,
           identities: idents,
         });
         sendQuiet(this.#o.query, session.pack(out));
@@ -113,13 +137,39 @@ export class HubServer {
         }
         return; // quirk #9: never answered
       }
+      case DIRECT_ADDRESS: {
+        const uuid = this.direct.address(content);
+        if (uuid === null) logger.warn(`direct_address without uuid, url and host`);
+        else logger.debug(`engine ${uuid} serves the direct path at ${content.url}`);
+        return; // never answered
+      }
+      case DIRECT_RECORDS:
+        this.direct.records(content, msg.buffers);
+        return; // never answered
     }
+    this.direct.query(content, () => {
+      try {
+        this.#answer(msg, content);
+      } catch (e) {
+        inbound.handlerError(e, "answering a query");
+      }
+    });
+  }
+
+  #answer(msg: Message, content: JsonObject): void {
+    const { hub, session, logger } = this.#o;
     const result = handleQuery(hub, msg.msgType, content);
+    if (result.msgType === "connection_reply") {
+      const addresses = this.direct.addresses();
+      if (Object.keys(addresses).length > 0) {
+        result.content = { ...result.content, [DIRECT_OFFER]: addresses as unknown as JsonObject };
+      }
+    }
     const reply = session.msg(result.msgType, {
       content: result.content,
       parent: msg.header,
       buffers: result.buffers,
-      identities: idents,
+      identities: msg.identities,
     });
     sendQuiet(this.#o.query, session.pack(reply));
     if (result.resubmissions?.length) this.#o.onResubmit(result.resubmissions);

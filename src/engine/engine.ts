@@ -53,6 +53,7 @@ import {
   findConnectionFile,
   type FindConnectionFileOptions,
 } from "../protocol/connection.ts";
+import { hostIdentity } from "../protocol/messages/direct.ts";
 import { Session } from "../protocol/session.ts";
 import { createSocket, type Socket } from "../zmtp/mod.ts";
 import { Control } from "./control.ts";
@@ -88,6 +89,12 @@ export interface EngineOptions {
   log?: Logger;
   /** Milliseconds `close` waits to flush queued messages. Default 500. */
   lingerMs?: number;
+  /**
+   * Serve same-host clients of ours straight from a loopback port when the Hub (ours) offers
+   * it, so a direct-view call takes two hops instead of four (`src/engine/direct.ts`).
+   * Default true.
+   */
+  direct?: boolean;
   /**
    * Cancels the start (waiting for the file or the registration reply): `start` then rejects
    * with the signal's reason or a {@link RegistrationError}.
@@ -256,6 +263,7 @@ export class Engine implements AsyncDisposable {
           if (!socket.closed) log.warn(`IOPub message not sent: ${e}`);
         });
       },
+      toHub: (frames) => this.#registrar?.send(frames),
     });
     this.#kernel = kernel;
 
@@ -294,6 +302,7 @@ export class Engine implements AsyncDisposable {
       // Distinct msg_ids for the worker's session (same session id, same process).
       msgIdPid: Deno.pid + 4_000_000,
       shell: shellUrls,
+      direct: this.#directOption(reg.direct, urls.registration),
       iopub: urls.iopub,
       lingerMs: o.lingerMs ?? 500,
     });
@@ -384,6 +393,13 @@ export class Engine implements AsyncDisposable {
     } catch (e) {
       if (!socket.closed) this.#log.error(`${name} socket failed: ${e}`);
     }
+  }
+
+  /** What the worker needs to serve the direct path, when it should. */
+  #directOption(bufferLimit: number | undefined, registration: string) {
+    if (bufferLimit === undefined || this.#o.direct === false) return undefined;
+    const host = hostIdentity();
+    return host === null ? undefined : { registration, host, bufferLimit };
   }
 
   #stop(reason: string, exitCode: number, failed: boolean, restart = false): Promise<EngineExit> {

@@ -8,6 +8,7 @@
  */
 
 import { RegistrationError } from "../errors.ts";
+import { DIRECT_OFFER } from "../protocol/messages/direct.ts";
 import type { Session } from "../protocol/session.ts";
 import { createSocket, type Socket } from "../zmtp/mod.ts";
 import type { Logger } from "./log.ts";
@@ -20,6 +21,11 @@ export interface Registration {
   hbPeriod: number;
   /** The Hub's `connection_info` (ignored for ports, as Python engines do; §2.3). */
   connectionInfo: Record<string, unknown>;
+  /**
+   * When the Hub (ours) takes the same-host direct path's messages: buffers of at least this
+   * many bytes are left out of its records (0: none is). Else undefined.
+   */
+  direct: number | undefined;
 }
 
 /** The registration DEALER and its two messages. */
@@ -108,6 +114,7 @@ export class Registrar {
           id: c.id,
           hbPeriod,
           connectionInfo: (c.connection_info ?? {}) as Record<string, unknown>,
+          direct: typeof c[DIRECT_OFFER] === "number" ? c[DIRECT_OFFER] as number : undefined,
         };
       }
     } finally {
@@ -122,6 +129,15 @@ export class Registrar {
    * @param id The engine id, or `null`.
    * @param timeoutMs Upper bound of the wait.
    */
+  /**
+   * Send a message already packed (direct-path records handed over by the kernel worker).
+   * @param frames The message.
+   */
+  send(frames: Uint8Array[]): void {
+    if (this.#socket.closed) return;
+    this.#socket.send(frames).catch((e) => this.#log?.debug(`message to the Hub not sent: ${e}`));
+  }
+
   async unregister(id: number | null, timeoutMs = 1000): Promise<void> {
     if (this.#socket.closed) return;
     const s = this.#session;

@@ -29,6 +29,8 @@ export interface ReplyContext {
   engine: EngineIdentity;
   /** Logger. */
   log: Logger;
+  /** Told of each reply once queued on its socket (the direct path's records). */
+  sent?: (socket: Socket, frames: Uint8Array[]) => void;
 }
 
 /** Reply `status` values. */
@@ -145,6 +147,7 @@ export function sendReply(
   socket.send(frames).catch((e) => {
     if (!socket.closed) ctx.log.warn(`reply to ${request.msgId} not sent: ${e}`);
   });
+  ctx.sent?.(socket, frames);
 }
 
 /**
@@ -312,6 +315,7 @@ export function sendReplyFast(
   socket.send(frames).catch((e) => {
     if (!socket.closed) ctx.log.warn(`reply to ${request.msgId} not sent: ${e}`);
   });
+  ctx.sent?.(socket, frames);
 }
 
 /** The engine's implementation version, reported in `kernel_info_reply`. */

@@ -246,7 +246,9 @@ Deno.test({
             assert.equal(other.session.username, "ipp-live-user");
             const ar = other.engine(0).apply(() => "theirs");
             assert.equal(await ar.get(T), "theirs");
-            const [rec] = await client.dbQuery({ msg_id: ar.msgIds[0] }, ["header", "client_uuid"]);
+            // Asked by the client that got the result: the Hub has recorded it by then, even
+            // if it went the same-host direct path (another client may be a few ms early).
+            const [rec] = await other.dbQuery({ msg_id: ar.msgIds[0] }, ["header", "client_uuid"]);
             assert.equal((rec.header as Record<string, unknown>).username, "ipp-live-user");
             assert.equal(rec.client_uuid, other.session.session);
             // Without the option: $USER, else "username".

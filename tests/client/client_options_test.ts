@@ -210,8 +210,9 @@ Deno.test({
           t,
           "close({ linger: 0 }) returns at once, even when nothing can be sent",
           async () => {
-            const dropper = await connected();
-            const bounded = await connected();
+            // Through the controller: the same-host direct path would pass it by.
+            const dropper = await connected({ direct: false });
+            const bounded = await connected({ direct: false });
             const pid = cluster.pids.controller!;
             // A stopped controller reads nothing: queued messages cannot drain.
             Deno.kill(pid, "SIGSTOP");

@@ -486,6 +486,8 @@ Deno.test("ipp engine: flags take --flag=value and --flag value; traitlet flags 
   assert.equal(f.logLevel, "debug");
   assert.equal(f.maxHeartbeatMisses, 0);
   assert.equal(f.typescript, true);
+  assert.equal(f.direct, true, "the direct path is served by default");
+  assert.equal(parseEngineArgs(["--no-direct"]).direct, false);
   assert.deepEqual(f.ignored, [
     "--IPEngine.enable_nanny=False",
     "--InteractiveShell.colors nocolor",

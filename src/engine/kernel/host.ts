@@ -38,6 +38,8 @@ export interface KernelHostOptions {
    * long synchronous cell), on the main thread's IOPub socket; resolves once written.
    */
   publish?: (frames: Uint8Array[]) => Promise<unknown> | void;
+  /** Sends a message to the Hub (direct-path records the worker hands over while held). */
+  toHub?: (frames: Uint8Array[]) => void;
   /** Milliseconds to wait for the worker to serve (it may be type-checked first). Default 60 000. */
   startTimeoutMs?: number;
 }
@@ -243,6 +245,9 @@ export class KernelHost {
         case "iopub":
           this.#o.publish?.(m.frames);
           this.#reader.acknowledgePosted();
+          break;
+        case "records":
+          this.#o.toHub?.(m.frames);
           break;
         case "failed":
           this.#serving?.reject(new IppError(`Kernel worker failed: ${m.reason}`));

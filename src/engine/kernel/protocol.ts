@@ -39,6 +39,12 @@ export interface ServeMsg {
   msgIdPid: number;
   /** Shell endpoints to connect: mux, task and this engine's broadcast leaf. */
   shell: string[];
+  /**
+   * Serve the same-host direct path too (`../direct.ts`): the Hub's registration endpoint,
+   * this host's identity, and the size from which buffers are left out of the Hub's records
+   * (0: none is). Only when the Hub offered it.
+   */
+  direct?: { registration: string; host: string; bufferLimit: number };
   /** The IOPub endpoint. */
   iopub: string;
   /** Least severe log level worth posting. */
@@ -61,6 +67,8 @@ export type FromServe =
   | { t: "serving" }
   | { t: "log"; level: "debug" | "info" | "warn" | "error" | "critical"; message: string }
   | { t: "iopub"; frames: Uint8Array[] }
+  // A `direct_records` message for the Hub, handed over while user code holds the worker.
+  | { t: "records"; frames: Uint8Array[] }
   | { t: "failed"; reason: string }
   | { t: "cleared"; seq: number; error?: string }
   | { t: "interrupted"; seq: number; was: boolean }

@@ -28,6 +28,7 @@ import { IOPub } from "../iopub.ts";
 import { HandoffWriter } from "./iopub_handoff.ts";
 import { Logger, type LogLevel } from "../log.ts";
 import { Shell, type ShellKernel } from "../shell.ts";
+import { DirectServer } from "../direct.ts";
 import {
   Flag,
   type FromServe,
@@ -75,13 +76,13 @@ class LocalKernel implements ShellKernel {
    * @param shared The block shared with the main thread.
    * @param typescript Whether cells are TypeScript.
    * @param emit Receives the kernel's events.
-   * @param socket The shell socket replies go out on.
+   * @param sockets The shell sockets replies go out on (the MUX one first).
    */
   constructor(
     shared: SharedArrayBuffer,
     typescript: boolean,
     emit: (e: KernelEvent) => void,
-    readonly socket: Socket,
+    readonly sockets: Socket[],
   ) {
     this.#shared = shared;
     this.#ctl = new Int32Array(shared);
@@ -134,7 +135,7 @@ class LocalKernel implements ShellKernel {
     // Small frames may alias the encoder's pool, reused by the next call: copy them. Large
     // ones (a pulled array) are sent from the user's memory when the socket can tell when
     // they are written; the next request waits for that ({@link LocalKernel.settle}).
-    const zeroCopy = this.socket.sendTrackable === true && this.socket.whenSent !== undefined;
+    const zeroCopy = this.sockets.every((s) => s.sendTrackable === true && s.whenSent);
     const buffers = reply.buffers.map((f) => {
       if (zeroCopy && f.byteLength >= ZERO_COPY_MIN) {
         this.#zeroCopy = true;
@@ -152,7 +153,9 @@ class LocalKernel implements ShellKernel {
   settle(): Promise<void> | undefined {
     if (!this.#zeroCopy) return undefined;
     this.#zeroCopy = false;
-    return this.socket.whenSent?.();
+    const [mux, direct] = this.sockets;
+    if (direct === undefined) return mux.whenSent?.();
+    return Promise.all([mux.whenSent?.(), direct.whenSent?.()]).then(() => {});
   }
 
   /**
@@ -248,11 +251,21 @@ export async function serve(cfg: ServeMsg): Promise<void> {
   const iopub = new IOPub(session, iopubSocket, log);
   iopub.id = cfg.id;
 
+  // The same-host direct path, when the Hub offered it (src/protocol/messages/direct.ts).
+  let direct: DirectServer | undefined;
+  if (cfg.direct !== undefined) {
+    try {
+      direct = await DirectServer.start({ session, log, ...cfg.direct });
+    } catch (e) {
+      log.warn(`not serving the direct path: ${e}`);
+    }
+  }
+
   const kernel = new LocalKernel(
     cfg.shared,
     cfg.typescript,
     (e) => shell.onKernelEvent(e),
-    shellSocket,
+    direct === undefined ? [shellSocket] : [shellSocket, direct.socket],
   );
   let received = cfg.seq;
   let clears: number[] = [];
@@ -276,6 +289,9 @@ export async function serve(cfg: ServeMsg): Promise<void> {
     kernel,
     iopub,
     typescript: cfg.typescript,
+    sent: direct === undefined
+      ? undefined
+      : (socket, frames) => socket === direct.socket && direct.recordReply(frames),
     afterRun: () => {
       handoff.endRequest();
       // A clear that arrived while the request ran applies now, before queued requests (and
@@ -314,6 +330,10 @@ export async function serve(cfg: ServeMsg): Promise<void> {
     // The running request's `busy`, once it is news. Asked for by the main thread while user
     // code holds this thread, it is output of that code: it goes through the handoff block.
     announce: (held) => {
+      // Direct-path records cannot wait for this thread either: the main thread sends them.
+      if (held) {
+        direct?.handOff((frames) => self.postMessage({ t: "records", frames } satisfies FromServe));
+      }
       iopub.held = held;
       try {
         iopub.flushBusy();
@@ -359,6 +379,7 @@ export async function serve(cfg: ServeMsg): Promise<void> {
           await Promise.all([
             shellSocket.close({ linger: cfg.lingerMs }),
             iopubSocket.close({ linger: cfg.lingerMs }),
+            direct?.close(cfg.lingerMs),
           ]);
           post({ t: "closed" });
         })();
@@ -366,10 +387,19 @@ export async function serve(cfg: ServeMsg): Promise<void> {
     }
   });
   post({ t: "serving" });
-  await readShell(shellSocket, session, shell, log);
+  await Promise.all([
+    readShell(shellSocket, session, shell, log),
+    direct && readShell(direct.socket, session, shell, log, direct),
+  ]);
 }
 
-async function readShell(socket: Socket, session: Session, shell: Shell, log: Logger) {
+async function readShell(
+  socket: Socket,
+  session: Session,
+  shell: Shell,
+  log: Logger,
+  direct?: DirectServer,
+) {
   try {
     for await (const frames of socket) {
       let msg: Message;
@@ -381,6 +411,7 @@ async function readShell(socket: Socket, session: Session, shell: Shell, log: Lo
         continue;
       }
       if (log.enabled("debug")) log.debug(`shell: ${msg.msgType} ${msg.msgId}`);
+      direct?.recordRequest(frames);
       shell.enqueue(socket, msg);
     }
   } catch (e) {

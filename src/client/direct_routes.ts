@@ -1,0 +1,165 @@
+/**
+ * The client's end of the same-host direct path (`src/protocol/messages/direct.ts`): which
+ * engines it reaches straight, over one ROUTER connected to each engine's loopback port.
+ *
+ * A direct-view request to an engine that offered an address on this host goes straight to it
+ * once the connection is up. Requests to one engine keep their order: the client switches an
+ * engine from one path to the other only when nothing it sent that engine on the other path is
+ * still unanswered. The last request sent and the last reply received straight, per engine,
+ * are what the next Hub query asks the Hub to have recorded first (`direct_sync`).
+ *
+ * @module
+ */
+
+import { type DirectAddress, hostIdentity } from "../protocol/messages/direct.ts";
+import { createSocket, type Frames, type Socket } from "../zmtp/mod.ts";
+
+/** Per engine: its address, unanswered requests per path, and the path in use. */
+interface Route {
+  url: string;
+  viaMux: number;
+  viaDirect: number;
+  direct: boolean;
+}
+
+/** Options of {@linkcode DirectRoutes}. */
+export interface DirectRoutesOptions {
+  /** Starts reading the ROUTER, once it exists. */
+  read: (socket: Socket) => void;
+  /** Where trouble is reported. */
+  warn: (message: string) => void;
+}
+
+const decoder = new TextDecoder();
+
+/** Routes MUX requests straight to same-host engines where it keeps their order. */
+export class DirectRoutes {
+  readonly #o: DirectRoutesOptions;
+  readonly #routes = new Map<string, Route>();
+  /** Per engine: the last request sent straight and the last reply received straight. */
+  readonly #last = new Map<string, [request: string, reply: string]>();
+  #socket: Socket | undefined;
+
+  /** @param options Reader and logger. */
+  constructor(options: DirectRoutesOptions) {
+    this.#o = options;
+  }
+
+  /** Uuids of the engines requests currently go to straight. */
+  get engines(): string[] {
+    return [...this.#routes].filter(([, r]) => r.direct).map(([uuid]) => uuid);
+  }
+
+  /**
+   * An engine's address from the Hub: connect to it when it is on this host.
+   * @param uuid The engine.
+   * @param address What the Hub sent (checked here).
+   */
+  learn(uuid: string, address: unknown): void {
+    const a = address as Partial<DirectAddress> | null;
+    if (typeof a?.url !== "string" || typeof a.host !== "string") return;
+    if (a.host !== hostIdentity() || !a.url.startsWith("tcp://127.0.0.1:")) return;
+    const known = this.#routes.get(uuid);
+    if (known?.url === a.url) return;
+    if (known !== undefined) this.forget(uuid);
+    this.#socket ??= this.#open();
+    this.#socket.connect(a.url);
+    this.#routes.set(uuid, { url: a.url, viaMux: 0, viaDirect: 0, direct: false });
+  }
+
+  /**
+   * The engine left: stop connecting to it.
+   * @param uuid The engine.
+   */
+  forget(uuid: string): void {
+    const r = this.#routes.get(uuid);
+    if (r === undefined) return;
+    this.#routes.delete(uuid);
+    this.#last.delete(uuid);
+    this.#socket?.disconnect(r.url);
+  }
+
+  /**
+   * Sends a MUX request, straight when it can.
+   * @param frames `[engine_uuid, DELIM, ...]`.
+   * @param mux The MUX socket.
+   * @param msgId The request's msg_id.
+   * @returns Resolves when queued.
+   */
+  send(frames: Frames, mux: Socket, msgId: string): Promise<void> {
+    const uuid = decoder.decode(frames[0]);
+    const r = this.#routes.get(uuid);
+    if (r === undefined) return mux.send(frames);
+    const socket = this.#socket!;
+    const up = socket.hasPeer?.(uuid) ?? false;
+    if (r.direct ? !up && r.viaDirect === 0 : up && r.viaMux === 0) r.direct = !r.direct;
+    if (!r.direct || !up) {
+      r.viaMux++;
+      return mux.send(frames);
+    }
+    r.viaDirect++;
+    const last = this.#last.get(uuid);
+    if (last === undefined) this.#last.set(uuid, [msgId, ""]);
+    else last[0] = msgId;
+    return socket.send(frames).catch(() => {
+      // The connection went in between (`mandatory`): the MUX still reaches the engine.
+      r.viaDirect--;
+      r.viaMux++;
+      r.direct = false;
+      return mux.send(frames);
+    });
+  }
+
+  /**
+   * Counts a reply received from an engine.
+   * @param engine The reply's first frame (the engine uuid).
+   * @param direct Whether it came straight.
+   * @param parentId Its request's msg_id, when known.
+   */
+  replied(engine: Uint8Array, direct: boolean, parentId: unknown): void {
+    const uuid = decoder.decode(engine);
+    const r = this.#routes.get(uuid);
+    if (r === undefined) return;
+    if (!direct) {
+      if (r.viaMux > 0) r.viaMux--;
+      return;
+    }
+    if (r.viaDirect > 0) r.viaDirect--;
+    if (typeof parentId !== "string") return;
+    const last = this.#last.get(uuid);
+    if (last === undefined) this.#last.set(uuid, ["", parentId]);
+    else last[1] = parentId;
+  }
+
+  /**
+   * What the next Hub query must have the Hub record first; taken once.
+   * @returns `{engine uuid: [request msg_id or "", reply's msg_id or ""]}`, or undefined when
+   *   nothing went straight since the last.
+   */
+  takeSync(): Record<string, [string, string]> | undefined {
+    if (this.#last.size === 0) return undefined;
+    const sync = Object.fromEntries(this.#last);
+    this.#last.clear();
+    return sync;
+  }
+
+  /**
+   * Closes the ROUTER.
+   * @param linger Milliseconds to flush queued messages.
+   */
+  async close(linger: number): Promise<void> {
+    await this.#socket?.close({ linger });
+  }
+
+  #open(): Socket {
+    const socket = createSocket("ROUTER", {
+      sendHwm: 0,
+      receiveHwm: 0,
+      mandatory: true,
+      onProtocolError: (reason, peer) =>
+        this.#o.warn(`direct connection to ${peer} dropped: ${reason}`),
+    });
+    this.#o.read(socket);
+    return socket;
+  }
+}

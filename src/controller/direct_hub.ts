@@ -1,0 +1,180 @@
+/**
+ * The Hub's side of the same-host direct path (`src/protocol/messages/direct.ts`): where each
+ * engine of ours listens, the records of the tasks it served straight, and the queries that
+ * wait for those records.
+ *
+ * - `direct_address` from an engine: kept, then sent to clients in `registration_notification`
+ *   and `connection_reply` (under `direct`).
+ * - `direct_records` from an engine: each request and reply is recorded as if the MUX relay
+ *   had seen it (`HubState.muxRequest` / `muxReply`), in the order the engine sent them.
+ * - a query whose content names `direct_sync` (`{engine uuid: [request, reply]}`: the msg_ids
+ *   of the last request the client sent straight to each engine and of the last it got a reply
+ *   to straight, each or `""`) is answered once each of those is recorded, its engine is gone, or
+ *   {@linkcode SYNC_TIMEOUT_MS} passed. Queries are answered
+ *   in the order they came, so one that waits holds back those behind it.
+ *
+ * @module
+ */
+
+import { parsePart } from "../protocol/frames.ts";
+import {
+  DIRECT_SYNC,
+  type DirectAddress,
+  type DirectRecordsContent,
+} from "../protocol/messages/direct.ts";
+import type { JsonObject } from "./db/types.ts";
+import type { HubMessage, HubState } from "./hub_state.ts";
+
+/** How long a query waits for the records it names before it is answered anyway. */
+export const SYNC_TIMEOUT_MS = 2000;
+
+/** A query held back until the records it names arrive. */
+interface Held {
+  sync: [uuid: string, request: string, reply: string][];
+  deadline: number;
+  answer: () => void;
+}
+
+/** Engine addresses, direct records and the queries waiting for them. */
+export class DirectHub {
+  readonly #hub: HubState;
+  readonly #addresses = new Map<string, DirectAddress>();
+  readonly #held: Held[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** @param hub The Hub state records go to. */
+  constructor(hub: HubState) {
+    this.#hub = hub;
+  }
+
+  /**
+   * An engine's `direct_address`.
+   * @param content `{uuid, url, host}`.
+   * @returns The engine's uuid, or null when the content is not usable.
+   */
+  address(content: JsonObject): string | null {
+    const { uuid, url, host } = content;
+    if (typeof uuid !== "string" || typeof url !== "string" || typeof host !== "string") {
+      return null;
+    }
+    this.#addresses.set(uuid, { url, host });
+    return uuid;
+  }
+
+  /**
+   * Where an engine listens, for a `registration_notification`.
+   * @param uuid The engine.
+   * @returns Its address, if it sent one.
+   */
+  addressOf(uuid: string): DirectAddress | undefined {
+    return this.#addresses.get(uuid);
+  }
+
+  /**
+   * The addresses of registered engines, for a `connection_reply`.
+   * @returns `{uuid: address}`.
+   */
+  addresses(): Record<string, DirectAddress> {
+    const out: Record<string, DirectAddress> = {};
+    for (const { uuid } of this.#hub.engines()) {
+      const a = this.#addresses.get(uuid);
+      if (a !== undefined) out[uuid] = a;
+    }
+    return out;
+  }
+
+  /**
+   * An engine's `direct_records`: each record into the Hub's tables, then the queries that
+   * were waiting for them.
+   * @param content The records' kinds and sizes.
+   * @param buffers Their parts.
+   * @throws {MessageFormatError} A part is not JSON (nothing after it is recorded).
+   */
+  records(content: JsonObject, buffers: readonly Uint8Array[]): void {
+    const { uuid, records } = content as unknown as DirectRecordsContent;
+    if (typeof uuid !== "string" || !Array.isArray(records)) return;
+    let at = 0;
+    try {
+      for (const [kind, parts, streamed] of records) {
+        if (typeof parts !== "number" || parts < 4 || at + parts > buffers.length) return;
+        const msg: HubMessage = {
+          header: parsePart(buffers[at], "header"),
+          parent_header: parsePart(buffers[at + 1], "parent_header"),
+          metadata: parsePart(buffers[at + 2], "metadata"),
+          content: parsePart(buffers[at + 3], "content"),
+          buffers: streamed === true ? null : buffers.slice(at + 4, at + parts),
+        };
+        at += parts;
+        if (kind === "request") this.#hub.muxRequest(uuid, msg);
+        else if (kind === "reply") this.#hub.muxReply(uuid, msg);
+      }
+    } finally {
+      this.#release();
+    }
+  }
+
+  /**
+   * Answer a query now, or once the direct records it names are in.
+   * @param content The query's content (`direct_sync` is read and removed).
+   * @param answer Answers it.
+   */
+  query(content: JsonObject, answer: () => void): void {
+    const raw = content[DIRECT_SYNC];
+    delete content[DIRECT_SYNC];
+    const sync: Held["sync"] = [];
+    if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+      for (const [uuid, ids] of Object.entries(raw)) {
+        if (!Array.isArray(ids)) continue;
+        const [request, reply] = ids;
+        if (typeof request === "string" && typeof reply === "string") {
+          sync.push([uuid, request, reply]);
+        }
+      }
+    }
+    if (this.#held.length === 0 && this.#synced(sync)) return answer();
+    this.#held.push({ sync, deadline: Date.now() + SYNC_TIMEOUT_MS, answer });
+    this.#arm();
+  }
+
+  /** Drops the held queries (the Hub's socket closed: they cannot be answered). */
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#held.length = 0;
+  }
+
+  #synced(sync: Held["sync"]): boolean {
+    const hub = this.#hub;
+    for (const [uuid, request, reply] of sync) {
+      if (hub.idOf(uuid) === undefined) continue;
+      if (request !== "" && !hub.pending.has(request) && !hub.allCompleted.has(request)) {
+        return false;
+      }
+      if (reply !== "" && !hub.allCompleted.has(reply)) return false;
+    }
+    return true;
+  }
+
+  #release(): void {
+    const now = Date.now();
+    while (this.#held.length > 0) {
+      const h = this.#held[0];
+      if (h.deadline > now && !this.#synced(h.sync)) break;
+      this.#held.shift();
+      h.answer();
+    }
+    if (this.#held.length === 0) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    } else this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#timer !== undefined) return;
+    const wait = Math.max(0, this.#held[0].deadline - Date.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#release();
+    }, wait);
+  }
+}

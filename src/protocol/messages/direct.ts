@@ -1,0 +1,97 @@
+/**
+ * The same-host direct path: our extension of the protocol, spoken only between our
+ * controller, our engines and our client (PROTOCOL.md has no such thing; ipyparallel's peers
+ * never see any of it).
+ *
+ * A direct-view request normally travels client → controller (MUX) → engine and its reply
+ * back the same way: four hops. An engine of ours that registered with a Hub of ours also
+ * listens on a loopback port; a client of ours on the same host sends its direct-view requests
+ * there and gets the replies straight back (two hops). The Hub still records every such task:
+ * the engine sends it copies of the requests and replies it served that way, in batches
+ * (`direct_records`). A client that asks the Hub something names, per engine, the last request
+ * it sent and the last reply it received straight (`direct_sync`); the Hub answers once it
+ * has recorded those, so queue status, task records and results read to that client as if
+ * every task had gone through the Hub. (Another client may ask a few milliseconds early:
+ * records wait at most `RECORD_FLUSH_MS` in the engine.)
+ *
+ * | where | key or message | shape |
+ * | --- | --- | --- |
+ * | `registration_reply` content | {@linkcode DIRECT_OFFER} | the Hub takes `direct_*` messages: the size from which buffers are left out of records (0: none is) |
+ * | engine → Hub, registration socket | {@linkcode DIRECT_ADDRESS} | {@linkcode DirectAddress} |
+ * | engine → Hub, registration socket | {@linkcode DIRECT_RECORDS} | {@linkcode DirectRecordsContent}, the records' parts as buffers |
+ * | `connection_reply` content | {@linkcode DIRECT_OFFER} | `{[engine uuid]: DirectAddress}` |
+ * | `registration_notification` content | {@linkcode DIRECT_OFFER} | {@linkcode DirectAddress} |
+ * | client → Hub, any query's content | {@linkcode DIRECT_SYNC} | `{[engine uuid]: [request msg_id or "", reply's msg_id or ""]}` |
+ *
+ * @module
+ */
+
+/** Key of the offer (`registration_reply`) and of engine addresses (Hub → clients). */
+export const DIRECT_OFFER = "direct";
+/** Engine → Hub: where the engine listens for direct requests. */
+export const DIRECT_ADDRESS = "direct_address";
+/** Engine → Hub: copies of requests and replies served on the direct path. */
+export const DIRECT_RECORDS = "direct_records";
+/** Client → Hub, in a query's content: the last request sent and reply received straight, per engine. */
+export const DIRECT_SYNC = "direct_sync";
+
+/** Where an engine listens for direct requests, and which host that address is good on. */
+export interface DirectAddress {
+  /** The engine's uuid (only in {@linkcode DIRECT_ADDRESS}). */
+  uuid?: string;
+  /** A loopback ZMTP endpoint, `tcp://127.0.0.1:<port>`. */
+  url: string;
+  /** The engine host's identity ({@linkcode hostIdentity}): only a client with the same uses it. */
+  host: string;
+}
+
+/**
+ * Content of {@linkcode DIRECT_RECORDS}: one `[kind, parts, streamed]` per record, in the order
+ * the engine received the requests and sent the replies; the message's buffers hold each
+ * record's parts in turn (header, parent header, metadata, content, then its buffers).
+ * `streamed` is true when the message had a large buffer and its buffers were left out.
+ */
+export interface DirectRecordsContent {
+  /** The engine's uuid. */
+  uuid: string;
+  /** `"request"` or `"reply"`, how many buffers are its parts, whether buffers were left out. */
+  records: [kind: "request" | "reply", parts: number, streamed: boolean][];
+}
+
+let identity: string | null | undefined;
+
+/**
+ * This machine's identity for the direct path: host name and boot id, so that two containers
+ * or VMs that share a host name do not take each other's loopback for their own.
+ *
+ * @returns The identity, or `null` when it cannot be read (no `--allow-sys`, Deno Deploy):
+ *   then the direct path is not used.
+ */
+export function hostIdentity(): string | null {
+  if (identity !== undefined) return identity;
+  // Asked first: an unasked-for read or `Deno.hostname()` would prompt on a terminal.
+  const granted = (d: Deno.PermissionDescriptor) => {
+    try {
+      return Deno.permissions.querySync(d).state === "granted";
+    } catch {
+      return false;
+    }
+  };
+  identity = null;
+  if (!granted({ name: "sys", kind: "hostname" })) return identity;
+  const bootFile = "/proc/sys/kernel/random/boot_id";
+  let boot = "";
+  if (granted({ name: "read", path: bootFile })) {
+    try {
+      boot = Deno.readTextFileSync(bootFile).trim();
+    } catch {
+      // Not Linux: the host name alone.
+    }
+  }
+  try {
+    identity = `${Deno.hostname()}/${boot}`;
+  } catch {
+    identity = null;
+  }
+  return identity;
+}
