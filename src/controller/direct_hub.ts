@@ -26,10 +26,12 @@ import type { JsonObject } from "./db/types.ts";
 import type { HubMessage, HubState } from "./hub_state.ts";
 
 /** How long a query waits for the records it names before it is answered anyway. */
-export const SYNC_TIMEOUT_MS = 2000;
+export const SYNC_TIMEOUT_MS = 5000;
 
 /** A query held back until the records it names arrive. */
 interface Held {
+  /** The asking client (its routing identity). */
+  who: string;
   sync: [uuid: string, request: string, reply: string][];
   deadline: number;
   answer: () => void;
@@ -115,10 +117,11 @@ export class DirectHub {
 
   /**
    * Answer a query now, or once the direct records it names are in.
+   * @param who The asking client (its routing identity, as text).
    * @param content The query's content (`direct_sync` is read and removed).
    * @param answer Answers it.
    */
-  query(content: JsonObject, answer: () => void): void {
+  query(who: string, content: JsonObject, answer: () => void): void {
     const raw = content[DIRECT_SYNC];
     delete content[DIRECT_SYNC];
     const sync: Held["sync"] = [];
@@ -131,8 +134,8 @@ export class DirectHub {
         }
       }
     }
-    if (this.#held.length === 0 && this.#synced(sync)) return answer();
-    this.#held.push({ sync, deadline: Date.now() + SYNC_TIMEOUT_MS, answer });
+    if (!this.#held.some((h) => h.who === who) && this.#synced(sync)) return answer();
+    this.#held.push({ who, sync, deadline: Date.now() + SYNC_TIMEOUT_MS, answer });
     this.#arm();
   }
 
@@ -157,24 +160,29 @@ export class DirectHub {
 
   #release(): void {
     const now = Date.now();
-    while (this.#held.length > 0) {
-      const h = this.#held[0];
-      if (h.deadline > now && !this.#synced(h.sync)) break;
-      this.#held.shift();
-      h.answer();
-    }
-    if (this.#held.length === 0) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    } else this.#arm();
+    const waiting = new Set<string>();
+    const ready: Held[] = [];
+    const kept = this.#held.filter((h) => {
+      if (!waiting.has(h.who) && (h.deadline <= now || this.#synced(h.sync))) {
+        ready.push(h);
+        return false;
+      }
+      waiting.add(h.who);
+      return true;
+    });
+    this.#held.splice(0, this.#held.length, ...kept);
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (kept.length > 0) this.#arm();
+    for (const h of ready) h.answer();
   }
 
   #arm(): void {
     if (this.#timer !== undefined) return;
-    const wait = Math.max(0, this.#held[0].deadline - Date.now());
+    const first = Math.min(...this.#held.map((h) => h.deadline));
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#release();
-    }, wait);
+    }, Math.max(0, first - Date.now()));
   }
 }

@@ -147,7 +147,7 @@ export class HubServer {
         this.direct.records(content, msg.buffers);
         return; // never answered
     }
-    this.direct.query(content, () => {
+    this.direct.query(identityKey(idents), content, () => {
       try {
         this.#answer(msg, content);
       } catch (e) {
@@ -186,4 +186,11 @@ export class HubServer {
       logger.debug(`${msg.msgType}: ${result.content.ename}: ${result.content.evalue}`);
     }
   }
+}
+
+/** A client's routing identity as a map key. */
+function identityKey(idents: readonly Uint8Array[]): string {
+  return idents.map((f) => Array.from(f, (b) => b.toString(16).padStart(2, "0")).join("")).join(
+    "/",
+  );
 }

@@ -5,11 +5,13 @@
  * Hub's task records stay whole.
  *
  * Requests read here join the same shell queue as those from the MUX, and are answered on this
- * socket. Each request is recorded as it arrives and each reply as it is sent; the records go
- * to the Hub on a DEALER of their own (to the registration endpoint) at most
- * {@linkcode RECORD_FLUSH_MS} later, in one message per batch, in order. A message with a
- * buffer of at least the Hub's `bufferLimit` is copied without its buffers, as the
- * controller's relays leave streamed frames out of its records.
+ * socket. Each request is recorded as it arrives and each reply as it is sent, into a block of
+ * shared memory (`kernel/record_block.ts`); the records go to the Hub on a DEALER of their own
+ * (to the registration endpoint) at most {@linkcode RECORD_FLUSH_MS} later, in one message per
+ * batch, in order. While user code holds the worker, the engine's main thread takes them from
+ * the block and sends them instead ({@linkcode packRecords}). A message with a buffer of at
+ * least the Hub's `bufferLimit` is copied without its buffers, as the controller's relays leave
+ * streamed frames out of its records.
  *
  * @module
  */
@@ -22,6 +24,7 @@ import {
 } from "../protocol/messages/direct.ts";
 import type { Session } from "../protocol/session.ts";
 import { createSocket, type Socket } from "../zmtp/mod.ts";
+import type { DirectRecord, RecordBlock } from "./kernel/record_block.ts";
 import type { Logger } from "./log.ts";
 
 /**
@@ -41,11 +44,26 @@ export interface DirectServerOptions {
   host: string;
   /** Messages with a buffer of at least this many bytes are recorded without buffers (0: none). */
   bufferLimit: number;
+  /** Where records wait (shared with the engine's main thread). */
+  block: RecordBlock;
   /** Where trouble is reported. */
   log: Logger;
 }
 
-type Kind = "request" | "reply";
+/**
+ * A `direct_records` message of an engine.
+ * @param session The engine's session (either thread's: same key, same uuid).
+ * @param records The records, in order.
+ * @returns The packed message.
+ */
+export function packRecords(session: Session, records: readonly DirectRecord[]): Uint8Array[] {
+  const content: DirectRecordsContent = {
+    uuid: session.session,
+    records: records.map((r) => [r.kind, r.parts.length, r.streamed]),
+  };
+  const buffers = records.flatMap((r) => r.parts);
+  return session.pack(session.msg(DIRECT_RECORDS, { content: { ...content }, buffers }));
+}
 
 /** The direct listener and the Hub's copies of what it served. */
 export class DirectServer {
@@ -55,8 +73,6 @@ export class DirectServer {
   readonly url: string;
   readonly #o: DirectServerOptions;
   readonly #hub: Socket;
-  #records: DirectRecordsContent["records"] = [];
-  #parts: Uint8Array[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(o: DirectServerOptions, socket: Socket, url: string, hub: Socket) {
@@ -68,7 +84,7 @@ export class DirectServer {
 
   /**
    * Bind the listener and tell the Hub where it is.
-   * @param o Session, Hub endpoint, host identity, logger.
+   * @param o Session, Hub endpoint, host identity, record block, logger.
    * @returns The server.
    */
   static async start(o: DirectServerOptions): Promise<DirectServer> {
@@ -88,8 +104,13 @@ export class DirectServer {
     });
     hub.connect(o.registration);
     const server = new DirectServer(o, socket, url, hub);
-    const frames = server.#pack(DIRECT_ADDRESS, { uuid, url, host: o.host });
-    if (frames !== undefined) server.#write(DIRECT_ADDRESS, frames);
+    const s = o.session;
+    server.#write(
+      DIRECT_ADDRESS,
+      () => s.pack(s.msg(DIRECT_ADDRESS, { content: { uuid, url, host: o.host } })),
+    );
+    // Records left by a worker that stopped before sending them.
+    if (o.block.count > 0) server.#schedule();
     return server;
   }
 
@@ -121,7 +142,7 @@ export class DirectServer {
     ]);
   }
 
-  #record(kind: Kind, frames: readonly Uint8Array[]): void {
+  #record(kind: DirectRecord["kind"], frames: readonly Uint8Array[]): void {
     const d = delimiterIndex(frames); // verified or built here: it has one
     // Delimiter, signature, then header, parent header, metadata, content, buffers.
     const first = d + 2;
@@ -134,50 +155,41 @@ export class DirectServer {
         break;
       }
     }
-    for (let i = first; i < end; i++) this.#parts.push(frames[i]);
-    this.#records.push([kind, end - first, end < frames.length]);
+    // Copied into the block: a reply buffer that is the user's own memory may change later.
+    const record = { kind, streamed: end < frames.length, parts: frames.slice(first, end) };
+    const block = this.#o.block;
+    if (!block.append(record)) {
+      this.#flush();
+      if (!block.append(record)) {
+        // Larger than the whole block: on its own, now (this thread is free: it is recording).
+        this.#write(DIRECT_RECORDS, () => packRecords(this.#o.session, [record]));
+        return;
+      }
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
     this.#timer ??= setTimeout(() => this.#flush(), RECORD_FLUSH_MS);
   }
 
-  /**
-   * Hand what is recorded to `post` instead of waiting for this thread's next turn: user code
-   * holds the thread (a long synchronous request), and the main thread sends it to the Hub.
-   * @param post Takes the packed `direct_records` message.
-   */
-  handOff(post: (frames: Uint8Array[]) => void): void {
-    if (this.#records.length === 0) return;
-    const frames = this.#batch();
-    if (frames !== undefined) post(frames);
-  }
-
   #flush(): void {
-    if (this.#records.length === 0) return;
-    const frames = this.#batch();
-    if (frames !== undefined) this.#write(DIRECT_RECORDS, frames);
-  }
-
-  /** The recorded batch, packed; the records are taken. */
-  #batch(): Uint8Array[] | undefined {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    clearTimeout(this.#timer);
     this.#timer = undefined;
-    const content: DirectRecordsContent = { uuid: this.#o.session.session, records: this.#records };
-    const buffers = this.#parts;
-    this.#records = [];
-    this.#parts = [];
-    return this.#pack(DIRECT_RECORDS, content as unknown as Record<string, unknown>, buffers);
-  }
-
-  #pack(msgType: string, content: Record<string, unknown>, buffers?: Uint8Array[]) {
-    const s = this.#o.session;
-    try {
-      return s.pack(s.msg(msgType, { content, buffers }));
-    } catch (e) {
-      this.#o.log.error(`cannot pack ${msgType}: ${e}`);
-      return undefined;
+    const records = this.#o.block.take(true);
+    if (records !== undefined) {
+      this.#write(DIRECT_RECORDS, () => packRecords(this.#o.session, records));
     }
   }
 
-  #write(msgType: string, frames: Uint8Array[]): void {
+  #write(msgType: string, pack: () => Uint8Array[]): void {
+    let frames: Uint8Array[];
+    try {
+      frames = pack();
+    } catch (e) {
+      this.#o.log.error(`cannot pack ${msgType}: ${e}`);
+      return;
+    }
     this.#hub.send(frames).catch((e) => {
       if (!this.#hub.closed) this.#o.log.warn(`${msgType} not sent to the Hub: ${e}`);
     });

@@ -57,6 +57,7 @@ import { hostIdentity } from "../protocol/messages/direct.ts";
 import { Session } from "../protocol/session.ts";
 import { createSocket, type Socket } from "../zmtp/mod.ts";
 import { Control } from "./control.ts";
+import { packRecords } from "./direct.ts";
 import { engineLifecycleMachine } from "./engine_machine.ts";
 import { Heart } from "./heart.ts";
 import { IOPub } from "./iopub.ts";
@@ -263,7 +264,13 @@ export class Engine implements AsyncDisposable {
           if (!socket.closed) log.warn(`IOPub message not sent: ${e}`);
         });
       },
-      toHub: (frames) => this.#registrar?.send(frames),
+      records: (records) => {
+        try {
+          this.#registrar?.send(packRecords(this.#session, records));
+        } catch (e) {
+          log.error(`cannot pack direct_records: ${e}`);
+        }
+      },
     });
     this.#kernel = kernel;
 

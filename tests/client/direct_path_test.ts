@@ -129,6 +129,36 @@ Deno.test({
 
         await step(
           t,
+          "a native call holding the engine: its records still come, and hold up no other client",
+          async () => {
+            await using other = await cluster.connect({ timeout: T });
+            await cluster.waitForEngines(other, 2);
+            const quick = e0.apply(() => "quick");
+            await quick.get(T);
+            // One native call: no loop check in user code will run until it ends; the engine's
+            // main thread sends the records it finds waiting one to two seconds in.
+            const stuck = e0.apply(() => {
+              Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4_000);
+              return "stuck";
+            });
+            const t0 = Date.now();
+            const mine = client.resultStatus([...quick.msgIds, ...stuck.msgIds]);
+            await new Promise((r) => setTimeout(r, 100));
+            const t1 = Date.now();
+            await other.queueStatus();
+            const theirs = Date.now() - t1;
+            assert.ok(theirs < 1_000, `another client's query answered in ${theirs} ms`);
+            const status = await mine;
+            const waited = Date.now() - t0;
+            assert.deepEqual(status.completed, quick.msgIds);
+            assert.deepEqual(status.pending, stuck.msgIds);
+            assert.ok(waited < 3_800, `answered while the call runs (after ${waited} ms)`);
+            assert.equal(await stuck.get(T), "stuck");
+          },
+        );
+
+        await step(
+          t,
           "order holds while a new client moves from the MUX to the direct path",
           async () => {
             await using fresh = await cluster.connect({ timeout: T });

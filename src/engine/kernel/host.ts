@@ -11,6 +11,7 @@
 import { IppError } from "../../errors.ts";
 import type { Logger } from "../log.ts";
 import { createHandoffBlock, HandoffReader } from "./iopub_handoff.ts";
+import { createRecordBlock, type DirectRecord, RecordBlock } from "./record_block.ts";
 import { Flag, type FromServe, type ServeControl, type ServeMsg, Shared } from "./protocol.ts";
 
 /**
@@ -22,7 +23,7 @@ export const ANNOUNCE_CHECK_MS = 1000;
 /** What {@linkcode KernelHost.serve} needs besides what the host already knows. */
 export type ServeOptions = Omit<
   ServeMsg,
-  "t" | "shared" | "handoff" | "cwd" | "typescript" | "logLevel" | "seq"
+  "t" | "shared" | "handoff" | "records" | "cwd" | "typescript" | "logLevel" | "seq"
 >;
 
 /** Options of {@linkcode KernelHost.spawn}. */
@@ -38,8 +39,11 @@ export interface KernelHostOptions {
    * long synchronous cell), on the main thread's IOPub socket; resolves once written.
    */
   publish?: (frames: Uint8Array[]) => Promise<unknown> | void;
-  /** Sends a message to the Hub (direct-path records the worker hands over while held). */
-  toHub?: (frames: Uint8Array[]) => void;
+  /**
+   * Sends direct-path records to the Hub: the ones the worker keeps (`record_block.ts`) are
+   * taken here when a request has held it since the last look, since it cannot send them.
+   */
+  records?: (records: DirectRecord[]) => void;
   /** Milliseconds to wait for the worker to serve (it may be type-checked first). Default 60 000. */
   startTimeoutMs?: number;
 }
@@ -53,6 +57,8 @@ export class KernelHost {
   readonly #reader: HandoffReader;
   #worker: Worker;
   #serve: ServeMsg | undefined;
+  /** The worker's direct-path records, when it serves that path. */
+  #records: RecordBlock | undefined;
   #seq = 0;
   readonly #waiting = new Map<number, (m: FromServe) => void>();
   #serving: { resolve: () => void; reject: (e: unknown) => void } | undefined;
@@ -87,6 +93,9 @@ export class KernelHost {
     }
     const slot = Shared.FLAGS + Atomics.load(ctl, Shared.GEN);
     Atomics.compareExchange(ctl, slot, Flag.CLEAR, Flag.ANNOUNCE);
+    // Held since the last look: the worker cannot send its direct-path records either.
+    const records = this.#records?.take(false);
+    if (records !== undefined) this.#o.records?.(records);
   }
 
   /**
@@ -110,8 +119,14 @@ export class KernelHost {
    * @throws {IppError} when the worker fails or does not start in time.
    */
   serve(options: ServeOptions): Promise<void> {
+    let records: SharedArrayBuffer | undefined;
+    if (options.direct !== undefined) {
+      records = createRecordBlock();
+      this.#records = new RecordBlock(records);
+    }
     this.#serve = {
       ...options,
+      records,
       t: "serve",
       shared: this.#shared,
       handoff: this.#handoff,
@@ -245,9 +260,6 @@ export class KernelHost {
         case "iopub":
           this.#o.publish?.(m.frames);
           this.#reader.acknowledgePosted();
-          break;
-        case "records":
-          this.#o.toHub?.(m.frames);
           break;
         case "failed":
           this.#serving?.reject(new IppError(`Kernel worker failed: ${m.reason}`));

@@ -45,6 +45,8 @@ export interface ServeMsg {
    * (0: none is). Only when the Hub offered it.
    */
   direct?: { registration: string; host: string; bufferLimit: number };
+  /** With `direct`: where its records wait, shared with the main thread (`record_block.ts`). */
+  records?: SharedArrayBuffer;
   /** The IOPub endpoint. */
   iopub: string;
   /** Least severe log level worth posting. */
@@ -67,8 +69,6 @@ export type FromServe =
   | { t: "serving" }
   | { t: "log"; level: "debug" | "info" | "warn" | "error" | "critical"; message: string }
   | { t: "iopub"; frames: Uint8Array[] }
-  // A `direct_records` message for the Hub, handed over while user code holds the worker.
-  | { t: "records"; frames: Uint8Array[] }
   | { t: "failed"; reason: string }
   | { t: "cleared"; seq: number; error?: string }
   | { t: "interrupted"; seq: number; was: boolean }

@@ -29,6 +29,7 @@ import { HandoffWriter } from "./iopub_handoff.ts";
 import { Logger, type LogLevel } from "../log.ts";
 import { Shell, type ShellKernel } from "../shell.ts";
 import { DirectServer } from "../direct.ts";
+import { RecordBlock } from "./record_block.ts";
 import {
   Flag,
   type FromServe,
@@ -253,9 +254,10 @@ export async function serve(cfg: ServeMsg): Promise<void> {
 
   // The same-host direct path, when the Hub offered it (src/protocol/messages/direct.ts).
   let direct: DirectServer | undefined;
-  if (cfg.direct !== undefined) {
+  if (cfg.direct !== undefined && cfg.records !== undefined) {
     try {
-      direct = await DirectServer.start({ session, log, ...cfg.direct });
+      const block = new RecordBlock(cfg.records);
+      direct = await DirectServer.start({ session, log, block, ...cfg.direct });
     } catch (e) {
       log.warn(`not serving the direct path: ${e}`);
     }
@@ -330,10 +332,6 @@ export async function serve(cfg: ServeMsg): Promise<void> {
     // The running request's `busy`, once it is news. Asked for by the main thread while user
     // code holds this thread, it is output of that code: it goes through the handoff block.
     announce: (held) => {
-      // Direct-path records cannot wait for this thread either: the main thread sends them.
-      if (held) {
-        direct?.handOff((frames) => self.postMessage({ t: "records", frames } satisfies FromServe));
-      }
       iopub.held = held;
       try {
         iopub.flushBusy();
