@@ -92,8 +92,11 @@ export class DirectRoutes {
     if (r === undefined) return mux.send(frames);
     const socket = this.#socket!;
     const up = socket.hasPeer?.(uuid) ?? false;
-    if (r.direct ? !up && r.viaDirect === 0 : up && r.viaMux === 0) r.direct = !r.direct;
-    if (!r.direct || !up) {
+    // Connection gone: the controller's path from here (what went straight is lost with it).
+    // Back straight only once every request sent through the controller is answered.
+    if (r.direct && !up) r.direct = false;
+    else if (!r.direct && up && r.viaMux === 0) r.direct = true;
+    if (!r.direct) {
       r.viaMux++;
       return mux.send(frames);
     }

@@ -10,8 +10,8 @@
  * - a query whose content names `direct_sync` (`{engine uuid: [request, reply]}`: the msg_ids
  *   of the last request the client sent straight to each engine and of the last it got a reply
  *   to straight, each or `""`) is answered once each of those is recorded, its engine is gone, or
- *   {@linkcode SYNC_TIMEOUT_MS} passed. Queries are answered
- *   in the order they came, so one that waits holds back those behind it.
+ *   {@linkcode SYNC_TIMEOUT_MS} passed. Each client's queries are answered in the order they
+ *   came: one that waits holds back that client's later ones, and no other client's.
  *
  * @module
  */
