@@ -87,6 +87,7 @@ export class DirectRoutes {
    * @returns Resolves when queued.
    */
   send(frames: Frames, mux: Socket, msgId: string): Promise<void> {
+    if (this.#routes.size === 0) return mux.send(frames);
     const uuid = decoder.decode(frames[0]);
     const r = this.#routes.get(uuid);
     if (r === undefined) return mux.send(frames);
@@ -120,6 +121,7 @@ export class DirectRoutes {
    * @param parentId Its request's msg_id, when known.
    */
   replied(engine: Uint8Array, direct: boolean, parentId: unknown): void {
+    if (this.#routes.size === 0) return;
     const uuid = decoder.decode(engine);
     const r = this.#routes.get(uuid);
     if (r === undefined) return;

@@ -159,6 +159,7 @@ export class DirectHub {
   }
 
   #release(): void {
+    if (this.#held.length === 0) return;
     const now = Date.now();
     const waiting = new Set<string>();
     const ready: Held[] = [];

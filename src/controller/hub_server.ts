@@ -19,6 +19,7 @@
  */
 
 import type { Frames, Socket } from "../zmtp/mod.ts";
+import { bytesKey } from "../zmtp/pipe.ts";
 import type { Message } from "../protocol/messages.ts";
 import type { Session } from "../protocol/session.ts";
 import type { JsonObject } from "./db/types.ts";
@@ -147,7 +148,8 @@ export class HubServer {
         this.direct.records(content, msg.buffers);
         return; // never answered
     }
-    this.direct.query(identityKey(idents), content, () => {
+    // The peer (its routing identity) whose queries keep their order.
+    this.direct.query(bytesKey(idents[0]), content, () => {
       try {
         this.#answer(msg, content);
       } catch (e) {
@@ -186,11 +188,4 @@ export class HubServer {
       logger.debug(`${msg.msgType}: ${result.content.ename}: ${result.content.evalue}`);
     }
   }
-}
-
-/** A client's routing identity as a map key. */
-function identityKey(idents: readonly Uint8Array[]): string {
-  return idents.map((f) => Array.from(f, (b) => b.toString(16).padStart(2, "0")).join("")).join(
-    "/",
-  );
 }

@@ -69,16 +69,13 @@ export function packRecords(session: Session, records: readonly DirectRecord[]):
 export class DirectServer {
   /** The loopback shell ROUTER (replies to its requests go back on it). */
   readonly socket: Socket;
-  /** Where it listens. */
-  readonly url: string;
   readonly #o: DirectServerOptions;
   readonly #hub: Socket;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  private constructor(o: DirectServerOptions, socket: Socket, url: string, hub: Socket) {
+  private constructor(o: DirectServerOptions, socket: Socket, hub: Socket) {
     this.#o = o;
     this.socket = socket;
-    this.url = url;
     this.#hub = hub;
   }
 
@@ -103,7 +100,7 @@ export class DirectServer {
         o.log.warn(`Hub connection (direct records) to ${peer} dropped: ${reason}`),
     });
     hub.connect(o.registration);
-    const server = new DirectServer(o, socket, url, hub);
+    const server = new DirectServer(o, socket, hub);
     const s = o.session;
     server.#write(
       DIRECT_ADDRESS,

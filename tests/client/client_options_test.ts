@@ -11,6 +11,7 @@ import { ControllerLostError, InvalidOptionError, RemoteError } from "../../src/
 import { withConnectedCluster } from "../helpers/local_cluster.ts";
 import { waitFor } from "./python_cluster.ts";
 import { step } from "../helpers/steps.ts";
+import { within } from "../helpers/timing.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -22,11 +23,7 @@ function capture(): { lines: [string, string][]; log: (level: string, message: s
 
 /** Resolves with `"timeout"` after `ms`, unless `p` settles first (with `"settled"`). */
 function settlesWithin(p: Promise<unknown>, ms: number): Promise<"settled" | "timeout"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p.then(() => "settled" as const),
-    new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms)),
-  ]).finally(() => clearTimeout(timer));
+  return within(p.then(() => "settled" as const), ms);
 }
 
 Deno.test({

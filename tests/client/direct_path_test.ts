@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { EngineError } from "../../src/errors.ts";
 import { withConnectedCluster } from "../helpers/local_cluster.ts";
 import { step } from "../helpers/steps.ts";
+import { within } from "../helpers/timing.ts";
+import type { AsyncResult, Client, DirectView } from "../../mod.ts";
 import { waitFor } from "./python_cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -29,13 +31,43 @@ async function whileStopped<T>(pid: number, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** `p`'s value, or `"timeout"` when it does not settle within `ms`. */
-function within<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms)),
-  ]).finally(() => clearTimeout(timer));
+/**
+ * Asserts that a call through `view` waits for the stopped controller `pid`, and completes with
+ * `value` once it runs again.
+ */
+async function heldUpByController(
+  pid: number,
+  view: DirectView,
+  value: unknown,
+  why?: string,
+): Promise<void> {
+  let pending: Promise<unknown> | undefined;
+  const early = await whileStopped(pid, () => {
+    pending = view.apply((v: unknown) => v, value).get(T);
+    return within(pending, 500);
+  });
+  assert.equal(early, "timeout", why);
+  assert.equal(await pending, value);
+}
+
+/**
+ * Asserts that the Hub tells the client, while `held` still holds its engine, that `done` is
+ * completed and `held` pending, after `meanwhile` (if given) ran.
+ */
+async function statusWhileHeld(
+  client: Client,
+  done: AsyncResult,
+  held: AsyncResult,
+  meanwhile?: () => Promise<void>,
+): Promise<void> {
+  const t0 = Date.now();
+  const asked = client.resultStatus([...done.msgIds, ...held.msgIds]);
+  await meanwhile?.();
+  const status = await asked;
+  const took = Date.now() - t0;
+  assert.deepEqual(status.completed, done.msgIds);
+  assert.deepEqual(status.pending, held.msgIds);
+  assert.ok(took < 3_800, `answered while the engine is held (after ${took} ms)`);
 }
 
 Deno.test({
@@ -117,12 +149,7 @@ Deno.test({
               while (Date.now() < end) { /* holds the worker */ }
               return "held";
             });
-            const t0 = Date.now();
-            const status = await client.resultStatus([...quick.msgIds, ...hold.msgIds]);
-            const took = Date.now() - t0;
-            assert.deepEqual(status.completed, quick.msgIds);
-            assert.deepEqual(status.pending, hold.msgIds);
-            assert.ok(took < 3_800, `answered while the loop runs (after ${took} ms)`);
+            await statusWhileHeld(client, quick, hold);
             assert.equal(await hold.get(T), "held");
           },
         );
@@ -141,18 +168,13 @@ Deno.test({
               Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4_000);
               return "stuck";
             });
-            const t0 = Date.now();
-            const mine = client.resultStatus([...quick.msgIds, ...stuck.msgIds]);
-            await new Promise((r) => setTimeout(r, 100));
-            const t1 = Date.now();
-            await other.queueStatus();
-            const theirs = Date.now() - t1;
-            assert.ok(theirs < 1_000, `another client's query answered in ${theirs} ms`);
-            const status = await mine;
-            const waited = Date.now() - t0;
-            assert.deepEqual(status.completed, quick.msgIds);
-            assert.deepEqual(status.pending, stuck.msgIds);
-            assert.ok(waited < 3_800, `answered while the call runs (after ${waited} ms)`);
+            await statusWhileHeld(client, quick, stuck, async () => {
+              await new Promise((r) => setTimeout(r, 100));
+              const t1 = Date.now();
+              await other.queueStatus();
+              const theirs = Date.now() - t1;
+              assert.ok(theirs < 1_000, `another client's query answered in ${theirs} ms`);
+            });
             assert.equal(await stuck.get(T), "stuck");
           },
         );
@@ -184,13 +206,7 @@ Deno.test({
           const view = muxOnly.directView(0);
           assert.equal(await view.apply(() => 5).get(T), 5);
           assert.deepEqual(muxOnly.directIds, []);
-          let pending: Promise<unknown> | undefined;
-          const early = await whileStopped(controller, () => {
-            pending = view.apply(() => 6).get(T);
-            return within(pending, 500);
-          });
-          assert.equal(early, "timeout", "held up by the stopped controller");
-          assert.equal(await pending, 6);
+          await heldUpByController(controller, view, 6, "held up by the stopped controller");
         });
 
         await step(t, "a task sent straight fails when its engine dies", async () => {
@@ -216,14 +232,7 @@ Deno.test({
         const view = client.directView(0);
         for (let i = 0; i < 20; i++) assert.equal(await view.apply((n: number) => n, i).get(T), i);
         assert.deepEqual(client.directIds, []);
-        const controller = cluster.pids.controller!;
-        let pending: Promise<unknown> | undefined;
-        const early = await whileStopped(controller, () => {
-          pending = view.apply(() => "late").get(T);
-          return within(pending, 500);
-        });
-        assert.equal(early, "timeout");
-        assert.equal(await pending, "late");
+        await heldUpByController(cluster.pids.controller!, view, "late");
       },
     );
   },

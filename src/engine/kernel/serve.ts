@@ -154,9 +154,7 @@ class LocalKernel implements ShellKernel {
   settle(): Promise<void> | undefined {
     if (!this.#zeroCopy) return undefined;
     this.#zeroCopy = false;
-    const [mux, direct] = this.sockets;
-    if (direct === undefined) return mux.whenSent?.();
-    return Promise.all([mux.whenSent?.(), direct.whenSent?.()]).then(() => {});
+    return Promise.all(this.sockets.map((s) => s.whenSent?.())).then(() => {});
   }
 
   /**
