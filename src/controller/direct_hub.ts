@@ -10,13 +10,16 @@
  * - a query whose content names `direct_sync` (`{engine uuid: [request, reply]}`: the msg_ids
  *   of the last request the client sent straight to each engine and of the last it got a reply
  *   to straight, each or `""`) is answered once each of those is recorded, its engine is gone, or
- *   {@linkcode SYNC_TIMEOUT_MS} passed. Each client's queries are answered in the order they
+ *   {@linkcode SYNC_TIMEOUT_MS} passed. Each engine it waits for is asked to send its records
+ *   now (`direct_flush`), rather than at the end of its batching interval. Each client's queries are answered in the order they
  *   came: one that waits holds back that client's later ones, and no other client's.
  *
  * @module
  */
 
+import { MessageFormatError } from "../errors.ts";
 import { parsePart } from "../protocol/frames.ts";
+import { readRecords } from "../protocol/messages/direct_records.ts";
 import {
   DIRECT_SYNC,
   type DirectAddress,
@@ -27,6 +30,12 @@ import type { HubMessage, HubState } from "./hub_state.ts";
 
 /** How long a query waits for the records it names before it is answered anyway. */
 export const SYNC_TIMEOUT_MS = 5000;
+
+/**
+ * Largest batch whose records keep their buffers as views of it (as the socket reader's 64 KiB
+ * slabs do): past it a kept buffer is copied rather than hold up to 1 MiB of the batch.
+ */
+const VIEW_BATCH_MAX = 64 * 1024;
 
 /** A query held back until the records it names arrive. */
 interface Held {
@@ -40,26 +49,35 @@ interface Held {
 /** Engine addresses, direct records and the queries waiting for them. */
 export class DirectHub {
   readonly #hub: HubState;
+  readonly #askFlush: (engineSocket: Uint8Array) => void;
   readonly #addresses = new Map<string, DirectAddress>();
+  /** Per engine, the routing identity of the socket its records come from. */
+  readonly #sockets = new Map<string, Uint8Array>();
   readonly #held: Held[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  /** @param hub The Hub state records go to. */
-  constructor(hub: HubState) {
+  /**
+   * @param hub The Hub state records go to.
+   * @param askFlush Sends `direct_flush` to an engine's records socket (its routing identity).
+   */
+  constructor(hub: HubState, askFlush: (engineSocket: Uint8Array) => void) {
     this.#hub = hub;
+    this.#askFlush = askFlush;
   }
 
   /**
    * An engine's `direct_address`.
    * @param content `{uuid, url, host}`.
+   * @param socket The routing identity of the socket it came from (where records come from).
    * @returns The engine's uuid, or null when the content is not usable.
    */
-  address(content: JsonObject): string | null {
+  address(content: JsonObject, socket: Uint8Array): string | null {
     const { uuid, url, host } = content;
     if (typeof uuid !== "string" || typeof url !== "string" || typeof host !== "string") {
       return null;
     }
     this.#addresses.set(uuid, { url, host });
+    this.#sockets.set(uuid, socket);
     return uuid;
   }
 
@@ -88,27 +106,34 @@ export class DirectHub {
   /**
    * An engine's `direct_records`: each record into the Hub's tables, then the queries that
    * were waiting for them.
-   * @param content The records' kinds and sizes.
-   * @param buffers Their parts.
-   * @throws {MessageFormatError} A part is not JSON (nothing after it is recorded).
+   * @param content The engine's uuid.
+   * @param buffers One: the records (`direct_records.ts`).
+   * @throws {MessageFormatError} The batch is not in the layout (nothing of it is recorded),
+   *   or a part is not JSON (nothing after it is recorded).
    */
   records(content: JsonObject, buffers: readonly Uint8Array[]): void {
-    const { uuid, records } = content as unknown as DirectRecordsContent;
-    if (typeof uuid !== "string" || !Array.isArray(records)) return;
-    let at = 0;
+    const { uuid } = content as unknown as DirectRecordsContent;
+    if (typeof uuid !== "string" || buffers.length !== 1) {
+      throw new MessageFormatError(
+        "bad-direct-records",
+        `direct_records needs the engine's uuid and one buffer (${buffers.length} came)`,
+      );
+    }
+    const batch = buffers[0];
+    // A kept buffer of a large batch is copied, so that it does not hold the whole batch.
+    const copy = batch.byteLength > VIEW_BATCH_MAX;
     try {
-      for (const [kind, parts, streamed] of records) {
-        if (typeof parts !== "number" || parts < 4 || at + parts > buffers.length) return;
+      for (const { kind, streamed, parts } of readRecords(batch)) {
+        if (parts.length < 4) continue;
         const msg: HubMessage = {
-          header: parsePart(buffers[at], "header"),
-          parent_header: parsePart(buffers[at + 1], "parent_header"),
-          metadata: parsePart(buffers[at + 2], "metadata"),
-          content: parsePart(buffers[at + 3], "content"),
-          buffers: streamed === true ? null : buffers.slice(at + 4, at + parts),
+          header: parsePart(parts[0], "header"),
+          parent_header: parsePart(parts[1], "parent_header"),
+          metadata: parsePart(parts[2], "metadata"),
+          content: parsePart(parts[3], "content"),
+          buffers: streamed ? null : parts.slice(4).map((b) => copy ? b.slice() : b),
         };
-        at += parts;
         if (kind === "request") this.#hub.muxRequest(uuid, msg);
-        else if (kind === "reply") this.#hub.muxReply(uuid, msg);
+        else this.#hub.muxReply(uuid, msg);
       }
     } finally {
       this.#release();
@@ -136,6 +161,10 @@ export class DirectHub {
     }
     if (!this.#held.some((h) => h.who === who) && this.#synced(sync)) return answer();
     this.#held.push({ who, sync, deadline: Date.now() + SYNC_TIMEOUT_MS, answer });
+    for (const entry of sync) {
+      const socket = this.#sockets.get(entry[0]);
+      if (socket !== undefined && !this.#recorded(entry)) this.#askFlush(socket);
+    }
     this.#arm();
   }
 
@@ -147,15 +176,17 @@ export class DirectHub {
   }
 
   #synced(sync: Held["sync"]): boolean {
+    return sync.every((entry) => this.#recorded(entry));
+  }
+
+  /** Whether what a query names of one engine is recorded (or the engine is gone). */
+  #recorded([uuid, request, reply]: Held["sync"][number]): boolean {
     const hub = this.#hub;
-    for (const [uuid, request, reply] of sync) {
-      if (hub.idOf(uuid) === undefined) continue;
-      if (request !== "" && !hub.pending.has(request) && !hub.allCompleted.has(request)) {
-        return false;
-      }
-      if (reply !== "" && !hub.allCompleted.has(reply)) return false;
+    if (hub.idOf(uuid) === undefined) return true;
+    if (request !== "" && !hub.pending.has(request) && !hub.allCompleted.has(request)) {
+      return false;
     }
-    return true;
+    return reply === "" || hub.allCompleted.has(reply);
   }
 
   #release(): void {

@@ -23,7 +23,12 @@ import { bytesKey } from "../zmtp/pipe.ts";
 import type { Message } from "../protocol/messages.ts";
 import type { Session } from "../protocol/session.ts";
 import type { JsonObject } from "./db/types.ts";
-import { DIRECT_ADDRESS, DIRECT_OFFER, DIRECT_RECORDS } from "../protocol/messages/direct.ts";
+import {
+  DIRECT_ADDRESS,
+  DIRECT_FLUSH,
+  DIRECT_OFFER,
+  DIRECT_RECORDS,
+} from "../protocol/messages/direct.ts";
 import { DirectHub } from "./direct_hub.ts";
 import { handleQuery, type Resubmission } from "./hub_queries.ts";
 import type { HubState, Notification } from "./hub_state.ts";
@@ -74,7 +79,11 @@ export class HubServer {
    */
   constructor(options: HubServerOptions) {
     this.#o = options;
-    this.direct = new DirectHub(options.hub);
+    const { session, query } = options;
+    this.direct = new DirectHub(options.hub, (engineSocket) => {
+      const m = session.msg(DIRECT_FLUSH as string, { content: {}, identities: [engineSocket] });
+      sendQuiet(query, session.pack(m));
+    });
     this.done = pump(
       options.query,
       (f) => this.#handle(f),
@@ -139,13 +148,17 @@ export class HubServer {
         return; // quirk #9: never answered
       }
       case DIRECT_ADDRESS: {
-        const uuid = this.direct.address(content);
+        const uuid = this.direct.address(content, idents[0]);
         if (uuid === null) logger.warn(`direct_address without uuid, url and host`);
         else logger.debug(`engine ${uuid} serves the direct path at ${content.url}`);
         return; // never answered
       }
       case DIRECT_RECORDS:
-        this.direct.records(content, msg.buffers);
+        try {
+          this.direct.records(content, msg.buffers);
+        } catch (e) {
+          inbound.handlerError(e, "recording direct_records");
+        }
         return; // never answered
     }
     // The peer (its routing identity) whose queries keep their order.

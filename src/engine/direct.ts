@@ -7,9 +7,10 @@
  * Requests read here join the same shell queue as those from the MUX, and are answered on this
  * socket. Each request is recorded as it arrives and each reply as it is sent, into a block of
  * shared memory (`kernel/record_block.ts`); the records go to the Hub on a DEALER of their own
- * (to the registration endpoint) at most {@linkcode RECORD_FLUSH_MS} later, in one message per
- * batch, in order. While user code holds the worker, the engine's main thread takes them from
- * the block and sends them instead ({@linkcode packRecords}). A message with a buffer of at
+ * (to the registration endpoint) in one message per batch, in order: when the Hub asks for them
+ * (`direct_flush`: a query waits for them), or else at most {@linkcode RECORD_FLUSH_MS} after
+ * the first. While user code holds the worker, the engine's main thread takes them from the
+ * block and sends them instead ({@linkcode packRecords}). A message with a buffer of at
  * least the Hub's `bufferLimit` is copied without its buffers, as the controller's relays leave
  * streamed frames out of its records.
  *
@@ -19,20 +20,24 @@
 import { delimiterIndex } from "../protocol/frames.ts";
 import {
   DIRECT_ADDRESS,
+  DIRECT_FLUSH,
   DIRECT_RECORDS,
   type DirectRecordsContent,
 } from "../protocol/messages/direct.ts";
+import { type DirectRecord, encodeRecords } from "../protocol/messages/direct_records.ts";
 import type { Session } from "../protocol/session.ts";
 import { createSocket, type Socket } from "../zmtp/mod.ts";
-import type { DirectRecord, RecordBlock } from "./kernel/record_block.ts";
+import type { RecordBatch, RecordBlock } from "./kernel/record_block.ts";
 import type { Logger } from "./log.ts";
 
 /**
- * Milliseconds a record may wait for the rest of its batch. Each batch wakes the controller:
- * sending one per reply (or before each next request) made a direct call ~100 µs slower here
- * than batches of 5 ms (interleaved, 2 vCPUs shared by three processes).
+ * Milliseconds a record may wait for the rest of its batch when the Hub does not ask for it.
+ * Each batch wakes the controller, and the two vCPUs here are shared by three processes: a
+ * batch per reply made a direct call ~100 µs slower than batches of 5 ms, and batches of 100 ms
+ * took another ~8 % off it (medians of 500-call blocks, interleaved). A query waiting for the
+ * records asks for them (`direct_flush`), so only another client's read can be this late.
  */
-export const RECORD_FLUSH_MS = 5;
+export const RECORD_FLUSH_MS = 100;
 
 /** Options of {@linkcode DirectServer.start}. */
 export interface DirectServerOptions {
@@ -48,21 +53,21 @@ export interface DirectServerOptions {
   block: RecordBlock;
   /** Where trouble is reported. */
   log: Logger;
+  /** Milliseconds records wait unasked (default {@linkcode RECORD_FLUSH_MS}). */
+  flushMs?: number;
 }
 
 /**
  * A `direct_records` message of an engine.
  * @param session The engine's session (either thread's: same key, same uuid).
- * @param records The records, in order.
+ * @param batch The records, in order, in the batch layout.
  * @returns The packed message.
  */
-export function packRecords(session: Session, records: readonly DirectRecord[]): Uint8Array[] {
-  const content: DirectRecordsContent = {
-    uuid: session.session,
-    records: records.map((r) => [r.kind, r.parts.length, r.streamed]),
-  };
-  const buffers = records.flatMap((r) => r.parts);
-  return session.pack(session.msg(DIRECT_RECORDS, { content: { ...content }, buffers }));
+export function packRecords(session: Session, batch: RecordBatch): Uint8Array[] {
+  const content: DirectRecordsContent = { uuid: session.session, records: batch.count };
+  return session.pack(
+    session.msg(DIRECT_RECORDS, { content: { ...content }, buffers: [batch.bytes] }),
+  );
 }
 
 /** The direct listener and the Hub's copies of what it served. */
@@ -108,6 +113,7 @@ export class DirectServer {
     );
     // Records left by a worker that stopped before sending them.
     if (o.block.count > 0) server.#schedule();
+    void server.#listen();
     return server;
   }
 
@@ -153,29 +159,53 @@ export class DirectServer {
       }
     }
     // Copied into the block: a reply buffer that is the user's own memory may change later.
-    const record = { kind, streamed: end < frames.length, parts: frames.slice(first, end) };
+    const record: DirectRecord = {
+      kind,
+      streamed: end < frames.length,
+      parts: frames.slice(first, end),
+    };
     const block = this.#o.block;
     if (!block.append(record)) {
       this.#flush();
       if (!block.append(record)) {
         // Larger than the whole block: on its own, now (this thread is free: it is recording).
-        this.#write(DIRECT_RECORDS, () => packRecords(this.#o.session, [record]));
+        const batch = { bytes: encodeRecords([record]), count: 1 };
+        this.#write(DIRECT_RECORDS, () => packRecords(this.#o.session, batch));
         return;
       }
     }
     this.#schedule();
   }
 
+  /** Reads the Hub's requests: `direct_flush` sends the records now. */
+  async #listen(): Promise<void> {
+    const hub = this.#hub;
+    try {
+      for await (const frames of hub) {
+        let msgType: string;
+        try {
+          msgType = this.#o.session.unpack(frames).msgType;
+        } catch (e) {
+          this.#o.log.warn(`dropped a bad message from the Hub (direct records): ${e}`);
+          continue;
+        }
+        if (msgType === DIRECT_FLUSH) this.#flush();
+      }
+    } catch (e) {
+      if (!hub.closed) this.#o.log.warn(`Hub connection (direct records) failed: ${e}`);
+    }
+  }
+
   #schedule(): void {
-    this.#timer ??= setTimeout(() => this.#flush(), RECORD_FLUSH_MS);
+    this.#timer ??= setTimeout(() => this.#flush(), this.#o.flushMs ?? RECORD_FLUSH_MS);
   }
 
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const records = this.#o.block.take(true);
-    if (records !== undefined) {
-      this.#write(DIRECT_RECORDS, () => packRecords(this.#o.session, records));
+    const batch = this.#o.block.take(true);
+    if (batch !== undefined) {
+      this.#write(DIRECT_RECORDS, () => packRecords(this.#o.session, batch));
     }
   }
 

@@ -264,9 +264,9 @@ export class Engine implements AsyncDisposable {
           if (!socket.closed) log.warn(`IOPub message not sent: ${e}`);
         });
       },
-      records: (records) => {
+      records: (batch) => {
         try {
-          this.#registrar?.send(packRecords(this.#session, records));
+          this.#registrar?.send(packRecords(this.#session, batch));
         } catch (e) {
           log.error(`cannot pack direct_records: ${e}`);
         }

@@ -11,7 +11,7 @@
 import { IppError } from "../../errors.ts";
 import type { Logger } from "../log.ts";
 import { createHandoffBlock, HandoffReader } from "./iopub_handoff.ts";
-import { createRecordBlock, type DirectRecord, RecordBlock } from "./record_block.ts";
+import { createRecordBlock, RecordBlock, type RecordBatch } from "./record_block.ts";
 import { Flag, type FromServe, type ServeControl, type ServeMsg, Shared } from "./protocol.ts";
 
 /**
@@ -43,7 +43,7 @@ export interface KernelHostOptions {
    * Sends direct-path records to the Hub: the ones the worker keeps (`record_block.ts`) are
    * taken here when a request has held it since the last look, since it cannot send them.
    */
-  records?: (records: DirectRecord[]) => void;
+  records?: (batch: RecordBatch) => void;
   /** Milliseconds to wait for the worker to serve (it may be type-checked first). Default 60 000. */
   startTimeoutMs?: number;
 }

@@ -5,13 +5,20 @@
  * check interrupts) and the worker cannot.
  *
  * The block is an `Int32` header (a lock word, the bytes used, the records held) and a byte area
- * of records `[kind u8][streamed u8][parts u16][len u32 × parts][bytes…]` (little endian),
- * appended by the worker and taken whole by whichever thread sends them. Both sides take the
- * lock word only for a copy; the main thread never waits for it (it tries again at its next
- * look).
+ * of records in the layout of a `direct_records` batch (`protocol/messages/direct_records.ts`),
+ * appended by the worker and taken whole, as one batch, by whichever thread sends them. Both
+ * sides take the lock word only for a copy; the main thread never waits for it (it tries again
+ * at its next look).
  *
  * @module
  */
+
+import {
+  type DirectRecord,
+  MAX_RECORD_PARTS,
+  recordSize,
+  writeRecord,
+} from "../../protocol/messages/direct_records.ts";
 
 /** Bytes of records the block holds (a record that does not fit is sent on its own). */
 export const RECORD_BLOCK_BYTES = 1 << 20;
@@ -21,14 +28,12 @@ const USED = 1;
 const COUNT = 2;
 const HEADER_BYTES = 16;
 
-/** One record: a request as read or a reply as sent, its parts (header … buffers). */
-export interface DirectRecord {
-  /** `"request"` or `"reply"`. */
-  kind: "request" | "reply";
-  /** Whether its buffers were left out. */
-  streamed: boolean;
-  /** Header, parent header, metadata, content, then buffers. */
-  parts: Uint8Array[];
+/** Records taken from a block: their bytes in the `direct_records` layout, and how many. */
+export interface RecordBatch {
+  /** The records, back to back (a copy: the block is reused). */
+  bytes: Uint8Array;
+  /** How many records `bytes` holds. */
+  count: number;
 }
 
 /**
@@ -63,27 +68,14 @@ export class RecordBlock {
    * @returns `false` when it does not fit in the room left.
    */
   append(record: DirectRecord): boolean {
-    const { parts } = record;
-    let size = 4 + 4 * parts.length;
-    for (const p of parts) size += p.byteLength;
+    const size = recordSize(record.parts);
     while (Atomics.compareExchange(this.#hdr, LOCK, 0, 1) !== 0) { /* the main thread copies */ }
     try {
-      let at = this.#hdr[USED];
-      if (at + size > this.#bytes.byteLength || parts.length > 0xffff) return false;
-      const view = this.#view;
-      view.setUint8(at, record.kind === "request" ? 0 : 1);
-      view.setUint8(at + 1, record.streamed ? 1 : 0);
-      view.setUint16(at + 2, parts.length, true);
-      at += 4;
-      for (const p of parts) {
-        view.setUint32(at, p.byteLength, true);
-        at += 4;
+      const at = this.#hdr[USED];
+      if (at + size > this.#bytes.byteLength || record.parts.length > MAX_RECORD_PARTS) {
+        return false;
       }
-      for (const p of parts) {
-        this.#bytes.set(p, at);
-        at += p.byteLength;
-      }
-      this.#hdr[USED] = at;
+      this.#hdr[USED] = writeRecord(this.#bytes, this.#view, at, record);
       Atomics.add(this.#hdr, COUNT, 1);
       return true;
     } finally {
@@ -92,37 +84,23 @@ export class RecordBlock {
   }
 
   /**
-   * Take every record, copied out; the block is empty afterwards.
+   * Take every record, copied out in one piece; the block is empty afterwards.
    * @param wait Spin for the lock (the worker) instead of giving up at once (the main thread).
-   * @returns The records in order, or `undefined` when there are none or the lock was busy.
+   * @returns The batch, or `undefined` when there are no records or the lock was busy.
    */
-  take(wait: boolean): DirectRecord[] | undefined {
+  take(wait: boolean): RecordBatch | undefined {
     if (Atomics.load(this.#hdr, COUNT) === 0) return undefined;
     while (Atomics.compareExchange(this.#hdr, LOCK, 0, 1) !== 0) {
       if (!wait) return undefined;
     }
     try {
-      const out: DirectRecord[] = [];
       const used = this.#hdr[USED];
-      const view = this.#view;
-      let at = 0;
-      while (at < used) {
-        const kind = view.getUint8(at) === 0 ? "request" : "reply";
-        const streamed = view.getUint8(at + 1) === 1;
-        const n = view.getUint16(at + 2, true);
-        at += 4;
-        const lens: number[] = [];
-        for (let i = 0; i < n; i++, at += 4) lens.push(view.getUint32(at, true));
-        const parts: Uint8Array[] = [];
-        for (const len of lens) {
-          parts.push(this.#bytes.slice(at, at + len));
-          at += len;
-        }
-        out.push({ kind, streamed, parts });
-      }
+      const bytes = new Uint8Array(used);
+      bytes.set(this.#bytes.subarray(0, used));
+      const count = this.#hdr[COUNT];
       this.#hdr[USED] = 0;
       Atomics.store(this.#hdr, COUNT, 0);
-      return out;
+      return { bytes, count };
     } finally {
       Atomics.store(this.#hdr, LOCK, 0);
     }

@@ -9,16 +9,18 @@
  * there and gets the replies straight back (two hops). The Hub still records every such task:
  * the engine sends it copies of the requests and replies it served that way, in batches
  * (`direct_records`). A client that asks the Hub something names, per engine, the last request
- * it sent and the last reply it received straight (`direct_sync`); the Hub answers once it
- * has recorded those, so queue status, task records and results read to that client as if
- * every task had gone through the Hub. (Another client may ask a few milliseconds early:
- * records wait at most `RECORD_FLUSH_MS` in the engine.)
+ * it sent and the last reply it received straight (`direct_sync`); the Hub asks those engines
+ * for their records at once (`direct_flush`) and answers once it has recorded those, so queue
+ * status, task records and results read to that client as if every task had gone through the
+ * Hub. (Another client may ask early: unasked, records wait at most `RECORD_FLUSH_MS` in the
+ * engine.)
  *
  * | where | key or message | shape |
  * | --- | --- | --- |
  * | `registration_reply` content | {@linkcode DIRECT_OFFER} | the Hub takes `direct_*` messages: the size from which buffers are left out of records (0: none is) |
  * | engine → Hub, registration socket | {@linkcode DIRECT_ADDRESS} | {@linkcode DirectAddress} |
- * | engine → Hub, registration socket | {@linkcode DIRECT_RECORDS} | {@linkcode DirectRecordsContent}, the records' parts as buffers |
+ * | Hub → engine, to the socket `direct_address` came from | {@linkcode DIRECT_FLUSH} | `{}`: send the records now |
+| engine → Hub, registration socket | {@linkcode DIRECT_RECORDS} | {@linkcode DirectRecordsContent}, one buffer: the records (layout in `direct_records.ts`) |
  * | `connection_reply` content | {@linkcode DIRECT_OFFER} | `{[engine uuid]: DirectAddress}` |
  * | `registration_notification` content | {@linkcode DIRECT_OFFER} | {@linkcode DirectAddress} |
  * | client → Hub, any query's content | {@linkcode DIRECT_SYNC} | `{[engine uuid]: [request msg_id or "", reply's msg_id or ""]}` |
@@ -32,6 +34,8 @@ export const DIRECT_OFFER = "direct";
 export const DIRECT_ADDRESS = "direct_address";
 /** Engine → Hub: copies of requests and replies served on the direct path. */
 export const DIRECT_RECORDS = "direct_records";
+/** Hub → engine: send the records kept so far now (a query waits for them). */
+export const DIRECT_FLUSH = "direct_flush";
 /** Client → Hub, in a query's content: the last request sent and reply received straight, per engine. */
 export const DIRECT_SYNC = "direct_sync";
 
@@ -46,16 +50,16 @@ export interface DirectAddress {
 }
 
 /**
- * Content of {@linkcode DIRECT_RECORDS}: one `[kind, parts, streamed]` per record, in the order
- * the engine received the requests and sent the replies; the message's buffers hold each
- * record's parts in turn (header, parent header, metadata, content, then its buffers).
- * `streamed` is true when the message had a large buffer and its buffers were left out.
+ * Content of {@linkcode DIRECT_RECORDS}. The message's one buffer holds the records, in the
+ * order the engine received the requests and sent the replies, in the layout of
+ * `direct_records.ts` (each with its kind, whether its buffers were left out, and its parts:
+ * header, parent header, metadata, content, then its buffers).
  */
 export interface DirectRecordsContent {
   /** The engine's uuid. */
   uuid: string;
-  /** `"request"` or `"reply"`, how many buffers are its parts, whether buffers were left out. */
-  records: [kind: "request" | "reply", parts: number, streamed: boolean][];
+  /** How many records the buffer holds. */
+  records: number;
 }
 
 let identity: string | null | undefined;

@@ -1,0 +1,105 @@
+/**
+ * The engine's end of the direct path (`src/engine/direct.ts`) against a Hub socket of our own
+ * ZMTP stack: it tells the Hub where it listens, keeps the records of what it served, and sends
+ * them as one batch when the Hub asks (`direct_flush`), not before when its interval is long;
+ * a bad message from the Hub is dropped and the server goes on.
+ */
+
+import assert from "node:assert/strict";
+import { DirectServer } from "../../src/engine/direct.ts";
+import { createRecordBlock, RecordBlock } from "../../src/engine/kernel/record_block.ts";
+import { Logger } from "../../src/engine/log.ts";
+import { DELIMITER } from "../../src/protocol/frames.ts";
+import { DIRECT_FLUSH } from "../../src/protocol/messages/direct.ts";
+import { readRecords } from "../../src/protocol/messages/direct_records.ts";
+import { Session } from "../../src/protocol/session.ts";
+import { createSocket, type Frames } from "../../src/zmtp/mod.ts";
+
+const KEY = "5e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
+const enc = new TextEncoder();
+
+/** The next message on `socket`, or `null` if none comes within `ms`. */
+async function next(socket: { receive(): Promise<Frames> }, ms: number): Promise<Frames | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)));
+  try {
+    return await Promise.race([socket.receive(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("direct server: records wait until the Hub asks, then go as one batch", async () => {
+  const session = new Session({ key: KEY, session: "engine-uuid" });
+  const hub = createSocket("ROUTER", { onProtocolError: () => {} });
+  const registration = await hub.bind("tcp://127.0.0.1:0");
+  const warnings: string[] = [];
+  const log = new Logger({ level: "warn", write: (line) => warnings.push(line) });
+  const server = await DirectServer.start({
+    session,
+    registration,
+    host: "this-host",
+    bufferLimit: 0,
+    block: new RecordBlock(createRecordBlock()),
+    log,
+    flushMs: 3_600_000,
+  });
+  let pending: Promise<Frames> | undefined;
+  try {
+    const [engineSocket, ...address] = (await next(hub, 10_000))!;
+    const said = session.unpack(address);
+    assert.equal(said.msgType, "direct_address");
+    assert.equal(said.content.uuid, "engine-uuid");
+    assert.match(String(said.content.url), /^tcp:\/\/127\.0\.0\.1:\d+$/);
+
+    // A request as read on the direct socket (routing id first) and its reply as sent.
+    const client = enc.encode("client-peer");
+    const request = session.msg("apply_request" as string, { content: {}, identities: [client] });
+    const reply = session.msg("apply_reply" as string, {
+      content: { status: "ok" },
+      parent: request.header,
+      buffers: [Uint8Array.of(7, 7)],
+      identities: [client],
+    });
+    server.recordRequest(session.pack(request));
+    server.recordReply(session.pack(reply));
+
+    pending = hub.receive();
+    assert.equal(await next({ receive: () => pending! }, 300), null, "sent before asked");
+
+    // Not signed with the key: dropped, and the server still answers the next request.
+    await hub.send([
+      engineSocket,
+      enc.encode(DELIMITER),
+      enc.encode("0".repeat(64)),
+      ...[
+        "{}",
+        "{}",
+        "{}",
+        "{}",
+      ].map((s) => enc.encode(s)),
+    ]);
+    await hub.send([engineSocket, ...session.pack(session.msg(DIRECT_FLUSH, { content: {} }))]);
+    const [, ...batch] = (await next({ receive: () => pending! }, 10_000))!;
+    pending = undefined;
+    const sent = session.unpack(batch);
+    assert.equal(sent.msgType, "direct_records");
+    assert.deepEqual(sent.content, { uuid: "engine-uuid", records: 2 });
+    assert.equal(sent.buffers.length, 1);
+    const records = readRecords(sent.buffers[0]);
+    assert.deepEqual(records.map((r) => [r.kind, r.streamed, r.parts.length]), [
+      ["request", false, 4],
+      ["reply", false, 5],
+    ]);
+    const dec = new TextDecoder();
+    assert.equal(JSON.parse(dec.decode(records[0].parts[0])).msg_id, request.header.msg_id);
+    assert.equal(JSON.parse(dec.decode(records[1].parts[1])).msg_id, request.header.msg_id);
+    assert.deepEqual([...records[1].parts[4]], [7, 7]);
+    assert.equal(warnings.length, 1, warnings.join(""));
+    assert.match(warnings[0], /dropped a bad message from the Hub/);
+  } finally {
+    await server.close(0);
+    await hub.close({ linger: 0 });
+    await pending?.catch(() => {});
+  }
+});
