@@ -11,7 +11,7 @@
 import { IppError } from "../../errors.ts";
 import type { Logger } from "../log.ts";
 import { createHandoffBlock, HandoffReader } from "./iopub_handoff.ts";
-import { createRecordBlock, RecordBlock, type RecordBatch } from "./record_block.ts";
+import { createRecordBlock, type RecordBatch, RecordBlock } from "./record_block.ts";
 import { Flag, type FromServe, type ServeControl, type ServeMsg, Shared } from "./protocol.ts";
 
 /**
