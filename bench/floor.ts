@@ -12,6 +12,7 @@
  * | `call_direct` | the same with the client connected straight to the engine (no controller) |
  * | `lb_relay` | load-balanced throughput: 20,000 such requests sent at once, dealt in turn to two engines by a relay that forwards whole messages (each connection written with whatever queued while its previous write was in flight); µs per task |
  * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory, as an engine's or client's new array is |
+ * | `push_direct`, `pull_direct` | the same with the client connected straight to the engine |
  * | `copy_fresh`, `copy_warm` | one copy of 100 MB in one process, into fresh and into already-touched memory |
  *
  * An implementation can only add to these figures, so a goal whose target (Python's figure
@@ -41,6 +42,8 @@ export interface Floor {
   lb_relay_cpu: [number, number, number];
   push_relay: number;
   pull_relay: number;
+  push_direct: number;
+  pull_direct: number;
   copy_fresh: number;
   copy_warm: number;
   /** The bulk size, bytes. */
@@ -362,8 +365,8 @@ async function best3(f: () => Promise<void> | void): Promise<number> {
 /**
  * Measures the floor: starts a relay and an engine process, times `calls` calls through the
  * relay and as many straight to the engine; then `lbTasks` load-balanced tasks through a
- * second relay to two more engines; then `bytes` each way through the first relay (best of
- * three); then stops them.
+ * second relay to two more engines; then `bytes` each way through the first relay and
+ * straight (best of three each); then stops them.
  *
  * @param options Calls to time (default 2,000), load-balanced tasks (default 20,000: the CPU
  * figures come in 10 ms ticks) and the bulk size (default 100 MB).
@@ -396,16 +399,28 @@ export async function measureFloor(
     lr.child.pid,
     ...lbEngines.map((x) => x.child.pid),
   ]);
-  const shellIn = new Reader(shell);
   const bulk = message(bytes, PUSH);
-  const push = await best3(async () => {
-    await writeAll(shell, bulk);
-    await shellIn.next();
-  });
-  const pull = await best3(async () => {
-    await writeAll(shell, message(1, PULL));
-    await shellIn.next();
-  });
+  const bulkFloor = (conn: Deno.Conn) => {
+    const reader = new Reader(conn);
+    return {
+      push: () =>
+        best3(async () => {
+          await writeAll(conn, bulk);
+          await reader.next();
+        }),
+      pull: () =>
+        best3(async () => {
+          await writeAll(conn, message(1, PULL));
+          await reader.next();
+        }),
+    };
+  };
+  const relayBulk = bulkFloor(shell);
+  const push = await relayBulk.push();
+  const pull = await relayBulk.pull();
+  const directBulk = bulkFloor(dShell);
+  const pushDirect = await directBulk.push();
+  const pullDirect = await directBulk.pull();
   const src = new Uint8Array(bytes).fill(1);
   const copyFresh = await best3(() => void new Uint8Array(bytes).set(src));
   const warm = new Uint8Array(bytes).fill(2);
@@ -423,6 +438,8 @@ export async function measureFloor(
     lb_relay_cpu: [lb.cpu[0], lb.cpu[1], lb.cpu[2] + lb.cpu[3]],
     push_relay: push,
     pull_relay: pull,
+    push_direct: pushDirect,
+    pull_direct: pullDirect,
     copy_fresh: copyFresh,
     copy_warm: copyWarm,
     bytes,
@@ -444,8 +461,8 @@ export function floorLines(f: Floor): string[] {
     `(${(1e6 / f.lb_relay).toFixed(0)} tasks/s; CPU per task: client ${us(f.lb_relay_cpu[0])}, ` +
     `controller ${us(f.lb_relay_cpu[1])}, engines ${us(f.lb_relay_cpu[2])})`,
     `${size(f.bytes)} through it into fresh memory: push ${s(f.push_relay)}, pull ` +
-    `${s(f.pull_relay)}; one in-process copy of it: fresh ${s(f.copy_fresh)}, warm ` +
-    `${s(f.copy_warm)}`,
+    `${s(f.pull_relay)}; straight: push ${s(f.push_direct)}, pull ${s(f.pull_direct)}; ` +
+    `one in-process copy of it: fresh ${s(f.copy_fresh)}, warm ${s(f.copy_warm)}`,
   ];
 }
 

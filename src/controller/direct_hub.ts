@@ -82,6 +82,15 @@ export class DirectHub {
   }
 
   /**
+   * An engine left: its address and records socket are forgotten.
+   * @param uuid The engine.
+   */
+  forget(uuid: string): void {
+    this.#addresses.delete(uuid);
+    this.#sockets.delete(uuid);
+  }
+
+  /**
    * Where an engine listens, for a `registration_notification`.
    * @param uuid The engine.
    * @returns Its address, if it sent one.

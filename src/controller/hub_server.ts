@@ -99,9 +99,9 @@ export class HubServer {
   notify(n: Notification): void {
     const s = this.#o.session;
     let content = n.content;
-    const address = n.msgType === "registration_notification"
-      ? this.direct.addressOf(n.content.uuid)
-      : undefined;
+    const registered = n.msgType === "registration_notification";
+    if (!registered) this.direct.forget(n.content.uuid);
+    const address = registered ? this.direct.addressOf(n.content.uuid) : undefined;
     if (address !== undefined) {
       content = { ...content, [DIRECT_OFFER]: { ...address } } as typeof content;
     }

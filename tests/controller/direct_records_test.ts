@@ -166,6 +166,11 @@ Deno.test("direct hub: a query waiting for an engine's records asks that engine 
     assert.deepEqual([answered, asked], [["q0"], ["records-of-e1"]]);
     direct.records({ uuid: e1, records: 1 }, [encodeRecords([record("request", "t1")])]);
     assert.deepEqual([answered, asked], [["q0", "q1"], ["records-of-e1"]]);
+    // An engine that left is not asked (nor offered to clients) any more.
+    direct.forget(e0);
+    assert.equal(direct.addressOf(e0), undefined);
+    direct.query("client-b", { [DIRECT_SYNC]: { [e0]: ["t9", ""] } }, () => answered.push("q2"));
+    assert.deepEqual(asked, ["records-of-e1"]);
   } finally {
     direct.close();
   }
