@@ -11,8 +11,9 @@
  *   of the last request the client sent straight to each engine and of the last it got a reply
  *   to straight, each or `""`) is answered once each of those is recorded, its engine is gone, or
  *   {@linkcode SYNC_TIMEOUT_MS} passed. Each engine it waits for is asked to send its records
- *   now (`direct_flush`), rather than at the end of its batching interval. Each client's queries are answered in the order they
- *   came: one that waits holds back that client's later ones, and no other client's.
+ *   now (`direct_flush`), rather than at the end of its batching interval. Each client's
+ *   queries are answered in the order they came: one that waits holds back that client's later
+ *   ones, and no other client's.
  *
  * @module
  */
@@ -116,30 +117,32 @@ export class DirectHub {
    * An engine's `direct_records`: each record into the Hub's tables, then the queries that
    * were waiting for them.
    * @param content The engine's uuid.
-   * @param buffers One: the records (`direct_records.ts`).
+   * @param buffers The records (`direct_records.ts`), then any part carried on its own.
    * @throws {MessageFormatError} The batch is not in the layout (nothing of it is recorded),
    *   or a part is not JSON (nothing after it is recorded).
    */
   records(content: JsonObject, buffers: readonly Uint8Array[]): void {
     const { uuid } = content as unknown as DirectRecordsContent;
-    if (typeof uuid !== "string" || buffers.length !== 1) {
+    if (typeof uuid !== "string" || buffers.length === 0) {
       throw new MessageFormatError(
         "bad-direct-records",
-        `direct_records needs the engine's uuid and one buffer (${buffers.length} came)`,
+        "direct_records needs the engine's uuid and the records in a buffer",
       );
     }
     const batch = buffers[0];
     // A kept buffer of a large batch is copied, so that it does not hold the whole batch.
     const copy = batch.byteLength > VIEW_BATCH_MAX;
     try {
-      for (const { kind, streamed, parts } of readRecords(batch)) {
+      for (const { kind, streamed, parts } of readRecords(batch, buffers.slice(1))) {
         if (parts.length < 4) continue;
         const msg: HubMessage = {
           header: parsePart(parts[0], "header"),
           parent_header: parsePart(parts[1], "parent_header"),
           metadata: parsePart(parts[2], "metadata"),
           content: parsePart(parts[3], "content"),
-          buffers: streamed ? null : parts.slice(4).map((b) => copy ? b.slice() : b),
+          buffers: streamed
+            ? null
+            : parts.slice(4).map((b) => copy && b.buffer === batch.buffer ? b.slice() : b),
         };
         if (kind === "request") this.#hub.muxRequest(uuid, msg);
         else this.#hub.muxReply(uuid, msg);

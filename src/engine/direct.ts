@@ -65,9 +65,8 @@ export interface DirectServerOptions {
  */
 export function packRecords(session: Session, batch: RecordBatch): Uint8Array[] {
   const content: DirectRecordsContent = { uuid: session.session, records: batch.count };
-  return session.pack(
-    session.msg(DIRECT_RECORDS, { content: { ...content }, buffers: [batch.bytes] }),
-  );
+  const buffers = [batch.bytes, ...batch.external ?? []];
+  return session.pack(session.msg(DIRECT_RECORDS, { content: { ...content }, buffers }));
 }
 
 /** The direct listener and the Hub's copies of what it served. */
@@ -168,8 +167,10 @@ export class DirectServer {
     if (!block.append(record)) {
       this.#flush();
       if (!block.append(record)) {
-        // Larger than the whole block: on its own, now (this thread is free: it is recording).
-        const batch = { bytes: encodeRecords([record]), count: 1 };
+        // Larger than the whole block: on its own, now (this thread is free: it is recording),
+        // its large parts not copied.
+        const external: Uint8Array[] = [];
+        const batch = { bytes: encodeRecords([record], external), count: 1, external };
         this.#write(DIRECT_RECORDS, () => packRecords(this.#o.session, batch));
         return;
       }

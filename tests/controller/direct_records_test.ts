@@ -11,6 +11,7 @@ import { MessageFormatError } from "../../src/errors.ts";
 import {
   type DirectRecord,
   encodeRecords,
+  EXTERNAL_MIN,
   readRecords,
   recordSize,
 } from "../../src/protocol/messages/direct_records.ts";
@@ -24,6 +25,13 @@ import { DirectHub } from "../../src/controller/direct_hub.ts";
 import { makeHub, withEngines } from "./hub_fixtures.ts";
 
 const enc = new TextEncoder();
+/** A batch of records that have no part large enough to travel on its own. */
+const encode = (records: DirectRecord[]) => {
+  const external: Uint8Array[] = [];
+  const batch = encodeRecords(records, external);
+  assert.equal(external.length, 0);
+  return batch;
+};
 const json = (o: unknown) => enc.encode(JSON.stringify(o));
 
 /** A request or reply record of task `msgId`, with `buffers` after its four JSON parts. */
@@ -49,7 +57,7 @@ function record(
 Deno.test("direct records: a batch reads back as written, its parts views of the batch", () => {
   const records = [record("request", "t1", [new Uint8Array([1, 2, 3])]), record("reply", "t1")];
   records.push({ kind: "reply", streamed: true, parts: records[1].parts });
-  const batch = encodeRecords(records);
+  const batch = encode(records);
   assert.equal(batch.byteLength, records.reduce((n, r) => n + recordSize(r.parts), 0));
   const back = readRecords(batch);
   assert.deepEqual(back.map((r) => [r.kind, r.streamed, r.parts.length]), [
@@ -66,7 +74,7 @@ Deno.test("direct records: a batch reads back as written, its parts views of the
 });
 
 Deno.test("direct records: a bad batch is refused whole, saying where", () => {
-  const good = encodeRecords([record("request", "t1"), record("reply", "t1")]);
+  const good = encode([record("request", "t1"), record("reply", "t1")]);
   const cases: [string, Uint8Array, RegExp][] = [
     ["unknown kind", Uint8Array.of(7, 0, 0, 0), /unknown record kind 7 at byte 0/],
     [
@@ -91,6 +99,27 @@ Deno.test("direct records: a bad batch is refused whole, saying where", () => {
   }
 });
 
+Deno.test("direct records: a large part travels beside the batch, not copied into it", () => {
+  const big = new Uint8Array(EXTERNAL_MIN).fill(3);
+  const small = Uint8Array.of(1);
+  const records = [record("request", "t1", [small, big]), record("reply", "t1", [big])];
+  const external: Uint8Array[] = [];
+  const batch = encodeRecords(records, external);
+  assert.deepEqual(external, [big, big]);
+  assert.equal(external[0], big, "the part itself, not a copy");
+  assert.ok(batch.byteLength < EXTERNAL_MIN);
+  const back = readRecords(batch, external);
+  assert.equal(back[0].parts[4].buffer, batch.buffer, "a small part is a view of the batch");
+  assert.deepEqual([...back[0].parts[4]], [1]);
+  assert.equal(back[0].parts[5], big);
+  assert.equal(back[1].parts[4], big);
+  assert.throws(() => readRecords(batch, [big]), /a part beyond the 1 buffers/);
+  assert.throws(
+    () => readRecords(batch, [big, big, big]),
+    /1 buffers after the batch that no part names/,
+  );
+});
+
 Deno.test("record block: records taken as one batch, in order; a full block refuses more", () => {
   const memory = createRecordBlock();
   const block = new RecordBlock(memory);
@@ -105,7 +134,7 @@ Deno.test("record block: records taken as one batch, in order; a full block refu
   assert.equal(block.count, 2);
   const batch = block.take(true)!;
   assert.equal(batch.count, 2);
-  assert.deepEqual(batch.bytes, encodeRecords([first, second]));
+  assert.deepEqual(batch.bytes, encode([first, second]));
   assert.equal(block.count, 0);
   assert.equal(block.take(true), undefined);
 
@@ -127,17 +156,17 @@ Deno.test("direct hub: a batch goes into the Hub's tables; a bad one is refused 
   const [uuid] = withEngines(hub, 1);
   const direct = new DirectHub(hub, () => {});
   direct.records({ uuid, records: 2 }, [
-    encodeRecords([record("request", "t1"), record("request", "t2")]),
+    encode([record("request", "t1"), record("request", "t2")]),
   ]);
   assert.deepEqual([...hub.pending], ["t1", "t2"]);
   assert.throws(
     () => direct.records({ uuid, records: 1 }, [Uint8Array.of(0, 0, 1, 0)]),
     MessageFormatError,
   );
-  assert.throws(() => direct.records({ uuid, records: 0 }, []), /one buffer \(0 came\)/);
+  assert.throws(() => direct.records({ uuid, records: 0 }, []), /the records in a buffer/);
   assert.deepEqual([...hub.pending], ["t1", "t2"]);
   direct.records({ uuid, records: 1 }, [
-    encodeRecords([record("reply", "t1", [Uint8Array.of(5)])]),
+    encode([record("reply", "t1", [Uint8Array.of(5)])]),
   ]);
   assert.deepEqual([...hub.pending], ["t2"]);
   assert.ok(hub.allCompleted.has("t1"));
@@ -145,6 +174,13 @@ Deno.test("direct hub: a batch goes into the Hub's tables; a bad one is refused 
   assert.equal(rec.engine_uuid, uuid);
   assert.deepEqual(rec.result_content, { status: "ok" });
   assert.deepEqual(rec.result_buffers?.map((b) => [...b]), [[5]]);
+
+  // A reply with a buffer carried beside the batch keeps that very buffer.
+  const big = new Uint8Array(EXTERNAL_MIN);
+  const external: Uint8Array[] = [];
+  const batch = encodeRecords([record("reply", "t2", [big])], external);
+  direct.records({ uuid, records: 1 }, [batch, ...external]);
+  assert.equal(hub.db.get("t2").result_buffers?.[0], big);
 });
 
 Deno.test("direct hub: a query waiting for an engine's records asks that engine for them, once", () => {
@@ -164,7 +200,7 @@ Deno.test("direct hub: a query waiting for an engine's records asks that engine 
     direct.query("client-a", content, () => answered.push("q1"));
     assert.equal(DIRECT_SYNC in content, false, "the sync key is taken out of the query");
     assert.deepEqual([answered, asked], [["q0"], ["records-of-e1"]]);
-    direct.records({ uuid: e1, records: 1 }, [encodeRecords([record("request", "t1")])]);
+    direct.records({ uuid: e1, records: 1 }, [encode([record("request", "t1")])]);
     assert.deepEqual([answered, asked], [["q0", "q1"], ["records-of-e1"]]);
     // An engine that left is not asked (nor offered to clients) any more.
     direct.forget(e0);

@@ -34,6 +34,8 @@ export interface RecordBatch {
   bytes: Uint8Array;
   /** How many records `bytes` holds. */
   count: number;
+  /** Parts carried as buffers of their own after `bytes` (a record sent on its own). */
+  external?: Uint8Array[];
 }
 
 /**

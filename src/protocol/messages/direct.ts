@@ -20,7 +20,7 @@
  * | `registration_reply` content | {@linkcode DIRECT_OFFER} | the Hub takes `direct_*` messages: the size from which buffers are left out of records (0: none is) |
  * | engine → Hub, registration socket | {@linkcode DIRECT_ADDRESS} | {@linkcode DirectAddress} |
  * | Hub → engine, to the socket `direct_address` came from | {@linkcode DIRECT_FLUSH} | `{}`: send the records now |
-| engine → Hub, registration socket | {@linkcode DIRECT_RECORDS} | {@linkcode DirectRecordsContent}, one buffer: the records (layout in `direct_records.ts`) |
+ * | engine → Hub, registration socket | {@linkcode DIRECT_RECORDS} | {@linkcode DirectRecordsContent}; buffers: the records (layout in `direct_records.ts`), then any large part carried on its own |
  * | `connection_reply` content | {@linkcode DIRECT_OFFER} | `{[engine uuid]: DirectAddress}` |
  * | `registration_notification` content | {@linkcode DIRECT_OFFER} | {@linkcode DirectAddress} |
  * | client → Hub, any query's content | {@linkcode DIRECT_SYNC} | `{[engine uuid]: [request msg_id or "", reply's msg_id or ""]}` |
@@ -50,15 +50,16 @@ export interface DirectAddress {
 }
 
 /**
- * Content of {@linkcode DIRECT_RECORDS}. The message's one buffer holds the records, in the
+ * Content of {@linkcode DIRECT_RECORDS}. The message's first buffer holds the records, in the
  * order the engine received the requests and sent the replies, in the layout of
  * `direct_records.ts` (each with its kind, whether its buffers were left out, and its parts:
- * header, parent header, metadata, content, then its buffers).
+ * header, parent header, metadata, content, then its buffers); a part too large to copy into it
+ * is one of the buffers after it, in order.
  */
 export interface DirectRecordsContent {
   /** The engine's uuid. */
   uuid: string;
-  /** How many records the buffer holds. */
+  /** How many records the first buffer holds. */
   records: number;
 }
 
