@@ -123,13 +123,6 @@ export class Registrar {
   }
 
   /**
-   * Send `unregistration_request {id}` (PROTOCOL.md §4.5; `null` when registration never
-   * completed). The Hub does not reply. Waits at most `timeoutMs` for the message to be queued.
-   *
-   * @param id The engine id, or `null`.
-   * @param timeoutMs Upper bound of the wait.
-   */
-  /**
    * Send a message already packed (direct-path records handed over by the kernel worker).
    * @param frames The message.
    */
@@ -138,6 +131,13 @@ export class Registrar {
     this.#socket.send(frames).catch((e) => this.#log?.debug(`message to the Hub not sent: ${e}`));
   }
 
+  /**
+   * Send `unregistration_request {id}` (PROTOCOL.md §4.5; `null` when registration never
+   * completed). The Hub does not reply. Waits at most `timeoutMs` for the message to be queued.
+   *
+   * @param id The engine id, or `null`.
+   * @param timeoutMs Upper bound of the wait.
+   */
   async unregister(id: number | null, timeoutMs = 1000): Promise<void> {
     if (this.#socket.closed) return;
     const s = this.#session;
