@@ -213,11 +213,11 @@ function fmt(x: number | undefined): string {
  */
 const FLOORED: Record<string, { goal: number; floor: (f: Floor) => number; perTask?: true }> = {
   lb_throughput: { goal: 20, floor: (f) => f.lb_relay, perTask: true },
-  // Our client reaches our engines straight (the same-host direct path): that floor.
-  direct_roundtrip: { goal: 15, floor: (f) => f.call_direct },
-  // Our client reaches our engines on its host straight (the same-host direct path).
-  push_100MB: { goal: 6, floor: (f) => f.push_direct },
-  pull_100MB: { goal: 6, floor: (f) => f.pull_direct },
+  // Our client reaches our engines on its host straight, over a Unix socket (the same-host
+  // direct path): that floor.
+  direct_roundtrip: { goal: 15, floor: (f) => f.call_direct_ipc },
+  push_100MB: { goal: 6, floor: (f) => f.push_direct_ipc },
+  pull_100MB: { goal: 6, floor: (f) => f.pull_direct_ipc },
 };
 
 /**

@@ -2,7 +2,8 @@
  * This machine's floor for the goals of `bench/compare.ts` that traffic bounds (load-balanced
  * throughput, the direct call, push and pull): what the same traffic costs when nothing is done
  * with it. Deno processes with the roles of a client, a
- * controller and engines pass length-prefixed messages over loopback TCP; the "controller"
+ * controller and engines pass length-prefixed messages over loopback TCP (and, straight to an
+ * engine, over a Unix socket too); the "controller"
  * only moves bytes (no parsing beyond the length prefix, no signatures, no records) and an
  * "engine" only answers.
  *
@@ -10,9 +11,11 @@
  * | --- | --- |
  * | `call_relay` | the message pattern of one direct call through a controller: a 700-byte request; `busy` on IOPub, a 600-byte reply on shell, `idle` on IOPub; the client waits for the reply and `idle` |
  * | `call_direct` | the same with the client connected straight to the engine (no controller) |
+ * | `call_direct_ipc` | the same over a Unix socket (our client's way to an engine on its host) |
  * | `lb_relay` | load-balanced throughput: 20,000 such requests sent at once, dealt in turn to two engines by a relay that forwards whole messages (each connection written with whatever queued while its previous write was in flight); µs per task |
  * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory, as an engine's or client's new array is |
  * | `push_direct`, `pull_direct` | the same with the client connected straight to the engine |
+ * | `push_direct_ipc`, `pull_direct_ipc` | the same over a Unix socket |
  * | `copy_fresh`, `copy_warm` | one copy of 100 MB in one process, into fresh and into already-touched memory |
  *
  * An implementation can only add to these figures, so a goal whose target (Python's figure
@@ -36,6 +39,8 @@ export interface Floor {
   /** CPU per call through the relay (µs, from `/proc`): client, relay, engine. */
   call_relay_cpu: [number, number, number];
   call_direct: number;
+  /** As `call_direct`, over a Unix socket. */
+  call_direct_ipc: number;
   /** Wall time per load-balanced task (µs), two engines. */
   lb_relay: number;
   /** CPU per load-balanced task (µs, from `/proc`): client, relay, both engines. */
@@ -44,6 +49,8 @@ export interface Floor {
   pull_relay: number;
   push_direct: number;
   pull_direct: number;
+  push_direct_ipc: number;
+  pull_direct_ipc: number;
   copy_fresh: number;
   copy_warm: number;
   /** The bulk size, bytes. */
@@ -176,15 +183,21 @@ async function connect(port: number, hello: string): Promise<Deno.TcpConn> {
   return c;
 }
 
+async function connectIpc(path: string, hello: string): Promise<Deno.UnixConn> {
+  const c = await Deno.connect({ transport: "unix", path });
+  await writeAll(c, new TextEncoder().encode(hello));
+  return c;
+}
+
 /** Accepts connections until every hello in `want` has one; returns them by hello. */
 async function accept(
-  l: Deno.TcpListener,
+  l: Deno.Listener,
   want: string[],
-): Promise<Map<string, Deno.TcpConn>> {
-  const got = new Map<string, Deno.TcpConn>();
+): Promise<Map<string, Deno.Conn>> {
+  const got = new Map<string, Deno.Conn>();
   while (got.size < want.length) {
     const c = await l.accept();
-    c.setNoDelay(true);
+    if ("setNoDelay" in c) (c as Deno.TcpConn).setNoDelay(true);
     const h = new Uint8Array(1);
     if ((await c.read(h)) !== 1) throw new Error("floor: no hello");
     got.set(String.fromCharCode(h[0]), c);
@@ -378,7 +391,13 @@ export async function measureFloor(
   const n = options.calls ?? 2000;
   const bytes = options.bytes ?? 100_000_000;
   const r = spawn(["--role=relay"]);
-  const e = spawn(["--role=engine", `--relay=${await r.port}`, `--bytes=${bytes}`]);
+  const ipcPath = `${Deno.makeTempDirSync({ prefix: "ipp-floor-" })}/engine.sock`;
+  const e = spawn([
+    "--role=engine",
+    `--relay=${await r.port}`,
+    `--bytes=${bytes}`,
+    `--ipc=${ipcPath}`,
+  ]);
   const directPort = await e.port;
   const shell = await connect(await r.port, "S");
   const iopub = await connect(await r.port, "I");
@@ -386,6 +405,9 @@ export async function measureFloor(
   const dShell = await connect(directPort, "S");
   const dIopub = await connect(directPort, "I");
   const direct = await calls(dShell, dIopub, n);
+  const iShell = await connectIpc(ipcPath, "S");
+  const iIopub = await connectIpc(ipcPath, "I");
+  const directIpc = await calls(iShell, iIopub, n);
   const lr = spawn(["--role=lbrelay"]);
   const lbPort = await lr.port;
   const lbEngines = ["aA", "bB"].map((h) =>
@@ -421,25 +443,32 @@ export async function measureFloor(
   const directBulk = bulkFloor(dShell);
   const pushDirect = await directBulk.push();
   const pullDirect = await directBulk.pull();
+  const ipcBulk = bulkFloor(iShell);
+  const pushDirectIpc = await ipcBulk.push();
+  const pullDirectIpc = await ipcBulk.pull();
   const src = new Uint8Array(bytes).fill(1);
   const copyFresh = await best3(() => void new Uint8Array(bytes).set(src));
   const warm = new Uint8Array(bytes).fill(2);
   const copyWarm = await best3(() => warm.set(src));
-  for (const c of [shell, iopub, dShell, dIopub, lbTaskConn, lbIopub]) c.close();
+  for (const c of [shell, iopub, dShell, dIopub, iShell, iIopub, lbTaskConn, lbIopub]) c.close();
   for (const p of [e.child, r.child, ...lbEngines.map((x) => x.child), lr.child]) {
     p.kill("SIGTERM");
     await p.status;
   }
+  Deno.removeSync(ipcPath.slice(0, ipcPath.lastIndexOf("/")), { recursive: true });
   return {
     call_relay: relayed.us,
     call_relay_cpu: relayed.cpu as [number, number, number],
     call_direct: direct.us,
+    call_direct_ipc: directIpc.us,
     lb_relay: lb.us,
     lb_relay_cpu: [lb.cpu[0], lb.cpu[1], lb.cpu[2] + lb.cpu[3]],
     push_relay: push,
     pull_relay: pull,
     push_direct: pushDirect,
     pull_direct: pullDirect,
+    push_direct_ipc: pushDirectIpc,
+    pull_direct_ipc: pullDirectIpc,
     copy_fresh: copyFresh,
     copy_warm: copyWarm,
     bytes,
@@ -456,12 +485,13 @@ export function floorLines(f: Floor): string[] {
     `direct call, through a byte-piping controller: ${us(f.call_relay)} (CPU per call: ` +
     `client ${us(f.call_relay_cpu[0])}, controller ${us(f.call_relay_cpu[1])}, engine ` +
     `${us(f.call_relay_cpu[2])}); ` +
-    `client straight to engine: ${us(f.call_direct)}`,
+    `client straight to engine: ${us(f.call_direct)}, over a Unix socket ${us(f.call_direct_ipc)}`,
     `load-balanced tasks through a relay to two engines: ${us(f.lb_relay)} per task ` +
     `(${(1e6 / f.lb_relay).toFixed(0)} tasks/s; CPU per task: client ${us(f.lb_relay_cpu[0])}, ` +
     `controller ${us(f.lb_relay_cpu[1])}, engines ${us(f.lb_relay_cpu[2])})`,
     `${size(f.bytes)} through it into fresh memory: push ${s(f.push_relay)}, pull ` +
     `${s(f.pull_relay)}; straight: push ${s(f.push_direct)}, pull ${s(f.pull_direct)}; ` +
+    `over a Unix socket: push ${s(f.push_direct_ipc)}, pull ${s(f.pull_direct_ipc)}; ` +
     `one in-process copy of it: fresh ${s(f.copy_fresh)}, warm ${s(f.copy_warm)}`,
   ];
 }
@@ -471,6 +501,7 @@ async function child(
   relayPort: number,
   bytes: number,
   hello?: string,
+  ipc?: string,
 ): Promise<void> {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   console.log((l.addr as Deno.NetAddr).port);
@@ -483,16 +514,29 @@ async function child(
   const shell = await connect(relayPort, "s");
   const iopub = await connect(relayPort, "i");
   const direct = accept(l, ["S", "I"]);
+  const overIpc = ipc === undefined
+    ? undefined
+    : accept(Deno.listen({ transport: "unix", path: ipc }), ["S", "I"]);
   const done = engine(shell, iopub, bytes);
   const d = await direct;
-  await Promise.all([done, engine(d.get("S")!, d.get("I")!, bytes)]);
+  const served = [done, engine(d.get("S")!, d.get("I")!, bytes)];
+  const u = await overIpc;
+  if (u !== undefined) served.push(engine(u.get("S")!, u.get("I")!, bytes));
+  await Promise.all(served);
 }
 
 if (import.meta.main) {
   const arg = (k: string) => Deno.args.find((a) => a.startsWith(`--${k}=`))?.split("=")[1];
   const role = arg("role");
-  if (role) await child(role, Number(arg("relay") ?? 0), Number(arg("bytes") ?? 0), arg("hello"));
-  else {
+  if (role) {
+    await child(
+      role,
+      Number(arg("relay") ?? 0),
+      Number(arg("bytes") ?? 0),
+      arg("hello"),
+      arg("ipc"),
+    );
+  } else {
     const bytes = arg("bytes");
     const f = await measureFloor(bytes === undefined ? {} : { bytes: Number(bytes) });
     for (const line of floorLines(f)) console.log(line);

@@ -1,6 +1,7 @@
 /**
  * The client's end of the same-host direct path (`src/protocol/messages/direct.ts`): which
- * engines it reaches straight, over one ROUTER connected to each engine's loopback port.
+ * engines it reaches straight, over one ROUTER connected to each engine's Unix socket when it
+ * can reach it (`ipcUsable`), else its loopback port.
  *
  * A direct-view request to an engine that offered an address on this host goes straight to it
  * once the connection is up. Requests to one engine keep their order: the client switches an
@@ -11,7 +12,7 @@
  * @module
  */
 
-import { type DirectAddress, hostIdentity } from "../protocol/messages/direct.ts";
+import { type DirectAddress, hostIdentity, ipcUsable } from "../protocol/messages/direct.ts";
 import { createSocket, type Frames, type Socket } from "../zmtp/mod.ts";
 
 /** Per engine: its address, unanswered requests per path, and the path in use. */
@@ -51,6 +52,15 @@ export class DirectRoutes {
   }
 
   /**
+   * Where requests to an engine go when they go straight.
+   * @param uuid The engine.
+   * @returns Its Unix socket or loopback endpoint, or undefined when it is not on this host.
+   */
+  endpoint(uuid: string): string | undefined {
+    return this.#routes.get(uuid)?.url;
+  }
+
+  /**
    * An engine's address from the Hub: connect to it when it is on this host.
    * @param uuid The engine.
    * @param address What the Hub sent (checked here).
@@ -59,12 +69,13 @@ export class DirectRoutes {
     const a = address as Partial<DirectAddress> | null;
     if (typeof a?.url !== "string" || typeof a.host !== "string") return;
     if (a.host !== hostIdentity() || !a.url.startsWith("tcp://127.0.0.1:")) return;
+    const url = ipcUsable(a.ipc) ? a.ipc : a.url;
     const known = this.#routes.get(uuid);
-    if (known?.url === a.url) return;
+    if (known?.url === url) return;
     if (known !== undefined) this.forget(uuid);
     this.#socket ??= this.#open();
-    this.#socket.connect(a.url);
-    this.#routes.set(uuid, { url: a.url, viaMux: 0, viaDirect: 0, direct: false });
+    this.#socket.connect(url);
+    this.#routes.set(uuid, { url, viaMux: 0, viaDirect: 0, direct: false });
   }
 
   /**

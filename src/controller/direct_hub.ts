@@ -68,16 +68,16 @@ export class DirectHub {
 
   /**
    * An engine's `direct_address`.
-   * @param content `{uuid, url, host}`.
+   * @param content `{uuid, url, host, ipc?}`.
    * @param socket The routing identity of the socket it came from (where records come from).
    * @returns The engine's uuid, or null when the content is not usable.
    */
   address(content: JsonObject, socket: Uint8Array): string | null {
-    const { uuid, url, host } = content;
+    const { uuid, url, host, ipc } = content;
     if (typeof uuid !== "string" || typeof url !== "string" || typeof host !== "string") {
       return null;
     }
-    this.#addresses.set(uuid, { url, host });
+    this.#addresses.set(uuid, typeof ipc === "string" ? { url, host, ipc } : { url, host });
     this.#sockets.set(uuid, socket);
     return uuid;
   }

@@ -1,8 +1,8 @@
 /**
  * The engine's end of the same-host direct path (`src/protocol/messages/direct.ts`): a second
- * shell ROUTER, bound on a loopback port, that a client of ours on this host sends its
- * direct-view requests to; and the copies of what it served, sent to the Hub in batches so the
- * Hub's task records stay whole.
+ * shell ROUTER, bound on a loopback port and (where it can) a Unix socket, that a client of
+ * ours on this host sends its direct-view requests to; and the copies of what it served, sent
+ * to the Hub in batches so the Hub's task records stay whole.
  *
  * Requests read here join the same shell queue as those from the MUX, and are answered on this
  * socket. Each request is recorded as it arrives and each reply as it is sent, into a block of
@@ -21,8 +21,11 @@ import { delimiterIndex } from "../protocol/frames.ts";
 import {
   DIRECT_ADDRESS,
   DIRECT_FLUSH,
+  DIRECT_IPC_NAME,
   DIRECT_RECORDS,
+  directIpcPath,
   type DirectRecordsContent,
+  granted,
 } from "../protocol/messages/direct.ts";
 import { type DirectRecord, encodeRecords } from "../protocol/messages/direct_records.ts";
 import type { Session } from "../protocol/session.ts";
@@ -69,6 +72,54 @@ export function packRecords(session: Session, batch: RecordBatch): Uint8Array[] 
   return session.pack(session.msg(DIRECT_RECORDS, { content: { ...content }, buffers }));
 }
 
+/**
+ * Binds the listener to a Unix socket too, readable and writable by this user only; a client
+ * that can reach it uses it instead of the loopback port (the kernel's TCP path is most of the
+ * difference: ~40 µs of CPU per call on each side here).
+ * @returns Its endpoint, or undefined when there is none (the loopback port still serves).
+ */
+async function bindIpc(socket: Socket, uuid: string, log: Logger): Promise<string | undefined> {
+  const path = directIpcPath(uuid);
+  if (path === null) return undefined;
+  try {
+    const endpoint = await socket.bind(`ipc://${path}`);
+    Deno.chmodSync(path, 0o600);
+    sweepStaleSockets(path.slice(0, path.lastIndexOf("/")), log);
+    return endpoint;
+  } catch (e) {
+    log.debug(`direct path: no Unix socket at ${path} (${(e as Error).message})`);
+    return undefined;
+  }
+}
+
+/**
+ * Removes the Unix sockets that engines killed before they could close left in `dir`: those
+ * named as `directIpcPath` names them whose process is gone. Linux only (it asks `/proc`);
+ * a file it may not remove (another user's) stays.
+ */
+function sweepStaleSockets(dir: string, log: Logger): void {
+  if (Deno.build.os !== "linux") return;
+  if (!granted({ name: "read", path: dir }) || !granted({ name: "read", path: "/proc" })) return;
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      const pid = DIRECT_IPC_NAME.exec(entry.name)?.[1];
+      if (pid === undefined || Number(pid) === Deno.pid) continue;
+      try {
+        Deno.statSync(`/proc/${pid}`);
+      } catch {
+        try {
+          Deno.removeSync(`${dir}/${entry.name}`);
+          log.debug(`direct path: removed ${entry.name} (its engine is gone)`);
+        } catch {
+          // Another user's, or removed meanwhile.
+        }
+      }
+    }
+  } catch {
+    // The directory cannot be listed, or /proc not read: nothing is swept.
+  }
+}
+
 /** The direct listener and the Hub's copies of what it served. */
 export class DirectServer {
   /** The loopback shell ROUTER (replies to its requests go back on it). */
@@ -98,6 +149,7 @@ export class DirectServer {
         o.log.warn(`direct connection from ${peer} dropped: ${reason}`),
     });
     const url = await socket.bind("tcp://127.0.0.1:0");
+    const ipc = await bindIpc(socket, uuid, o.log);
     const hub = createSocket("DEALER", {
       sendHwm: 0,
       onProtocolError: (reason, peer) =>
@@ -108,7 +160,7 @@ export class DirectServer {
     const s = o.session;
     server.#write(
       DIRECT_ADDRESS,
-      () => s.pack(s.msg(DIRECT_ADDRESS, { content: { uuid, url, host: o.host } })),
+      () => s.pack(s.msg(DIRECT_ADDRESS, { content: { uuid, url, host: o.host, ipc } })),
     );
     // Records left by a worker that stopped before sending them.
     if (o.block.count > 0) server.#schedule();

@@ -2,18 +2,28 @@
  * The engine's end of the direct path (`src/engine/direct.ts`) against a Hub socket of our own
  * ZMTP stack: it tells the Hub where it listens, keeps the records of what it served, and sends
  * them as one batch when the Hub asks (`direct_flush`), not before when its interval is long;
- * a bad message from the Hub is dropped and the server goes on.
+ * a bad message from the Hub is dropped and the server goes on. Its Unix socket is this user's
+ * only, a client of ours (`DirectRoutes`) that can reach it uses it and one that cannot the
+ * loopback port, and the sockets of engines that were killed are removed when an engine starts.
  */
 
 import assert from "node:assert/strict";
+import { DirectRoutes } from "../../src/client/direct_routes.ts";
 import { DirectServer } from "../../src/engine/direct.ts";
 import { createRecordBlock, RecordBlock } from "../../src/engine/kernel/record_block.ts";
 import { Logger } from "../../src/engine/log.ts";
 import { DELIMITER } from "../../src/protocol/frames.ts";
-import { DIRECT_FLUSH } from "../../src/protocol/messages/direct.ts";
+import {
+  DIRECT_FLUSH,
+  type DirectAddress,
+  directIpcPath,
+  hostIdentity,
+  ipcUsable,
+} from "../../src/protocol/messages/direct.ts";
 import { readRecords } from "../../src/protocol/messages/direct_records.ts";
 import { Session } from "../../src/protocol/session.ts";
 import { createSocket, type Frames } from "../../src/zmtp/mod.ts";
+import { waitFor } from "../client/python_cluster.ts";
 
 const KEY = "5e1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b";
 const enc = new TextEncoder();
@@ -102,4 +112,85 @@ Deno.test("direct server: records wait until the Hub asks, then go as one batch"
     await hub.close({ linger: 0 });
     await pending?.catch(() => {});
   }
+});
+
+Deno.test("direct server: a Unix socket for this user, preferred by a client that can reach it; killed engines' sockets swept", async () => {
+  const uuid = crypto.randomUUID();
+  const path = directIpcPath(uuid)!;
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  // Left by engines that were killed: one whose process is gone, one whose process runs.
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const running = new Deno.Command("sleep", { args: ["60"] }).spawn();
+  const staleFile = `${dir}/ipp-direct-${gone.pid}-${uuid}.sock`;
+  const liveFile = `${dir}/ipp-direct-${running.pid}-${uuid}.sock`;
+  Deno.writeFileSync(staleFile, new Uint8Array());
+  Deno.writeFileSync(liveFile, new Uint8Array());
+  const session = new Session({ key: KEY, session: uuid });
+  const hub = createSocket("ROUTER", { onProtocolError: () => {} });
+  const registration = await hub.bind("tcp://127.0.0.1:0");
+  const log = new Logger({ level: "warn", write: () => {} });
+  const server = await DirectServer.start({
+    session,
+    registration,
+    host: hostIdentity()!,
+    bufferLimit: 0,
+    block: new RecordBlock(createRecordBlock()),
+    log,
+  });
+  const routes = new DirectRoutes({ read: () => {}, warn: () => {} });
+  try {
+    assert.throws(() => Deno.statSync(staleFile), Deno.errors.NotFound, "stale socket swept");
+    assert.ok(Deno.statSync(liveFile).isFile, "a running engine's socket kept");
+    const [, ...frames] = (await next(hub, 10_000))!;
+    const address = session.unpack(frames).content as unknown as DirectAddress;
+    assert.equal(address.ipc, `ipc://${path}`);
+    const info = Deno.statSync(path);
+    assert.ok(info.isSocket);
+    assert.equal(info.mode! & 0o777, 0o600, "owner only");
+    assert.ok(ipcUsable(address.ipc));
+
+    // Not reachable (no such file, not a socket, not ipc): the loopback port instead.
+    assert.equal(ipcUsable(`ipc://${path}.missing`), false);
+    const plain = await Deno.makeTempFile();
+    assert.equal(ipcUsable(`ipc://${plain}`), false);
+    await Deno.remove(plain);
+    assert.equal(ipcUsable(address.url), false);
+    routes.learn("elsewhere", { ...address, ipc: `ipc://${path}.missing` });
+    assert.equal(routes.endpoint("elsewhere"), address.url);
+    routes.forget("elsewhere");
+
+    // A client of ours learns the address, connects over the Unix socket, and its request
+    // arrives on the server's socket.
+    routes.learn(uuid, address);
+    assert.equal(routes.endpoint(uuid), address.ipc);
+    const request = session.pack(session.msg("apply_request" as string, { content: {} }));
+    // Through the "MUX" (here the Hub's socket) until the straight connection is up.
+    const mux = createSocket("DEALER", {});
+    mux.connect(registration);
+    try {
+      await waitFor(
+        async () => {
+          await routes.send([enc.encode(uuid), ...request], mux, "m");
+          if (routes.engines.length === 1) return true;
+          routes.replied(enc.encode(uuid), false, "m"); // as its reply through the MUX would
+          return false;
+        },
+        10_000,
+        "the request sent straight",
+      );
+      const got = session.unpack(await server.socket.receive());
+      assert.equal(got.msgType, "apply_request");
+    } finally {
+      await mux.close({ linger: 0 });
+    }
+  } finally {
+    await routes.close(0);
+    await server.close(0);
+    await hub.close({ linger: 0 });
+    running.kill();
+    await running.status;
+    for (const f of [staleFile, liveFile]) await Deno.remove(f).catch(() => {});
+  }
+  assert.throws(() => Deno.statSync(path), Deno.errors.NotFound, "removed on close");
 });
