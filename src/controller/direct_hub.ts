@@ -6,7 +6,10 @@
  * - `direct_address` from an engine: kept, then sent to clients in `registration_notification`
  *   and `connection_reply` (under `direct`).
  * - `direct_records` from an engine: each request and reply is recorded as if the MUX relay
- *   had seen it (`HubState.muxRequest` / `muxReply`), in the order the engine sent them.
+ *   had seen it (`HubState.muxRequest` / `muxReply`), in the order the engine sent them. An
+ *   engine's records come from two sockets (its worker's, and its main thread's while user code
+ *   holds the worker), so a reply may come before its request: it is kept until the request
+ *   comes (at most {@linkcode EARLY_REPLIES_MAX}), not dropped as the MUX relay's would be.
  * - a query whose content names `direct_sync` (`{engine uuid: [request, reply]}`: the msg_ids
  *   of the last request the client sent straight to each engine and of the last it got a reply
  *   to straight, each or `""`) is answered once each of those is recorded, its engine is gone, or
@@ -38,6 +41,9 @@ export const SYNC_TIMEOUT_MS = 5000;
  */
 const VIEW_BATCH_MAX = 64 * 1024;
 
+/** Replies kept until their request's record comes; past this, the oldest is dropped. */
+export const EARLY_REPLIES_MAX = 10_000;
+
 /** A query held back until the records it names arrive. */
 interface Held {
   /** The asking client (its routing identity). */
@@ -55,6 +61,8 @@ export class DirectHub {
   /** Per engine, the routing identity of the socket its records come from. */
   readonly #sockets = new Map<string, Uint8Array>();
   readonly #held: Held[] = [];
+  /** Replies recorded before their request, by the request's msg_id: `[engine uuid, reply]`. */
+  readonly #early = new Map<string, [string, HubMessage]>();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -83,12 +91,14 @@ export class DirectHub {
   }
 
   /**
-   * An engine left: its address and records socket are forgotten.
+   * An engine left: its address, records socket and replies kept for requests not recorded
+   * are forgotten.
    * @param uuid The engine.
    */
   forget(uuid: string): void {
     this.#addresses.delete(uuid);
     this.#sockets.delete(uuid);
+    for (const [id, [engine]] of this.#early) if (engine === uuid) this.#early.delete(id);
   }
 
   /**
@@ -144,8 +154,8 @@ export class DirectHub {
             ? null
             : parts.slice(4).map((b) => copy && b.buffer === batch.buffer ? b.slice() : b),
         };
-        if (kind === "request") this.#hub.muxRequest(uuid, msg);
-        else this.#hub.muxReply(uuid, msg);
+        if (kind === "request") this.#request(uuid, msg);
+        else this.#reply(uuid, msg);
       }
     } finally {
       this.#release();
@@ -185,6 +195,29 @@ export class DirectHub {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#held.length = 0;
+  }
+
+  #request(uuid: string, msg: HubMessage): void {
+    this.#hub.muxRequest(uuid, msg);
+    if (this.#early.size === 0) return;
+    const id = msg.header.msg_id;
+    const early = typeof id === "string" ? this.#early.get(id) : undefined;
+    if (early === undefined) return;
+    this.#early.delete(id as string);
+    this.#hub.muxReply(early[0], early[1]);
+  }
+
+  #reply(uuid: string, msg: HubMessage): void {
+    const id = msg.parent_header.msg_id;
+    const hub = this.#hub;
+    if (typeof id === "string" && !hub.pending.has(id) && !hub.allCompleted.has(id)) {
+      if (this.#early.size >= EARLY_REPLIES_MAX) {
+        this.#early.delete(this.#early.keys().next().value!);
+      }
+      this.#early.set(id, [uuid, msg]);
+      return;
+    }
+    hub.muxReply(uuid, msg);
   }
 
   #synced(sync: Held["sync"]): boolean {

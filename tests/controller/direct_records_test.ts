@@ -2,8 +2,8 @@
  * The direct path's records on their way to the Hub: the batch layout
  * (`protocol/messages/direct_records.ts`), the engine's shared-memory block that holds them
  * (`engine/kernel/record_block.ts`), and the Hub's side (`controller/direct_hub.ts`): a batch
- * goes into the Hub's tables, a bad one is refused whole, and a query waiting for an engine's
- * records asks that engine for them.
+ * goes into the Hub's tables, a bad one is refused whole, a reply that overtakes its request
+ * is kept for it, and a query waiting for an engine's records asks that engine for them.
  */
 
 import assert from "node:assert/strict";
@@ -207,6 +207,31 @@ Deno.test("direct hub: a query waiting for an engine's records asks that engine 
     assert.equal(direct.addressOf(e0), undefined);
     direct.query("client-b", { [DIRECT_SYNC]: { [e0]: ["t9", ""] } }, () => answered.push("q2"));
     assert.deepEqual(asked, ["records-of-e1"]);
+  } finally {
+    direct.close();
+  }
+});
+
+Deno.test("direct hub: a reply recorded before its request is kept until the request comes", () => {
+  const { hub } = makeHub();
+  const [e0, e1] = withEngines(hub, 2);
+  const direct = new DirectHub(hub, () => {});
+  const answered: string[] = [];
+  try {
+    // The main thread's batch (the request) overtaken by the worker's (its reply).
+    direct.records({ uuid: e0, records: 1 }, [encode([record("reply", "t1")])]);
+    assert.equal(hub.allCompleted.has("t1"), false);
+    direct.query("client-a", { [DIRECT_SYNC]: { [e0]: ["t1", "t1"] } }, () => answered.push("q"));
+    assert.deepEqual(answered, [], "waits for the request");
+    direct.records({ uuid: e0, records: 1 }, [encode([record("request", "t1")])]);
+    assert.deepEqual(answered, ["q"]);
+    assert.ok(hub.allCompleted.has("t1"));
+    assert.deepEqual(hub.db.get("t1").result_content, { status: "ok" });
+    // Kept replies of an engine that left are dropped with it.
+    direct.records({ uuid: e1, records: 1 }, [encode([record("reply", "t2")])]);
+    direct.forget(e1);
+    direct.records({ uuid: e1, records: 1 }, [encode([record("request", "t2")])]);
+    assert.equal(hub.allCompleted.has("t2"), false);
   } finally {
     direct.close();
   }

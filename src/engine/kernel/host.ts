@@ -20,6 +20,13 @@ import { Flag, type FromServe, type ServeControl, type ServeMsg, Shared } from "
  */
 export const ANNOUNCE_CHECK_MS = 1000;
 
+/**
+ * How often the main thread looks for direct-path records the worker cannot send: a request
+ * running at two looks in a row (100–200 ms) holds the worker, which then cannot read the Hub's
+ * `direct_flush` either, so a query of the Hub waiting for them would wait for the request.
+ */
+export const RECORDS_CHECK_MS = 100;
+
 /** What {@linkcode KernelHost.serve} needs besides what the host already knows. */
 export type ServeOptions = Omit<
   ServeMsg,
@@ -41,7 +48,8 @@ export interface KernelHostOptions {
   publish?: (frames: Uint8Array[]) => Promise<unknown> | void;
   /**
    * Sends direct-path records to the Hub: the ones the worker keeps (`record_block.ts`) are
-   * taken here when a request has held it since the last look, since it cannot send them.
+   * taken here when a request has held it since the last look ({@linkcode RECORDS_CHECK_MS}),
+   * since it cannot send them.
    */
   records?: (batch: RecordBatch) => void;
   /** Milliseconds to wait for the worker to serve (it may be type-checked first). Default 60 000. */
@@ -67,6 +75,9 @@ export class KernelHost {
   /** The request seen running at the last look ({@linkcode ANNOUNCE_CHECK_MS}); -1: none. */
   #seenRequest = -1;
   readonly #watch: ReturnType<typeof setInterval>;
+  /** The request seen running at the last look for records; -1: none. */
+  #recordsSeen = -1;
+  #recordsWatch: ReturnType<typeof setInterval> | undefined;
 
   private constructor(options: KernelHostOptions) {
     this.#o = options;
@@ -93,8 +104,27 @@ export class KernelHost {
     }
     const slot = Shared.FLAGS + Atomics.load(ctl, Shared.GEN);
     Atomics.compareExchange(ctl, slot, Flag.CLEAR, Flag.ANNOUNCE);
-    // Held since the last look: the worker cannot send its direct-path records either.
-    const records = this.#records?.take(false);
+  }
+
+  /**
+   * Sends the direct-path records of a worker held since the last look (a request running at
+   * both): it can neither send them nor read the Hub asking for them. A request that awaits
+   * does not hold the worker; records taken here then go beside the worker's own batches, and
+   * the Hub keeps a reply that overtakes its request (`DirectHub`).
+   */
+  #lookForHeldRecords(): void {
+    const ctl = this.#ctl;
+    const block = this.#records;
+    if (block === undefined || Atomics.load(ctl, Shared.RUNNING) === 0) {
+      this.#recordsSeen = -1;
+      return;
+    }
+    const request = Atomics.load(ctl, Shared.REQUESTS);
+    if (request !== this.#recordsSeen) {
+      this.#recordsSeen = request;
+      return;
+    }
+    const records = block.count === 0 ? undefined : block.take(false);
     if (records !== undefined) this.#o.records?.(records);
   }
 
@@ -123,6 +153,7 @@ export class KernelHost {
     if (options.direct !== undefined) {
       records = createRecordBlock();
       this.#records = new RecordBlock(records);
+      this.#recordsWatch ??= setInterval(() => this.#lookForHeldRecords(), RECORDS_CHECK_MS);
     }
     this.#serve = {
       ...options,
@@ -184,6 +215,7 @@ export class KernelHost {
   close(timeoutMs = 3000): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#watch);
+      clearInterval(this.#recordsWatch);
       const ctl = this.#ctl;
       Atomics.store(ctl, Shared.CLOSING, 1);
       Atomics.store(ctl, Shared.FLAGS + Atomics.load(ctl, Shared.GEN), Flag.INTERRUPT);
