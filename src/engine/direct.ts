@@ -122,7 +122,7 @@ function sweepStaleSockets(dir: string, log: Logger): void {
 
 /** The direct listener and the Hub's copies of what it served. */
 export class DirectServer {
-  /** The loopback shell ROUTER (replies to its requests go back on it). */
+  /** The shell ROUTER on the loopback port and Unix socket (replies go back on it). */
   readonly socket: Socket;
   readonly #o: DirectServerOptions;
   readonly #hub: Socket;
