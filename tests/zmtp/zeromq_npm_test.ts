@@ -7,10 +7,7 @@ import assert from "node:assert/strict";
 import { createSocket } from "../../src/zmtp/mod.ts";
 import { b, s, until, within } from "./helpers.ts";
 
-// Not in deno.json's imports: only this test needs the native addon, and an import-map entry
-// would make every `deno run` of the project (the README's demo) install it and warn about its
-// build scripts.
-let zmq: typeof import("npm:zeromq@6") | undefined;
+let zmq: typeof import("zeromq") | undefined;
 
 /**
  * Wait until an npm:zeromq socket has a message before calling its `receive()`: under Deno a
@@ -20,8 +17,7 @@ async function readable(sock: { readable: boolean }): Promise<void> {
   await until(() => sock.readable, 5_000, "npm:zeromq socket readable");
 }
 try {
-  // deno-lint-ignore no-import-prefix -- test-only dependency, kept out of the import map (above)
-  zmq = await import("npm:zeromq@6");
+  zmq = await import("zeromq");
 } catch (e) {
   console.warn(`skipping npm:zeromq tests: ${(e as Error).message}`);
 }
