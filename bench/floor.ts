@@ -1,11 +1,10 @@
 /**
  * This machine's floor for the goals of `bench/compare.ts` that traffic bounds (load-balanced
  * throughput, the direct call, push and pull): what the same traffic costs when nothing is done
- * with it. Deno processes with the roles of a client, a
- * controller and engines pass length-prefixed messages over loopback TCP (and, straight to an
- * engine, over a Unix socket too); the "controller"
- * only moves bytes (no parsing beyond the length prefix, no signatures, no records) and an
- * "engine" only answers.
+ * with it. Deno processes with the roles of a client, a controller and engines pass
+ * length-prefixed messages over loopback TCP (and, straight to an engine, over a Unix socket
+ * too); the "controller" only moves bytes (no parsing beyond the length prefix, no signatures,
+ * no records) and an "engine" only answers.
  *
  * | figure | what |
  * | --- | --- |
@@ -377,9 +376,9 @@ async function best3(f: () => Promise<void> | void): Promise<number> {
 
 /**
  * Measures the floor: starts a relay and an engine process, times `calls` calls through the
- * relay and as many straight to the engine; then `lbTasks` load-balanced tasks through a
- * second relay to two more engines; then `bytes` each way through the first relay and
- * straight (best of three each); then stops them.
+ * relay and as many straight to the engine, over loopback TCP and over a Unix socket; then
+ * `lbTasks` load-balanced tasks through a second relay to two more engines; then `bytes` each
+ * way through the first relay and straight both ways (best of three each); then stops them.
  *
  * @param options Calls to time (default 2,000), load-balanced tasks (default 20,000: the CPU
  * figures come in 10 ms ticks) and the bulk size (default 100 MB).
