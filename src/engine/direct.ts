@@ -100,23 +100,29 @@ async function bindIpc(socket: Socket, uuid: string, log: Logger): Promise<strin
 function sweepStaleSockets(dir: string, log: Logger): void {
   if (Deno.build.os !== "linux") return;
   if (!granted({ name: "read", path: dir }) || !granted({ name: "read", path: "/proc" })) return;
-  try {
-    for (const entry of Deno.readDirSync(dir)) {
-      const pid = DIRECT_IPC_NAME.exec(entry.name)?.[1];
-      if (pid === undefined || Number(pid) === Deno.pid) continue;
-      try {
-        Deno.statSync(`/proc/${pid}`);
-      } catch {
-        try {
-          Deno.removeSync(`${dir}/${entry.name}`);
-          log.debug(`direct path: removed ${entry.name} (its engine is gone)`);
-        } catch {
-          // Another user's, or removed meanwhile.
-        }
-      }
+  const gone = (pid: string) => {
+    try {
+      Deno.statSync(`/proc/${pid}`);
+      return false;
+    } catch {
+      return true;
     }
+  };
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
   } catch {
-    // The directory cannot be listed, or /proc not read: nothing is swept.
+    return; // the directory cannot be listed: nothing is swept
+  }
+  for (const { name } of entries) {
+    const pid = DIRECT_IPC_NAME.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === Deno.pid || !gone(pid)) continue;
+    try {
+      Deno.removeSync(`${dir}/${name}`);
+      log.debug(`direct path: removed ${name} (its engine is gone)`);
+    } catch {
+      // Another user's, or removed meanwhile.
+    }
   }
 }
 

@@ -27,6 +27,29 @@ export const ANNOUNCE_CHECK_MS = 1000;
  */
 export const RECORDS_CHECK_MS = 100;
 
+/** One of the main thread's periodic looks at the worker: is a request holding it? */
+class HeldLook {
+  readonly #ctl: Int32Array;
+  /** The request seen running at the last look; -1: none. */
+  #seen = -1;
+
+  constructor(ctl: Int32Array) {
+    this.#ctl = ctl;
+  }
+
+  /** Looks now: whether the request running now was running at the last look too. */
+  held(): boolean {
+    if (Atomics.load(this.#ctl, Shared.RUNNING) === 0) {
+      this.#seen = -1;
+      return false;
+    }
+    const request = Atomics.load(this.#ctl, Shared.REQUESTS);
+    if (request === this.#seen) return true;
+    this.#seen = request;
+    return false;
+  }
+}
+
 /** What {@linkcode KernelHost.serve} needs besides what the host already knows. */
 export type ServeOptions = Omit<
   ServeMsg,
@@ -72,11 +95,11 @@ export class KernelHost {
   #serving: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #closed: (() => void) | undefined;
   #closing: Promise<void> | undefined;
-  /** The request seen running at the last look ({@linkcode ANNOUNCE_CHECK_MS}); -1: none. */
-  #seenRequest = -1;
+  /** Looks for a long request ({@linkcode ANNOUNCE_CHECK_MS}). */
+  readonly #announceLook = new HeldLook(this.#ctl);
   readonly #watch: ReturnType<typeof setInterval>;
-  /** The request seen running at the last look for records; -1: none. */
-  #recordsSeen = -1;
+  /** Looks for records a held worker cannot send ({@linkcode RECORDS_CHECK_MS}). */
+  readonly #recordsLook = new HeldLook(this.#ctl);
   #recordsWatch: ReturnType<typeof setInterval> | undefined;
 
   private constructor(options: KernelHostOptions) {
@@ -92,16 +115,8 @@ export class KernelHost {
    * publish it (an interrupt already set is left alone).
    */
   #lookForLongRequest(): void {
+    if (!this.#announceLook.held()) return;
     const ctl = this.#ctl;
-    if (Atomics.load(ctl, Shared.RUNNING) === 0) {
-      this.#seenRequest = -1;
-      return;
-    }
-    const request = Atomics.load(ctl, Shared.REQUESTS);
-    if (request !== this.#seenRequest) {
-      this.#seenRequest = request;
-      return;
-    }
     const slot = Shared.FLAGS + Atomics.load(ctl, Shared.GEN);
     Atomics.compareExchange(ctl, slot, Flag.CLEAR, Flag.ANNOUNCE);
   }
@@ -113,18 +128,8 @@ export class KernelHost {
    * the Hub keeps a reply that overtakes its request (`DirectHub`).
    */
   #lookForHeldRecords(): void {
-    const ctl = this.#ctl;
-    const block = this.#records;
-    if (block === undefined || Atomics.load(ctl, Shared.RUNNING) === 0) {
-      this.#recordsSeen = -1;
-      return;
-    }
-    const request = Atomics.load(ctl, Shared.REQUESTS);
-    if (request !== this.#recordsSeen) {
-      this.#recordsSeen = request;
-      return;
-    }
-    const records = block.count === 0 ? undefined : block.take(false);
+    if (this.#records === undefined || !this.#recordsLook.held()) return;
+    const records = this.#records.take(false);
     if (records !== undefined) this.#o.records?.(records);
   }
 
