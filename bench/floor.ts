@@ -15,6 +15,7 @@
  * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory, as an engine's or client's new array is |
  * | `push_direct`, `pull_direct` | the same with the client connected straight to the engine |
  * | `push_direct_ipc`, `pull_direct_ipc` | the same over a Unix socket |
+ * | `push_shm`, `pull_shm` | the same through shared memory: the sender writes the bytes into a new file in `/dev/shm`, the receiver maps it (`mmap` through FFI, pages populated) and its array is a view of that mapping, no copy; NaN where there is no `/dev/shm` or C library to call |
  * | `copy_fresh`, `copy_warm` | one copy of 100 MB in one process, into fresh and into already-touched memory |
  *
  * An implementation can only add to these figures, so a goal whose target (Python's figure
@@ -50,6 +51,9 @@ export interface Floor {
   pull_direct: number;
   push_direct_ipc: number;
   pull_direct_ipc: number;
+  /** Through a file in `/dev/shm`, mapped by the receiver; NaN where that cannot be done. */
+  push_shm: number;
+  pull_shm: number;
   copy_fresh: number;
   copy_warm: number;
   /** The bulk size, bytes. */
@@ -166,6 +170,59 @@ async function forward(from: Deno.Conn, to: (body: Uint8Array) => void): Promise
 const CALL = 0x43; // "C": answer as a direct call (busy, reply, idle)
 const PUSH = 0x55; // "U": bulk data pushed to the engine (answer with a short ack)
 const PULL = 0x50; // "P": send the bulk message back
+const SHM_PUSH = 0x4d; // "M": bulk data pushed through the /dev/shm file named by the rest
+const SHM_PULL = 0x51; // "Q": write the bulk data into a new /dev/shm file, answer its name
+
+/** The C library's calls that map a file, where FFI and a C library are there. */
+function libc() {
+  const lib = Deno.dlopen("libc.so.6", {
+    open: { parameters: ["buffer", "i32"], result: "i32" },
+    close: { parameters: ["i32"], result: "i32" },
+    mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+    munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  });
+  return lib.symbols;
+}
+let c: ReturnType<typeof libc> | undefined;
+
+/**
+ * Maps a whole `/dev/shm` file (pages populated) and removes its name: the receiver's end of
+ * the shared-memory floor. The array is a view of the mapping; `unmap` releases it.
+ */
+function mapShm(path: string, size: number): { view: Uint8Array; unmap: () => void } {
+  c ??= libc();
+  const name = new TextEncoder().encode(path + "\0");
+  const fd = c.open(name, 2 /* O_RDWR */);
+  if (fd < 0) throw new Error(`floor: cannot open ${path}`);
+  // PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE
+  const p = c.mmap(null, BigInt(size), 3, 0x1 | 0x8000, fd, 0n);
+  c.close(fd);
+  Deno.removeSync(path);
+  if (p === null || Deno.UnsafePointer.value(p) === 0xffffffffffffffffn) {
+    throw new Error(`floor: cannot map ${path}`);
+  }
+  const view = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, size));
+  return { view, unmap: () => void c!.munmap(p, BigInt(size)) };
+}
+
+/** Writes `body` into a new `/dev/shm` file (the sender's end of the shared-memory floor). */
+function writeShm(body: Uint8Array): string {
+  const path = `/dev/shm/ipp-floor-${crypto.randomUUID()}`;
+  const f = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+  try {
+    for (let off = 0; off < body.length;) off += f.writeSync(body.subarray(off));
+  } finally {
+    f.close();
+  }
+  return path;
+}
+
+/** Sums one byte per 4 KiB page: the receiver looks at what it got. */
+function touch(view: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < view.length; i += 4096) sum += view[i];
+  return sum;
+}
 
 /** A message of `size` bytes (at least 1) with its length prefix, its body starting with `kind`. */
 function message(size: number, kind = 0x61): Uint8Array {
@@ -237,7 +294,17 @@ async function engine(shell: Deno.Conn, iopub: Deno.Conn, bytes: number): Promis
     if (req === null) return;
     if (req[0] === PULL) await writeAll(shell, bulk);
     else if (req[0] === PUSH) await writeAll(shell, ack);
-    else {
+    else if (req[0] === SHM_PUSH) {
+      const got = mapShm(new TextDecoder().decode(req.subarray(1)), bytes);
+      touch(got.view);
+      await writeAll(shell, ack);
+      got.unmap();
+    } else if (req[0] === SHM_PULL) {
+      const path = new TextEncoder().encode(writeShm(bulk.subarray(4)));
+      const m = message(1 + path.length, SHM_PULL);
+      m.set(path, 5);
+      await writeAll(shell, m);
+    } else {
       await writeAll(iopub, busy);
       await writeAll(shell, reply);
       await writeAll(iopub, idle);
@@ -445,6 +512,7 @@ export async function measureFloor(
   const ipcBulk = bulkFloor(iShell);
   const pushDirectIpc = await ipcBulk.push();
   const pullDirectIpc = await ipcBulk.pull();
+  const shm = await shmFloor(iShell, bytes).catch(() => ({ push: NaN, pull: NaN }));
   const src = new Uint8Array(bytes).fill(1);
   const copyFresh = await best3(() => void new Uint8Array(bytes).set(src));
   const warm = new Uint8Array(bytes).fill(2);
@@ -468,16 +536,41 @@ export async function measureFloor(
     pull_direct: pullDirect,
     push_direct_ipc: pushDirectIpc,
     pull_direct_ipc: pullDirectIpc,
+    push_shm: shm.push,
+    pull_shm: shm.pull,
     copy_fresh: copyFresh,
     copy_warm: copyWarm,
     bytes,
   };
 }
 
+/** Best of three pushes and pulls of `bytes` through `/dev/shm` files, over `conn` to the engine. */
+async function shmFloor(conn: Deno.Conn, bytes: number): Promise<{ push: number; pull: number }> {
+  if (Deno.build.os !== "linux") throw new Error("floor: /dev/shm is Linux's");
+  const reader = new Reader(conn);
+  const body = new Uint8Array(bytes).fill(1);
+  const push = await best3(async () => {
+    const path = new TextEncoder().encode(writeShm(body));
+    const m = message(1 + path.length, SHM_PUSH);
+    m.set(path, 5);
+    await writeAll(conn, m);
+    await reader.next();
+  });
+  const pull = await best3(async () => {
+    await writeAll(conn, message(1, SHM_PULL));
+    const name = await reader.next();
+    const got = mapShm(new TextDecoder().decode(name.subarray(1)), bytes);
+    touch(got.view);
+    got.unmap();
+  });
+  return { push, pull };
+}
+
 /** One line per figure, for the end of a bench report. */
 export function floorLines(f: Floor): string[] {
   const us = (x: number) => `${x.toFixed(0)} µs`;
   const s = (x: number) => x >= 0.01 ? `${x.toFixed(3)} s` : `${(x * 1e6).toFixed(0)} µs`;
+  const shm = (x: number) => Number.isNaN(x) ? "n/a" : s(x);
   const size = (x: number) =>
     x >= 1e6 ? `${(x / 1e6).toFixed(0)} MB` : x >= 1e3 ? `${(x / 1e3).toFixed(0)} kB` : `${x} B`;
   return [
@@ -491,6 +584,7 @@ export function floorLines(f: Floor): string[] {
     `${size(f.bytes)} through it into fresh memory: push ${s(f.push_relay)}, pull ` +
     `${s(f.pull_relay)}; straight: push ${s(f.push_direct)}, pull ${s(f.pull_direct)}; ` +
     `over a Unix socket: push ${s(f.push_direct_ipc)}, pull ${s(f.pull_direct_ipc)}; ` +
+    `through /dev/shm, mapped: push ${shm(f.push_shm)}, pull ${shm(f.pull_shm)}; ` +
     `one in-process copy of it: fresh ${s(f.copy_fresh)}, warm ${s(f.copy_warm)}`,
   ];
 }
