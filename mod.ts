@@ -31,6 +31,7 @@ export {
   MessageFormatError,
   NoEnginesRegistered,
   RemoteError,
+  RequestLostError,
   SerializationError,
   SignatureError,
   SocketClosedError,

@@ -240,6 +240,12 @@ export class CompositeError extends IppError {
 /** An engine died (or was shut down) while it held a task. */
 export class EngineError extends IppError {}
 
+/**
+ * A request sent straight to an engine on this host was lost with its connection before the
+ * engine read it: it did not run (ours only; ipyparallel has no direct path).
+ */
+export class RequestLostError extends IppError {}
+
 /** A task was aborted before it ran. */
 export class TaskAborted extends IppError {
   /** The aborted task's msg_id. */

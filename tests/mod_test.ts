@@ -32,6 +32,7 @@ const PUBLIC_NAMES = [
   "Reference",
   "RemoteError",
   "RemoteFunction",
+  "RequestLostError",
   "SerializationError",
   "Session",
   "SignatureError",

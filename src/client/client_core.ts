@@ -22,6 +22,7 @@ import { ClientSockets, consoleLogger, debugLogger, endpointAlive } from "./clie
 import type { Channel, Logger } from "./client_sockets.ts";
 import { checkReplies, ControlChannel } from "./control_channel.ts";
 import { decodeResult } from "./decode.ts";
+import { DirectRecovery } from "./direct_recovery.ts";
 import { EngineTable } from "./engine_table.ts";
 import type { IncomingMessage } from "./messages.ts";
 import type { Metadata } from "./metadata.ts";
@@ -142,6 +143,7 @@ export class ClientCore implements AsyncDisposable {
       direct: options.direct ?? true,
       log: this.#log,
       onMessage: (channel, msg) => this.#dispatch(channel, msg),
+      onDirectLost: (uuid, msgIds) => void recovery.recover(uuid, msgIds),
       onStatus: (parentMsgId, parentSession, engine, state) =>
         this.#router.iopubStatus(parentMsgId, parentSession, engine, state),
     });
@@ -182,6 +184,15 @@ export class ClientCore implements AsyncDisposable {
       hub: this.#hub,
       onControlReply: (msg) => this.#control.handleReply(msg),
       onShutdown: () => void this.close(),
+    });
+    const recovery = new DirectRecovery({
+      query: (msgType, content) => this.#hub.query(msgType, content),
+      outstanding: (msgId) => this.#tasks.outstanding.has(msgId),
+      deliver: (reply) => this.#router.reply(reply),
+      fail: (msgId, error) => this.#tasks.sendFailed(msgId, error),
+      closed: () => this.closed,
+      idOf: (uuid) => this.#engines.idOf(uuid),
+      warn: (message) => this.#log("warn", message),
     });
     this.#clientSide = {
       abort: (ids) => this.abort(ids, { block: false }),

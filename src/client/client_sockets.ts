@@ -82,6 +82,11 @@ export interface ClientSocketsOptions {
   debug?: boolean;
   /** Send MUX requests straight to same-host engines that offer it (default false here). */
   direct?: boolean;
+  /**
+   * A direct connection to an engine dropped with these requests sent on it unanswered (see
+   * {@link DirectRoutes}).
+   */
+  onDirectLost?: (uuid: string, msgIds: string[]) => void;
 }
 
 const READ_ORDER: Channel[] = [
@@ -127,6 +132,7 @@ export class ClientSockets {
       this.direct = new DirectRoutes({
         read: (socket) => this.#readers.push(this.#read("mux", socket, true)),
         warn: (message) => options.log("warn", message),
+        lost: options.onDirectLost,
       });
     }
   }

@@ -9,6 +9,13 @@
  * still unanswered. The last request sent and the last reply received straight, per engine,
  * are what the next Hub query asks the Hub to have recorded first (`direct_sync`).
  *
+ * A connection to an engine can drop while both processes live (a transport failure, a protocol
+ * error): requests and replies on the wire are then lost, and replies to what the engine had
+ * read go nowhere. The msg_ids sent straight and not answered are handed to `lost` (the
+ * client fetches those results from the Hub, which the engine still sends its records to:
+ * `direct_recovery.ts`); the next Hub query waits for the last of them to be recorded. The
+ * connection is made again, and what is sent meanwhile waits for it.
+ *
  * @module
  */
 
@@ -19,7 +26,8 @@ import { createSocket, type Frames, type Socket } from "../zmtp/mod.ts";
 interface Route {
   url: string;
   viaMux: number;
-  viaDirect: number;
+  /** msg_ids of the requests sent straight and not answered. */
+  sent: Set<string>;
   direct: boolean;
 }
 
@@ -29,6 +37,11 @@ export interface DirectRoutesOptions {
   read: (socket: Socket) => void;
   /** Where trouble is reported. */
   warn: (message: string) => void;
+  /**
+   * An engine's connection dropped with these requests sent straight and not answered (in the
+   * order sent).
+   */
+  lost?: (uuid: string, msgIds: string[]) => void;
 }
 
 const decoder = new TextDecoder();
@@ -40,6 +53,7 @@ export class DirectRoutes {
   /** Per engine: the last request sent straight and the last reply received straight. */
   readonly #last = new Map<string, [request: string, reply: string]>();
   #socket: Socket | undefined;
+  #closing = false;
 
   /** @param options Reader and logger. */
   constructor(options: DirectRoutesOptions) {
@@ -75,7 +89,7 @@ export class DirectRoutes {
     if (known !== undefined) this.forget(uuid);
     this.#socket ??= this.#open();
     this.#socket.connect(url);
-    this.#routes.set(uuid, { url, viaMux: 0, viaDirect: 0, direct: false });
+    this.#routes.set(uuid, { url, viaMux: 0, sent: new Set(), direct: false });
   }
 
   /**
@@ -112,13 +126,13 @@ export class DirectRoutes {
       r.viaMux++;
       return mux.send(frames);
     }
-    r.viaDirect++;
+    r.sent.add(msgId);
     const last = this.#last.get(uuid);
     if (last === undefined) this.#last.set(uuid, [msgId, ""]);
     else last[0] = msgId;
     return socket.send(frames).catch(() => {
       // The connection went in between (`mandatory`): the MUX still reaches the engine.
-      r.viaDirect--;
+      r.sent.delete(msgId);
       r.viaMux++;
       r.direct = false;
       return mux.send(frames);
@@ -140,8 +154,8 @@ export class DirectRoutes {
       if (r.viaMux > 0) r.viaMux--;
       return;
     }
-    if (r.viaDirect > 0) r.viaDirect--;
     if (typeof parentId !== "string") return;
+    r.sent.delete(parentId);
     const last = this.#last.get(uuid);
     if (last === undefined) this.#last.set(uuid, ["", parentId]);
     else last[1] = parentId;
@@ -164,7 +178,24 @@ export class DirectRoutes {
    * @param linger Milliseconds to flush queued messages.
    */
   async close(linger: number): Promise<void> {
+    this.#closing = true;
     await this.#socket?.close({ linger });
+  }
+
+  /** A connection closed: what was sent straight on it and not answered is lost. */
+  #gone(routingId: Uint8Array | null): void {
+    if (this.#closing || routingId === null) return;
+    const uuid = decoder.decode(routingId);
+    const r = this.#routes.get(uuid);
+    if (r === undefined || r.sent.size === 0) return;
+    const ids = [...r.sent];
+    r.sent.clear();
+    // The next Hub query (the first of the recovery) waits until the Hub has the last of them,
+    // or knows the engine is gone, or its time is up (direct_hub.ts).
+    const last = this.#last.get(uuid);
+    if (last === undefined) this.#last.set(uuid, [ids[ids.length - 1], ""]);
+    else last[0] = ids[ids.length - 1];
+    this.#o.lost?.(uuid, ids);
   }
 
   #open(): Socket {
@@ -174,6 +205,7 @@ export class DirectRoutes {
       mandatory: true,
       onProtocolError: (reason, peer) =>
         this.#o.warn(`direct connection to ${peer} dropped: ${reason}`),
+      onPeerGone: (id) => this.#gone(id),
     });
     this.#o.read(socket);
     return socket;

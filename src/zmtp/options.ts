@@ -35,6 +35,8 @@ export interface ResolvedOptions {
   handshakeTimeout: number;
   /** Logger of dropped connections. */
   onProtocolError: (reason: string, peer: string) => void;
+  /** Told of each handshaken connection that closes. */
+  onPeerGone: ((routingId: Uint8Array | null) => void) | undefined;
 }
 
 function count(value: number | undefined, fallback: number, name: string): number {
@@ -69,6 +71,7 @@ export function resolveOptions(o: SocketOptions = {}): ResolvedOptions {
     handshakeTimeout: count(o.handshakeTimeout, 30_000, "handshakeTimeout"),
     onProtocolError: o.onProtocolError ??
       ((reason, peer) => console.warn(`zmtp: dropped connection ${peer}: ${reason}`)),
+    onPeerGone: o.onPeerGone,
   };
 }
 

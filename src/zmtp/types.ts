@@ -78,6 +78,13 @@ export interface SocketOptions {
   handshakeTimeout?: number;
   /** Log a dropped connection's reason (default: `console.warn`). Pass `() => {}` to silence. */
   onProtocolError?: (reason: string, peer: string) => void;
+  /**
+   * Told when a connection that completed its handshake closes, for whatever reason (the peer
+   * left, the transport failed, a protocol error, this socket closing). A ROUTER passes the
+   * peer's routing id, other types `null`. Messages in flight on it may be lost; a connecting
+   * socket reconnects.
+   */
+  onPeerGone?: (routingId: Uint8Array | null) => void;
 }
 
 /** A ZeroMQ-compatible socket. */

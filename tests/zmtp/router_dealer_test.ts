@@ -45,6 +45,39 @@ Deno.test("ROUTER hasPeer is true from a peer's handshake until it goes", async 
   await until(() => router.hasPeer?.("dealer-1") === false, 5_000, "the disconnect");
 });
 
+Deno.test("onPeerGone: a connecting ROUTER is told which peer's connection closed; it reconnects", async () => {
+  const server = createSocket("ROUTER", { identity: "server" });
+  const ep = await server.bind("tcp://127.0.0.1:0");
+  const gone: (string | null)[] = [];
+  await using client = createSocket("ROUTER", {
+    reconnectInterval: 20,
+    onPeerGone: (id) => gone.push(id === null ? null : s(id)),
+  });
+  client.connect(ep);
+  await until(() => client.hasPeer?.("server") === true, 5_000, "the handshake");
+  assert.deepEqual(gone, []);
+  await server.close();
+  await until(() => gone.length === 1, 5_000, "the close");
+  assert.deepEqual(gone, ["server"]);
+  // A new listener on the same port: the client reconnects, and a message routed meanwhile
+  // (kept on the connecting side) goes out on the new connection.
+  await using again = createSocket("ROUTER", { identity: "server" });
+  await again.bind(ep);
+  await client.send([b("server"), b("after")]);
+  const [, body] = await within(again.receive(), 5_000, "a message after reconnecting");
+  assert.equal(s(body), "after");
+  // A DEALER has no routing ids: it is told null.
+  const dealerGone: (Uint8Array | null)[] = [];
+  const dealer = createSocket("DEALER", { onPeerGone: (id) => dealerGone.push(id) });
+  dealer.connect(ep);
+  await dealer.send([b("hi")]);
+  await within(again.receive(), 5_000, "the dealer's message");
+  await again.close();
+  await until(() => dealerGone.length === 1, 5_000, "the dealer's peer closing");
+  assert.deepEqual(dealerGone, [null]);
+  await dealer.close();
+});
+
 Deno.test("ROUTER gives an anonymous peer a 5-byte routing id starting with 0x00", async () => {
   await using router = createSocket("ROUTER");
   const ep = await router.bind("tcp://127.0.0.1:0");

@@ -15,6 +15,8 @@
  * status, task records and results read to that client as if every task had gone through the
  * Hub. (Another client may ask early: unasked, records wait at most `RECORD_FLUSH_MS` in the
  * engine.)
+ * The records also make the path safe against a connection that drops while both ends live:
+ * the client fetches the replies it lost from the Hub (`src/client/direct_recovery.ts`).
  *
  * | where | key or message | shape |
  * | --- | --- | --- |

@@ -1,0 +1,211 @@
+/**
+ * A direct connection that drops while the client and the engine both live (`DirectRecovery`):
+ * the replies the engine sent into the dropped connection are fetched from the Hub, which the
+ * engine sends its records to, and the connection is made again.
+ *
+ * The connection is cut for real: the client's end of the engine's Unix socket (found with
+ * `ss`) is shut down through the C library's `shutdown`, in this process. Linux only, and it
+ * needs `ss` (iproute2): skipped, saying so, without them (unless `IPP_INTEROP=1`).
+ */
+
+import assert from "node:assert/strict";
+import { RemoteError } from "../../mod.ts";
+import { skipUnlessPresent } from "../helpers/interop.ts";
+import { withConnectedCluster } from "../helpers/local_cluster.ts";
+import { step } from "../helpers/steps.ts";
+import { waitFor } from "./python_cluster.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const T = 20_000;
+
+function hasSs(): boolean {
+  try {
+    return new Deno.Command("ss", { args: ["-V"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+const skip = skipUnlessPresent(
+  "dropped direct connection tests",
+  Deno.build.os !== "linux"
+    ? "they cut a Unix socket found with Linux's ss"
+    : hasSs()
+    ? null
+    : "no `ss`: apt-get install -y iproute2",
+);
+
+/** This process's file descriptors of its connections to engine `uuid`'s Unix socket. */
+function directFds(uuid: string): number[] {
+  const out = new Deno.Command("ss", { args: ["-xpnH", "state", "connected"] }).outputSync();
+  const rows = new TextDecoder().decode(out.stdout).split("\n").map((l) => l.trim().split(/\s+/));
+  // Columns: netid, state, recv-q, send-q, local path (or *), local inode, peer path, peer
+  // inode, users.
+  const engineEnds = rows.filter((r) => r[4]?.endsWith(`-${uuid}.sock`));
+  const peers = new Set(engineEnds.map((r) => r[7]));
+  const fds = rows
+    .filter((r) => peers.has(r[5]))
+    .map((r) => new RegExp(`pid=${Deno.pid},fd=(\\d+)`).exec(r.slice(8).join(" "))?.[1])
+    .filter((fd): fd is string => fd !== undefined)
+    .map(Number);
+  return fds;
+}
+
+/** The C library's `shutdown` and `write`. */
+function withLibc<T>(
+  fn: (
+    c: {
+      shutdown(fd: number, how: number): number;
+      write(fd: number, b: Uint8Array): number | bigint;
+    },
+  ) => T,
+): T {
+  const libc = Deno.dlopen("libc.so.6", {
+    shutdown: { parameters: ["i32", "i32"], result: "i32" },
+    write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  });
+  try {
+    return fn({
+      shutdown: (fd, how) => libc.symbols.shutdown(fd, how),
+      write: (fd, b) => libc.symbols.write(fd, b, BigInt(b.length)),
+    });
+  } finally {
+    libc.close();
+  }
+}
+
+/**
+ * Shuts down this process's ends of its connections to engine `uuid`'s Unix socket.
+ * @returns How many were shut down.
+ */
+function cutDirect(uuid: string): number {
+  const fds = directFds(uuid);
+  withLibc((c) => {
+    for (const fd of fds) assert.equal(c.shutdown(fd, 2 /* SHUT_RDWR */), 0);
+  });
+  return fds.length;
+}
+
+/**
+ * Writes bytes that are no ZMTP frame into this process's connections to engine `uuid`: the
+ * engine drops the connection when it reads them, and what came after them with it.
+ * @returns How many connections were written to.
+ */
+function garbleDirect(uuid: string): number {
+  const fds = directFds(uuid);
+  // A long frame whose length is far above any limit.
+  const junk = new Uint8Array([0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+  withLibc((c) => {
+    for (const fd of fds) assert.equal(Number(c.write(fd, junk)), junk.length);
+  });
+  return fds.length;
+}
+
+Deno.test({
+  name: "a dropped direct connection: the lost replies come from the Hub, and it reconnects",
+  ignore: skip,
+  ...opts,
+  async fn(t) {
+    await withConnectedCluster(
+      { n: 1, clusterId: "direct-drop", client: { timeout: T } },
+      async (_cluster, client) => {
+        const e0 = client.directView(0);
+        await waitFor(
+          async () => {
+            await e0.apply(() => 0);
+            return client.directIds.length === 1;
+          },
+          T,
+          "the engine reached straight",
+        );
+
+        await step(t, "replies sent into the cut connection still settle their tasks", async () => {
+          // Read by the engine at once; answered after the cut.
+          const slow = e0.apply(() => new Promise((r) => setTimeout(() => r("slow"), 1_000)));
+          const quick = [1, 2, 3].map((i) => e0.apply((v: number) => v * 10, i));
+          await new Promise((r) => setTimeout(r, 300));
+          assert.equal(slow.ready(), false);
+          assert.equal(cutDirect(client.uuidOf(0)!), 1, "one connection cut");
+          assert.equal(await slow.get(10_000), "slow");
+          assert.deepEqual(await Promise.all(quick.map((q) => q.get(10_000))), [10, 20, 30]);
+          assert.equal((slow.metadata as { engineId: unknown }).engineId, 0);
+        });
+
+        await step(t, "an error raised there is raised here, as a live reply's", async () => {
+          const failing = e0.apply(() =>
+            new Promise((_, reject) => setTimeout(() => reject(new TypeError("boom")), 500))
+          );
+          await new Promise((r) => setTimeout(r, 200));
+          assert.equal(cutDirect(client.uuidOf(0)!), 1, "one connection cut");
+          await assert.rejects(failing.get(10_000), (e: Error) => {
+            assert.ok(e instanceof RemoteError, String(e));
+            assert.equal(e.ename, "TypeError");
+            assert.match(e.evalue, /boom/);
+            return true;
+          });
+        });
+
+        await step(t, "the connection is made again, and the Hub's records are whole", async () => {
+          await waitFor(
+            async () => {
+              assert.equal(await e0.apply(() => 4).get(T), 4);
+              return client.directIds.length === 1;
+            },
+            T,
+            "straight again",
+          );
+          const status = (await client.queueStatus(0)) as { queue: number };
+          assert.equal(status.queue, 0);
+        });
+      },
+    );
+  },
+});
+
+Deno.test({
+  name: "a request lost on the wire fails with RequestLostError once the engine is idle",
+  ignore: skip,
+  ...opts,
+  async fn() {
+    await withConnectedCluster(
+      { n: 1, clusterId: "direct-lost", client: { timeout: T } },
+      async (_cluster, client) => {
+        const e0 = client.directView(0);
+        await waitFor(
+          async () => {
+            await e0.apply(() => 0);
+            return client.directIds.length === 1;
+          },
+          T,
+          "the engine reached straight",
+        );
+        // The engine's thread is held, so it reads nothing meanwhile: the junk, then a request,
+        // wait in the connection. Reading the junk, the engine drops the connection and the
+        // request unread.
+        const hold = e0.apply(() => {
+          const end = Date.now() + 1_000;
+          while (Date.now() < end) { /* holds the engine's thread */ }
+          return "held";
+        });
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(garbleDirect(client.uuidOf(0)!), 1, "one connection garbled");
+        const lost = e0.apply(() => "ran");
+        assert.equal(await hold.get(T), "held");
+        await assert.rejects(lost.get(30_000), (e: Error) => {
+          assert.equal(e.name, "RequestLostError", String(e));
+          assert.match(e.message, /before the engine read it: it did not run/);
+          return true;
+        });
+        // The engine lives on, reached straight again.
+        await waitFor(
+          async () => {
+            assert.equal(await e0.apply(() => 5).get(T), 5);
+            return client.directIds.length === 1;
+          },
+          T,
+          "straight again",
+        );
+      },
+    );
+  },
+});
