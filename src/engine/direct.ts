@@ -21,17 +21,16 @@ import { delimiterIndex } from "../protocol/frames.ts";
 import {
   DIRECT_ADDRESS,
   DIRECT_FLUSH,
-  DIRECT_IPC_NAME,
   DIRECT_RECORDS,
   directIpcPath,
   type DirectRecordsContent,
-  granted,
 } from "../protocol/messages/direct.ts";
 import { type DirectRecord, encodeRecords } from "../protocol/messages/direct_records.ts";
 import type { Session } from "../protocol/session.ts";
 import { createSocket, type Socket } from "../zmtp/mod.ts";
 import type { RecordBatch, RecordBlock } from "./kernel/record_block.ts";
 import type { Logger } from "./log.ts";
+import { sweepStaleSockets } from "./stale_sockets.ts";
 
 /**
  * Milliseconds a record may wait for the rest of its batch when the Hub does not ask for it.
@@ -84,45 +83,12 @@ async function bindIpc(socket: Socket, uuid: string, log: Logger): Promise<strin
   try {
     const endpoint = await socket.bind(`ipc://${path}`);
     Deno.chmodSync(path, 0o600);
-    sweepStaleSockets(path.slice(0, path.lastIndexOf("/")), log);
+    // Not waited for: a slow look elsewhere must not hold up the engine.
+    void sweepStaleSockets(path.slice(0, path.lastIndexOf("/")), log);
     return endpoint;
   } catch (e) {
     log.debug(`direct path: no Unix socket at ${path} (${(e as Error).message})`);
     return undefined;
-  }
-}
-
-/**
- * Removes the Unix sockets that engines killed before they could close left in `dir`: those
- * named as `directIpcPath` names them whose process is gone. Linux only (it asks `/proc`);
- * a file it may not remove (another user's) stays.
- */
-function sweepStaleSockets(dir: string, log: Logger): void {
-  if (Deno.build.os !== "linux") return;
-  if (!granted({ name: "read", path: dir }) || !granted({ name: "read", path: "/proc" })) return;
-  const gone = (pid: string) => {
-    try {
-      Deno.statSync(`/proc/${pid}`);
-      return false;
-    } catch {
-      return true;
-    }
-  };
-  let entries: Deno.DirEntry[];
-  try {
-    entries = [...Deno.readDirSync(dir)];
-  } catch {
-    return; // the directory cannot be listed: nothing is swept
-  }
-  for (const { name } of entries) {
-    const pid = DIRECT_IPC_NAME.exec(name)?.[1];
-    if (pid === undefined || Number(pid) === Deno.pid || !gone(pid)) continue;
-    try {
-      Deno.removeSync(`${dir}/${name}`);
-      log.debug(`direct path: removed ${name} (its engine is gone)`);
-    } catch {
-      // Another user's, or removed meanwhile.
-    }
   }
 }
 

@@ -12,6 +12,7 @@ import { DirectRoutes } from "../../src/client/direct_routes.ts";
 import { DirectServer } from "../../src/engine/direct.ts";
 import { createRecordBlock, RecordBlock } from "../../src/engine/kernel/record_block.ts";
 import { Logger } from "../../src/engine/log.ts";
+import { ownerGone, refuses } from "../../src/engine/stale_sockets.ts";
 import { DELIMITER } from "../../src/protocol/frames.ts";
 import {
   DIRECT_FLUSH,
@@ -124,8 +125,13 @@ Deno.test("direct server: a Unix socket for this user, preferred by a client tha
   const running = new Deno.Command("sleep", { args: ["60"] }).spawn();
   const staleFile = `${dir}/ipp-direct-${gone.pid}-${uuid}.sock`;
   const liveFile = `${dir}/ipp-direct-${running.pid}-${uuid}.sock`;
+  // And one whose pid a later process has now (made an hour before it started).
+  const reusedFile = `${dir}/ipp-direct-${running.pid}-${crypto.randomUUID()}.sock`;
   Deno.writeFileSync(staleFile, new Uint8Array());
   Deno.writeFileSync(liveFile, new Uint8Array());
+  Deno.writeFileSync(reusedFile, new Uint8Array());
+  const anHourAgo = new Date(Date.now() - 3_600_000);
+  Deno.utimeSync(reusedFile, anHourAgo, anHourAgo);
   const session = new Session({ key: KEY, session: uuid });
   const hub = createSocket("ROUTER", { onProtocolError: () => {} });
   const registration = await hub.bind("tcp://127.0.0.1:0");
@@ -141,6 +147,9 @@ Deno.test("direct server: a Unix socket for this user, preferred by a client tha
   const routes = new DirectRoutes({ read: () => {}, warn: () => {} });
   try {
     assert.throws(() => Deno.statSync(staleFile), Deno.errors.NotFound, "stale socket swept");
+    if (Deno.build.os === "linux") {
+      assert.throws(() => Deno.statSync(reusedFile), Deno.errors.NotFound, "pid used again");
+    }
     assert.ok(Deno.statSync(liveFile).isFile, "a running engine's socket kept");
     const [, ...frames] = (await next(hub, 10_000))!;
     const address = session.unpack(frames).content as unknown as DirectAddress;
@@ -190,7 +199,42 @@ Deno.test("direct server: a Unix socket for this user, preferred by a client tha
     await hub.close({ linger: 0 });
     running.kill();
     await running.status;
-    for (const f of [staleFile, liveFile]) await Deno.remove(f).catch(() => {});
+    for (const f of [staleFile, liveFile, reusedFile]) await Deno.remove(f).catch(() => {});
   }
   assert.throws(() => Deno.statSync(path), Deno.errors.NotFound, "removed on close");
+});
+
+Deno.test("stale sockets: connecting is refused where nothing listens (the look used off Linux)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ipp-stale-" });
+  try {
+    const path = `${dir}/ipp-direct-1-${crypto.randomUUID()}.sock`;
+    const live = createSocket("ROUTER", { onProtocolError: () => {} });
+    await live.bind(`ipc://${path}`);
+    assert.equal(await refuses(path), false, "an engine listens");
+    // A socket file nothing listens on, as a killed process leaves it.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `Deno.listen({ transport: "unix", path: ${JSON.stringify(path + "2")} }); Deno.exit(0)`,
+      ],
+    });
+    await child.output();
+    assert.ok(Deno.statSync(path + "2").isSocket, "left behind");
+    assert.equal(await refuses(path + "2"), true, "nothing listens");
+    const plain = `${dir}/plain`;
+    Deno.writeFileSync(plain, new Uint8Array());
+    assert.equal(await refuses(plain), false, "not a socket: left alone");
+    assert.equal(await refuses(`${dir}/missing`), false);
+    await live.close();
+    if (Deno.build.os === "linux") {
+      // The owner test on Linux: this process is alive and started before the file.
+      Deno.writeFileSync(plain, new Uint8Array());
+      assert.equal(ownerGone(plain, Deno.pid), false);
+      const gone = new Deno.Command("true").spawn();
+      await gone.status;
+      assert.equal(ownerGone(plain, gone.pid), true);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
