@@ -153,7 +153,10 @@ export class DirectRecovery {
     return `engine ${this.#o.idOf(uuid) ?? uuid}`;
   }
 
-  /** Rebuilds the replies of completed requests from their records and hands them on. */
+  /**
+   * Rebuilds the replies of completed requests from their records and hands them on; fails
+   * those the Hub kept without their buffers.
+   */
   async #deliver(msgIds: string[]): Promise<void> {
     let found: Found;
     try {
@@ -161,9 +164,18 @@ export class DirectRecovery {
     } catch (error) {
       if (!(error instanceof RemoteError) || error.ename !== "BuffersNotKept") throw error;
       // One of them cannot be rebuilt: ask for each alone, and fail that one.
-      if (msgIds.length === 1) return this.#o.fail(msgIds[0], error);
-      for (const id of msgIds) await this.#deliver([id]);
-      return;
+      if (msgIds.length > 1) {
+        for (const id of msgIds) await this.#deliver([id]);
+        return;
+      }
+      return this.#o.fail(
+        msgIds[0],
+        new IppError(
+          `The reply to ${msgIds[0]} was lost with its direct connection, and the Hub cannot ` +
+            `give it back: ${error.evalue}`,
+          { cause: error },
+        ),
+      );
     }
     const { records, buffers } = found;
     for (let i = 0; i < records.length; i++) {

@@ -121,14 +121,37 @@ Deno.test({
 
         await step(t, "replies sent into the cut connection still settle their tasks", async () => {
           // Read by the engine at once; answered after the cut.
-          const slow = e0.apply(() => new Promise((r) => setTimeout(() => r("slow"), 1_000)));
+          const slow = e0.apply(() =>
+            new Promise((r) =>
+              setTimeout(() => {
+                console.log("printed by slow");
+                r("slow");
+              }, 1_000)
+            )
+          );
           const quick = [1, 2, 3].map((i) => e0.apply((v: number) => v * 10, i));
           await new Promise((r) => setTimeout(r, 300));
           assert.equal(slow.ready(), false);
           assert.equal(cutDirect(client.uuidOf(0)!), 1, "one connection cut");
           assert.equal(await slow.get(10_000), "slow");
+          assert.equal(slow.stdout, "printed by slow\n", "its output, as with a live reply");
           assert.deepEqual(await Promise.all(quick.map((q) => q.get(10_000))), [10, 20, 30]);
           assert.equal((slow.metadata as { engineId: unknown }).engineId, 0);
+        });
+
+        await step(t, "a lost reply the Hub kept no buffers of fails, saying so", async () => {
+          // 2.4 MB: above the 1 MiB from which records carry no buffers.
+          await e0.push({ big: new Float64Array(300_000).fill(1) }).get(T);
+          const slow = e0.apply(() => new Promise((r) => setTimeout(() => r("slow"), 800)));
+          const pulled = e0.pull("big");
+          await new Promise((r) => setTimeout(r, 300));
+          assert.equal(cutDirect(client.uuidOf(0)!), 1, "one connection cut");
+          assert.equal(await slow.get(10_000), "slow");
+          await assert.rejects(pulled.get(10_000), (e: Error) => {
+            assert.match(e.message, /lost with its direct connection, and the Hub cannot give/);
+            assert.ok(e.cause instanceof RemoteError && e.cause.ename === "BuffersNotKept");
+            return true;
+          });
         });
 
         await step(t, "an error raised there is raised here, as a live reply's", async () => {
