@@ -19,8 +19,10 @@
  * - Requests the Hub holds as pending are polled until they complete, every 100 ms at first and
  *   then at most every second. A task that settles otherwise meanwhile (its engine died and
  *   the client failed it) is no longer asked about.
- * - A reply whose buffers the Hub did not keep (`BuffersNotKept`: streamed, above the Hub's
- *   limit) cannot be rebuilt: its task fails with that error.
+ * - A reply whose buffers the Hub did not keep (1 MiB or more: streamed, not recorded) cannot be
+ *   rebuilt: its task fails with an error that says so (the Hub's `BuffersNotKept` as its cause).
+ * - A Hub that cannot be asked (no task database, or the controller lost) fails them all, saying
+ *   why.
  *
  * @module
  */
@@ -66,7 +68,7 @@ export interface DirectRecoveryOptions {
   closed: () => boolean;
   /** An engine's id (the client's engine table). */
   idOf: (uuid: string) => number | undefined;
-  /** Where the drop and the outcome are reported. */
+  /** Where the drop is reported. */
   warn: (message: string) => void;
   /** Time source (default: the system clock). */
   clock?: Clock;
