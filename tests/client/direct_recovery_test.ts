@@ -4,8 +4,9 @@
  * engine sends its records to, and the connection is made again.
  *
  * The connection is cut for real: the client's end of the engine's Unix socket (found with
- * `ss`) is shut down through the C library's `shutdown`, in this process. Linux only, and it
- * needs `ss` (iproute2): skipped, saying so, without them (unless `IPP_INTEROP=1`).
+ * `ss`) is shut down through the C library's `shutdown`, in this process; or bytes that are no
+ * ZMTP frame are written into it, and the engine drops it. Linux only, and it needs `ss`
+ * (iproute2): skipped, saying so, without them (unless `IPP_INTEROP=1`).
  */
 
 import assert from "node:assert/strict";
