@@ -99,18 +99,18 @@ export class DirectRecovery {
     );
     return this.#poll(uuid, msgIds).catch((error) => {
       if (o.closed()) return;
-      for (const id of msgIds) {
-        if (!o.outstanding(id)) continue;
-        o.fail(
-          id,
-          new IppError(
-            `The reply to ${id} was lost with the direct connection to ${this.#name(uuid)}, ` +
-              `and the Hub could not be asked for it: ${(error as Error).message}`,
-            { cause: error },
-          ),
-        );
-      }
+      this.#failAll(msgIds, (id) =>
+        new IppError(
+          `The reply to ${id} was lost with the direct connection to ${this.#name(uuid)}, ` +
+            `and the Hub could not be asked for it: ${(error as Error).message}`,
+          { cause: error },
+        ));
     });
+  }
+
+  /** Fails those of `msgIds` still outstanding, each with its own error. */
+  #failAll(msgIds: string[], error: (msgId: string) => Error): void {
+    for (const id of msgIds) if (this.#o.outstanding(id)) this.#o.fail(id, error(id));
   }
 
   async #poll(uuid: string, msgIds: string[]): Promise<void> {
@@ -129,16 +129,11 @@ export class DirectRecovery {
       const unknown = left.filter((id) => !known.has(id));
       if (unknown.length === 0 || this.#clock.now() - start < LOST_AFTER_MS) continue;
       if (await this.#busy(uuid)) continue;
-      for (const id of unknown) {
-        if (!o.outstanding(id)) continue;
-        o.fail(
-          id,
-          new RequestLostError(
-            `Request ${id} was lost with the direct connection to ${this.#name(uuid)} before ` +
-              `the engine read it: it did not run. Send it again.`,
-          ),
-        );
-      }
+      this.#failAll(unknown, (id) =>
+        new RequestLostError(
+          `Request ${id} was lost with the direct connection to ${this.#name(uuid)} before ` +
+            `the engine read it: it did not run. Send it again.`,
+        ));
     }
   }
 

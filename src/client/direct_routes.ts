@@ -127,9 +127,7 @@ export class DirectRoutes {
       return mux.send(frames);
     }
     r.sent.add(msgId);
-    const last = this.#last.get(uuid);
-    if (last === undefined) this.#last.set(uuid, [msgId, ""]);
-    else last[0] = msgId;
+    this.#mark(uuid, 0, msgId);
     return socket.send(frames).catch(() => {
       // The connection went in between (`mandatory`): the MUX still reaches the engine.
       r.sent.delete(msgId);
@@ -156,9 +154,7 @@ export class DirectRoutes {
     }
     if (typeof parentId !== "string") return;
     r.sent.delete(parentId);
-    const last = this.#last.get(uuid);
-    if (last === undefined) this.#last.set(uuid, ["", parentId]);
-    else last[1] = parentId;
+    this.#mark(uuid, 1, parentId);
   }
 
   /**
@@ -192,10 +188,15 @@ export class DirectRoutes {
     r.sent.clear();
     // The next Hub query (the first of the recovery) waits until the Hub has the last of them,
     // or knows the engine is gone, or its time is up (direct_hub.ts).
-    const last = this.#last.get(uuid);
-    if (last === undefined) this.#last.set(uuid, [ids[ids.length - 1], ""]);
-    else last[0] = ids[ids.length - 1];
+    this.#mark(uuid, 0, ids[ids.length - 1]);
     this.#o.lost?.(uuid, ids);
+  }
+
+  /** Notes, for the next Hub query, the last request sent (0) or reply received (1) straight. */
+  #mark(uuid: string, which: 0 | 1, msgId: string): void {
+    const last = this.#last.get(uuid);
+    if (last !== undefined) last[which] = msgId;
+    else this.#last.set(uuid, which === 0 ? [msgId, ""] : ["", msgId]);
   }
 
   #open(): Socket {

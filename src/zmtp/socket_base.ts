@@ -165,13 +165,10 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     const pipe = conn.pipe;
     if (pipe !== null && pipe.conn === conn) {
       pipe.conn = null;
-      const gone = this.options.onPeerGone;
-      if (gone !== undefined) {
-        try {
-          gone(pipe.identity);
-        } catch {
-          // a listener must not break the socket
-        }
+      try {
+        this.options.onPeerGone?.(pipe.identity);
+      } catch {
+        // a listener must not break the socket
       }
       if (pipe.persistent) this.xdisconnected(pipe);
       else if (!(conn.cutShort && this.xhold(pipe))) this.dropPipe(pipe);

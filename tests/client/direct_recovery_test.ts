@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { RemoteError } from "../../mod.ts";
+import { type Client, RemoteError } from "../../mod.ts";
 import { skipUnlessPresent } from "../helpers/interop.ts";
 import { withConnectedCluster } from "../helpers/local_cluster.ts";
 import { step } from "../helpers/steps.ts";
@@ -35,6 +35,22 @@ const skip = skipUnlessPresent(
     ? null
     : "no `ss`: apt-get install -y iproute2",
 );
+
+/** Calls `call` until the client's requests to its one engine go straight. */
+async function reachStraight(
+  client: Client,
+  call: () => PromiseLike<unknown>,
+  what: string,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      await call();
+      return client.directIds.length === 1;
+    },
+    T,
+    what,
+  );
+}
 
 /** This process's file descriptors of its connections to engine `uuid`'s Unix socket. */
 function directFds(uuid: string): number[] {
@@ -111,14 +127,7 @@ Deno.test({
       { n: 1, clusterId: "direct-drop", client: { timeout: T } },
       async (_cluster, client) => {
         const e0 = client.directView(0);
-        await waitFor(
-          async () => {
-            await e0.apply(() => 0);
-            return client.directIds.length === 1;
-          },
-          T,
-          "the engine reached straight",
-        );
+        await reachStraight(client, () => e0.apply(() => 0), "the engine reached straight");
 
         await step(t, "replies sent into the cut connection still settle their tasks", async () => {
           // Read by the engine at once; answered after the cut.
@@ -170,12 +179,9 @@ Deno.test({
         });
 
         await step(t, "the connection is made again, and the Hub's records are whole", async () => {
-          await waitFor(
-            async () => {
-              assert.equal(await e0.apply(() => 4).get(T), 4);
-              return client.directIds.length === 1;
-            },
-            T,
+          await reachStraight(
+            client,
+            async () => assert.equal(await e0.apply(() => 4).get(T), 4),
             "straight again",
           );
           const status = (await client.queueStatus(0)) as { queue: number };
@@ -195,14 +201,7 @@ Deno.test({
       { n: 1, clusterId: "direct-lost", client: { timeout: T } },
       async (_cluster, client) => {
         const e0 = client.directView(0);
-        await waitFor(
-          async () => {
-            await e0.apply(() => 0);
-            return client.directIds.length === 1;
-          },
-          T,
-          "the engine reached straight",
-        );
+        await reachStraight(client, () => e0.apply(() => 0), "the engine reached straight");
         // The engine's thread is held, so it reads nothing meanwhile: the junk, then a request,
         // wait in the connection. Reading the junk, the engine drops the connection and the
         // request unread.
@@ -221,12 +220,9 @@ Deno.test({
           return true;
         });
         // The engine lives on, reached straight again.
-        await waitFor(
-          async () => {
-            assert.equal(await e0.apply(() => 5).get(T), 5);
-            return client.directIds.length === 1;
-          },
-          T,
+        await reachStraight(
+          client,
+          async () => assert.equal(await e0.apply(() => 5).get(T), 5),
           "straight again",
         );
       },
