@@ -12,11 +12,11 @@
  * | `call_direct` | the same with the client connected straight to the engine (no controller) |
  * | `call_direct_ipc` | the same over a Unix socket (our client's way to an engine on its host) |
  * | `lb_relay` | load-balanced throughput: 20,000 such requests sent at once, dealt in turn to two engines by a relay that forwards whole messages (each connection written with whatever queued while its previous write was in flight); µs per task |
- * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory, as an engine's or client's new array is |
+ * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory allocated as our frames are (`largeBytes`: huge pages where they can be advised) |
  * | `push_direct`, `pull_direct` | the same with the client connected straight to the engine |
  * | `push_direct_ipc`, `pull_direct_ipc` | the same over a Unix socket |
  * | `push_shm`, `pull_shm` | the same through shared memory: the sender writes the bytes into a new file in `/dev/shm`, the receiver maps it (`mmap` through FFI, pages populated) and its array is a view of that mapping, no copy; NaN where there is no `/dev/shm` or C library to call |
- * | `copy_fresh`, `copy_warm` | one copy of 100 MB in one process, into fresh and into already-touched memory |
+ * | `copy_fresh`, `copy_huge`, `copy_warm` | one copy of 100 MB in one process: into fresh memory, into fresh memory advised into huge pages (`largeBytes`; NaN where that is not possible), and into already-touched memory |
  *
  * An implementation can only add to these figures, so a goal whose target (Python's figure
  * divided by the goal's ratio) is near or below the floor cannot be met on this machine by
@@ -29,6 +29,8 @@
  *
  * @module
  */
+
+import { hugePagesAdvised, largeBytes } from "../src/zmtp/large_bytes.ts";
 
 const SELF = new URL(import.meta.url).pathname;
 const CHUNK = 256 * 1024;
@@ -55,6 +57,8 @@ export interface Floor {
   push_shm: number;
   pull_shm: number;
   copy_fresh: number;
+  /** One copy into fresh memory advised into huge pages (NaN where that is not possible), s. */
+  copy_huge: number;
   copy_warm: number;
   /** The bulk size, bytes. */
   bytes: number;
@@ -93,7 +97,7 @@ class Reader {
     const len = b[s] | (b[s + 1] << 8) | (b[s + 2] << 16) | (b[s + 3] << 24);
     this.#start += 4;
     if (len > b.length - 4) {
-      const out = new Uint8Array(len);
+      const out = largeBytes(len);
       let got = Math.min(len, this.#end - this.#start);
       out.set(b.subarray(this.#start, this.#start + got));
       this.#start += got;
@@ -515,6 +519,7 @@ export async function measureFloor(
   const shm = await shmFloor(iShell, bytes).catch(() => ({ push: NaN, pull: NaN }));
   const src = new Uint8Array(bytes).fill(1);
   const copyFresh = await best3(() => void new Uint8Array(bytes).set(src));
+  const copyHuge = hugePagesAdvised() ? await best3(() => void largeBytes(bytes).set(src)) : NaN;
   const warm = new Uint8Array(bytes).fill(2);
   const copyWarm = await best3(() => warm.set(src));
   for (const c of [shell, iopub, dShell, dIopub, iShell, iIopub, lbTaskConn, lbIopub]) c.close();
@@ -539,6 +544,7 @@ export async function measureFloor(
     push_shm: shm.push,
     pull_shm: shm.pull,
     copy_fresh: copyFresh,
+    copy_huge: copyHuge,
     copy_warm: copyWarm,
     bytes,
   };
@@ -585,7 +591,8 @@ export function floorLines(f: Floor): string[] {
     `${s(f.pull_relay)}; straight: push ${s(f.push_direct)}, pull ${s(f.pull_direct)}; ` +
     `over a Unix socket: push ${s(f.push_direct_ipc)}, pull ${s(f.pull_direct_ipc)}; ` +
     `through /dev/shm, mapped: push ${shm(f.push_shm)}, pull ${shm(f.pull_shm)}; ` +
-    `one in-process copy of it: fresh ${s(f.copy_fresh)}, warm ${s(f.copy_warm)}`,
+    `one in-process copy of it: fresh ${s(f.copy_fresh)}, fresh in huge pages ` +
+    `${shm(f.copy_huge)}, warm ${s(f.copy_warm)}`,
   ];
 }
 

@@ -8,6 +8,7 @@
 import { AsyncResult } from "./async_result.ts";
 import type { AsyncResultOptions } from "./async_result.ts";
 import type { ResultSource } from "./result_source.ts";
+import { largeTyped } from "../zmtp/large_bytes.ts";
 
 /**
  * The pending result of a `map`: each request computed a chunk, and the result is the chunks'
@@ -115,10 +116,11 @@ export function joinParts(parts: readonly unknown[]): TypedArray | unknown[] {
   const items = (p: unknown): ArrayLike<unknown> =>
     isTypedArray(p) || Array.isArray(p) ? p as ArrayLike<unknown> : [p];
   if (kinds.size !== 1) return parts.flatMap((p) => Array.from(items(p)));
-  const Kind = [...kinds][0] as unknown as new (n: number) => TypedArray & {
-    set(a: ArrayLike<unknown>, at: number): void;
+  const Kind = [...kinds][0] as unknown as {
+    new (buffer: ArrayBuffer): TypedArray & { set(a: ArrayLike<unknown>, at: number): void };
+    readonly BYTES_PER_ELEMENT: number;
   };
-  const out = new Kind(parts.reduce<number>((n, p) => n + items(p).length, 0));
+  const out = largeTyped(Kind, parts.reduce<number>((n, p) => n + items(p).length, 0));
   let at = 0;
   for (const p of parts) {
     const part = items(p);

@@ -9,6 +9,7 @@
 import { ZmtpProtocolError } from "../errors.ts";
 import { GREETING_SIZE } from "./greeting.ts";
 import { takeChunk } from "./chunk_pool.ts";
+import { largeBytes } from "./large_bytes.ts";
 
 /** Frame flag: more frames of this message follow. */
 export const FLAG_MORE = 0x01;
@@ -296,9 +297,7 @@ export class FrameDecoder {
       }
       if (size >= DIRECT_READ_THRESHOLD || size > buf.length - hl) {
         const shared = sink.sharedThreshold;
-        const big = shared !== undefined && shared > 0 && size >= shared
-          ? new Uint8Array(new SharedArrayBuffer(size))
-          : new Uint8Array(size);
+        const big = largeBytes(size, shared !== undefined && shared > 0 && size >= shared);
         big.set(buf.subarray(p + hl, e));
         this.#big = big;
         this.#bigFill = avail;

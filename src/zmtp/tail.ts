@@ -24,6 +24,7 @@
  */
 
 import { CHUNK_SIZE, releaseChunk } from "./chunk_pool.ts";
+import { largeBytes } from "./large_bytes.ts";
 import { FLAG_MORE, writeFrameHeader } from "./frame_codec.ts";
 import type { Frames } from "./types.ts";
 
@@ -257,7 +258,7 @@ export class MessageTail extends Uint8Array {
   /** Collect mode: copy a piece into its frame. */
   #absorb(piece: TailPiece): void {
     if (piece.size >= 0) {
-      this.#frame = new Uint8Array(piece.size);
+      this.#frame = largeBytes(piece.size);
       this.#fill = 0;
       this.#collected!.push(this.#frame);
     } else {
