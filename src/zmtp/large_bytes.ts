@@ -1,17 +1,23 @@
 /**
- * Fresh memory for large frames, backed by transparent huge pages where the kernel offers them.
+ * Fresh memory for large frames, backed by transparent huge pages when asked for
+ * (`IPP_HUGE_PAGES=1` in the environment).
  *
  * A frame of 100 MB is read into memory that was never touched, and on Linux the first write
  * to each 4 KiB page costs a page fault and a clearing of the page: measured here, filling a
- * fresh 100 MB array took 90–120 ms, five times what the same copy costs in memory already
+ * fresh 100 MB array took 75–120 ms, five times what the same copy costs in memory already
  * faulted in. When the kernel's transparent huge pages are in `madvise` mode (the common
  * default), advising the array's memory with `MADV_HUGEPAGE` before the first write makes those
- * faults 2 MiB ones: the same fill took 22–42 ms. numpy advises its large arrays the same way.
+ * faults 2 MiB ones: the same fill took 16–42 ms. numpy advises its large arrays the same way.
  *
- * The advice needs Linux and the FFI permission (`-A` or `--allow-ffi`; libc's `madvise`). The
- * memory stays an ordinary V8 allocation (only advised), so its lifetime and transfer are as
- * for any array. Without the permission, off Linux, with huge pages off or always on, or with
- * `IPP_HUGE_PAGES=0` in the environment, arrays are plain `new Uint8Array(size)`.
+ * It is off unless asked for because it is a gamble on a virtual machine whose host takes freed
+ * memory back in 2 MiB blocks (`virtio_balloon` free page reporting, as on the machine our
+ * benchmarks run on): there a fresh huge page is often one the host must fault in again, 4 KiB
+ * at a time, and the fill then took 135–230 ms. BENCHMARKS.md has the figures.
+ *
+ * The advice needs Linux and the FFI permission (`-A` or `--allow-ffi`; libc's `madvise`), and
+ * the env permission to see the switch. The memory stays an ordinary V8 allocation (only
+ * advised), so its lifetime and transfer are as for any array. Otherwise arrays are plain
+ * `new Uint8Array(size)`.
  *
  * @module
  */
@@ -32,14 +38,12 @@ function granted(descriptor: Deno.PermissionDescriptor): boolean {
   return Deno.permissions.querySync(descriptor).state === "granted";
 }
 
-/** libc's `madvise` when huge-page advice can help here, else `null`; never prompts. */
+/** libc's `madvise` when huge-page advice is asked for and possible here, else `null`; never prompts. */
 function lookUpMadvise(): Madvise | null {
   try {
     if (Deno.build.os !== "linux" || typeof Deno.dlopen !== "function") return null;
-    if (
-      granted({ name: "env", variable: "IPP_HUGE_PAGES" }) &&
-      Deno.env.get("IPP_HUGE_PAGES") === "0"
-    ) return null;
+    if (!granted({ name: "env", variable: "IPP_HUGE_PAGES" })) return null;
+    if (Deno.env.get("IPP_HUGE_PAGES") !== "1") return null;
     if (!granted({ name: "ffi" }) || !granted({ name: "read", path: THP_MODE })) return null;
     if (!Deno.readTextFileSync(THP_MODE).includes("[madvise]")) return null;
     const libc = Deno.dlopen("libc.so.6", {

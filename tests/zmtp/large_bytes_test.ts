@@ -1,18 +1,18 @@
 /**
- * `largeBytes`: large frames get memory advised into transparent huge pages (checked in the
- * kernel's own view of the process, the `hg` flag of the mapping in `/proc/self/smaps`), small
- * ones and processes without the FFI permission or with `IPP_HUGE_PAGES=0` get plain arrays,
- * and asking never prompts. Skipped with a message off Linux or where the kernel's huge pages
- * are not in `madvise` mode.
+ * `largeBytes`: with `IPP_HUGE_PAGES=1`, large frames get memory advised into transparent huge
+ * pages (checked in the kernel's own view of the process: the `hg` flag of the mapping in
+ * `/proc/self/smaps`); without the switch, below `ADVISE_MIN` or without the FFI permission
+ * they are plain arrays, and asking never prompts. Each case runs in a child process, since the
+ * switch is read once per process. The advised cases are skipped with a message off Linux or
+ * where the kernel's huge pages are not in `madvise` mode.
  */
 
 import assert from "node:assert/strict";
-import { ADVISE_MIN, hugePagesAdvised, largeBytes } from "../../src/zmtp/large_bytes.ts";
+import { ADVISE_MIN, largeBytes } from "../../src/zmtp/large_bytes.ts";
 
 const THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled";
 const why = (() => {
   if (Deno.build.os !== "linux") return "huge-page advice is Linux's";
-  if (Deno.env.get("IPP_HUGE_PAGES") === "0") return "IPP_HUGE_PAGES=0 is set";
   try {
     const mode = Deno.readTextFileSync(THP_MODE);
     return mode.includes("[madvise]") ? null : `${THP_MODE} is not in madvise mode: ${mode.trim()}`;
@@ -20,37 +20,54 @@ const why = (() => {
     return `${THP_MODE} cannot be read`;
   }
 })();
-if (why !== null) console.warn(`large_bytes_test: skipped (${why})`);
+if (why !== null) console.warn(`large_bytes_test: advised cases skipped (${why})`);
 
-/** The `VmFlags` of the mapping that holds `address`, from `/proc/self/smaps`. */
-function flagsAt(address: bigint): string[] {
+/**
+ * Run in a child: allocates a large array plain, shared and as a plain `Uint8Array`, and prints
+ * whether advice is on and whether the middle of each array lies in a mapping flagged `hg`.
+ */
+const PROBE = `
+import { ADVISE_MIN, hugePagesAdvised, largeBytes } from "${
+  new URL("../../src/zmtp/large_bytes.ts", import.meta.url).href
+}";
+function flagsAt(address) {
   let inside = false;
-  for (const line of Deno.readTextFileSync("/proc/self/smaps").split("\n")) {
+  for (const line of Deno.readTextFileSync("/proc/self/smaps").split("\\n")) {
     const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
     if (range !== null) {
-      inside = BigInt(`0x${range[1]}`) <= address && address < BigInt(`0x${range[2]}`);
-    } else if (inside && line.startsWith("VmFlags:")) {
-      return line.slice("VmFlags:".length).trim().split(/\s+/);
-    }
+      inside = BigInt("0x" + range[1]) <= address && address < BigInt("0x" + range[2]);
+    } else if (inside && line.startsWith("VmFlags:")) return line.slice(8).trim().split(/\\s+/);
   }
-  throw new Error(`no mapping holds 0x${address.toString(16)}`);
+  throw new Error("no mapping holds " + address);
 }
-
-/** The address `offset` bytes into `bytes`. */
-function addressIn(bytes: Uint8Array, offset: number): bigint {
-  const p = Deno.UnsafePointer.of(bytes as Uint8Array<ArrayBuffer>);
-  return BigInt(Deno.UnsafePointer.value(p)) + BigInt(offset);
+const advisedAt = (bytes) => {
+  const p = Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes));
+  return flagsAt(BigInt(p) + BigInt(bytes.length >> 1)).includes("hg");
+};
+const advised = hugePagesAdvised();
+const out = { advised };
+if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") {
+  const big = largeBytes(4 * ADVISE_MIN).fill(7);
+  const shared = largeBytes(4 * ADVISE_MIN, true).fill(7);
+  const plain = new Uint8Array(4 * ADVISE_MIN).fill(7);
+  Object.assign(out, {
+    big: advisedAt(big),
+    shared: advisedAt(shared),
+    sharedIsShared: shared.buffer instanceof SharedArrayBuffer,
+    plain: advisedAt(plain),
+  });
 }
+console.log(JSON.stringify(out));
+`;
 
-/** What `hugePagesAdvised()` says in a fresh process with these flags and environment. */
-async function advisedIn(flags: string[], env: Record<string, string> = {}): Promise<string> {
-  const url = new URL("../../src/zmtp/large_bytes.ts", import.meta.url).href;
-  const script = await Deno.makeTempFile({ suffix: ".ts" });
+/** What the probe prints in a fresh process with these flags and environment. */
+async function probe(
+  flags: string[],
+  env: Record<string, string>,
+): Promise<Record<string, boolean>> {
+  const script = await Deno.makeTempFile({ suffix: ".js" });
   try {
-    await Deno.writeTextFile(
-      script,
-      `import { hugePagesAdvised } from "${url}"; console.log(hugePagesAdvised());`,
-    );
+    await Deno.writeTextFile(script, PROBE);
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...flags, script],
       env,
@@ -59,50 +76,53 @@ async function advisedIn(flags: string[], env: Record<string, string> = {}): Pro
       stderr: "piped",
     }).output();
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    return new TextDecoder().decode(out.stdout).trim();
+    return JSON.parse(new TextDecoder().decode(out.stdout));
   } finally {
     await Deno.remove(script);
   }
 }
 
 Deno.test({
-  name: "largeBytes: a large array's whole 2 MiB pages are advised into huge pages",
-  ignore: why !== null,
-  fn() {
-    assert.equal(hugePagesAdvised(), true);
-    for (const shared of [false, true]) {
-      const big = largeBytes(4 * ADVISE_MIN, shared);
-      assert.equal(big.length, 4 * ADVISE_MIN);
-      assert.equal(big.buffer instanceof SharedArrayBuffer, shared);
-      assert.equal(big[0] | big[big.length - 1] | big[big.length >> 1], 0);
-      big.fill(7);
-      // The middle of the array lies in a whole huge page; the kernel marks it advised.
-      assert.ok(flagsAt(addressIn(big, big.length >> 1)).includes("hg"), `shared=${shared}`);
-    }
-    // A plain array of the same size is not advised: the flag comes from largeBytes.
-    const plain = new Uint8Array(4 * ADVISE_MIN).fill(7);
-    assert.ok(!flagsAt(addressIn(plain, plain.length >> 1)).includes("hg"));
-  },
-});
-
-Deno.test({
-  name: "largeBytes: an array below ADVISE_MIN is a plain zeroed array",
-  fn() {
-    const small = largeBytes(ADVISE_MIN - 1);
-    assert.equal(small.length, ADVISE_MIN - 1);
-    assert.ok(small.buffer instanceof ArrayBuffer);
-    assert.equal(small.reduce((a, b) => a | b, 0), 0);
-  },
-});
-
-Deno.test({
-  name: "largeBytes: IPP_HUGE_PAGES=0 or no FFI permission turns the advice off, without a prompt",
+  name: "largeBytes: with IPP_HUGE_PAGES=1, a large array's whole 2 MiB pages are advised",
   ignore: why !== null,
   async fn() {
-    assert.equal(await advisedIn(["-A"], { IPP_HUGE_PAGES: "1" }), "true");
-    assert.equal(await advisedIn(["-A"], { IPP_HUGE_PAGES: "0" }), "false");
-    // Without FFI (and without read or env permission) it is off, and it never asks.
-    assert.equal(await advisedIn(["--no-prompt"]), "false");
-    assert.equal(await advisedIn(["--no-prompt", "--allow-read", "--allow-env"]), "false");
+    assert.deepEqual(await probe(["-A"], { IPP_HUGE_PAGES: "1" }), {
+      advised: true,
+      big: true,
+      shared: true,
+      sharedIsShared: true,
+      // A plain array of the same size is not advised: the flag comes from largeBytes.
+      plain: false,
+    });
+  },
+});
+
+Deno.test({
+  name: "largeBytes: off by default, with IPP_HUGE_PAGES=0, and without FFI; never prompts",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const off = { advised: false, big: false, shared: false, sharedIsShared: true, plain: false };
+    assert.deepEqual(await probe(["-A"], { IPP_HUGE_PAGES: "" }), off);
+    assert.deepEqual(await probe(["-A"], { IPP_HUGE_PAGES: "0" }), off);
+    // Without FFI (or env, or read) permission it is off, and it never asks.
+    assert.deepEqual(await probe(["--no-prompt"], { IPP_HUGE_PAGES: "1" }), { advised: false });
+    assert.deepEqual(
+      await probe(["--no-prompt", "--allow-read", "--allow-env"], { IPP_HUGE_PAGES: "1" }),
+      { advised: false },
+    );
+  },
+});
+
+Deno.test({
+  name: "largeBytes: arrays are zeroed, of the asked size, shared when asked",
+  fn() {
+    for (const size of [0, 1, ADVISE_MIN - 1, ADVISE_MIN + 5]) {
+      for (const shared of [false, true]) {
+        const bytes = largeBytes(size, shared);
+        assert.equal(bytes.length, size);
+        assert.equal(bytes.buffer instanceof SharedArrayBuffer, shared);
+        assert.equal(bytes.reduce((a, b) => a | b, 0), 0);
+      }
+    }
   },
 });
