@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ADVISE_MIN, largeBytes } from "../../src/zmtp/large_bytes.ts";
+import { ADVISE_MIN, hostReclaimsFreePages, largeBytes } from "../../src/zmtp/large_bytes.ts";
 
 const THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled";
 const why = (() => {
@@ -98,11 +98,28 @@ Deno.test({
 });
 
 Deno.test({
-  name: "largeBytes: off by default, with IPP_HUGE_PAGES=0, and without FFI; never prompts",
+  name: "largeBytes: by default advised unless the host reclaims free pages",
+  ignore: why !== null,
+  async fn() {
+    const on = !hostReclaimsFreePages();
+    console.log(
+      `  this host ${on ? "keeps" : "reclaims"} freed memory: advice ${on ? "on" : "off"}`,
+    );
+    assert.deepEqual(await probe(["-A"], { IPP_HUGE_PAGES: "" }), {
+      advised: on,
+      big: on,
+      shared: on,
+      sharedIsShared: true,
+      plain: false,
+    });
+  },
+});
+
+Deno.test({
+  name: "largeBytes: off with IPP_HUGE_PAGES=0 and without FFI; never prompts",
   ignore: Deno.build.os !== "linux",
   async fn() {
     const off = { advised: false, big: false, shared: false, sharedIsShared: true, plain: false };
-    assert.deepEqual(await probe(["-A"], { IPP_HUGE_PAGES: "" }), off);
     assert.deepEqual(await probe(["-A"], { IPP_HUGE_PAGES: "0" }), off);
     // Without FFI (or env, or read) permission it is off, and it never asks.
     assert.deepEqual(await probe(["--no-prompt"], { IPP_HUGE_PAGES: "1" }), { advised: false });
@@ -125,4 +142,35 @@ Deno.test({
       }
     }
   },
+});
+
+Deno.test("hostReclaimsFreePages: a virtio balloon with free page reporting, read from sysfs", () => {
+  const sys = Deno.makeTempDirSync();
+  try {
+    const device = (name: string, id: string, features: string) => {
+      Deno.mkdirSync(`${sys}/bus/virtio/devices/${name}`, { recursive: true });
+      Deno.writeTextFileSync(`${sys}/bus/virtio/devices/${name}/device`, `${id}\n`);
+      Deno.writeTextFileSync(`${sys}/bus/virtio/devices/${name}/features`, `${features}\n`);
+    };
+    const order = (n: number) => {
+      Deno.mkdirSync(`${sys}/module/page_reporting/parameters`, { recursive: true });
+      Deno.writeTextFileSync(
+        `${sys}/module/page_reporting/parameters/page_reporting_order`,
+        `${n}\n`,
+      );
+    };
+    assert.equal(hostReclaimsFreePages(sys), false, "no virtio devices");
+    // A block device whose bit 5 is set, and a balloon without reporting (this VM's bits, bit 5 off).
+    device("virtio0", "0x0002", "0010011001100100");
+    device("virtio1", "0x0005", "0110000100000000");
+    assert.equal(hostReclaimsFreePages(sys), false, "a balloon without reporting");
+    device("virtio1", "0x0005", "0110010100000000");
+    assert.equal(hostReclaimsFreePages(sys), true, "a balloon that reports");
+    order(9);
+    assert.equal(hostReclaimsFreePages(sys), true, "reporting 2 MiB blocks");
+    order(11);
+    assert.equal(hostReclaimsFreePages(sys), false, "a reporting order no free block reaches");
+  } finally {
+    Deno.removeSync(sys, { recursive: true });
+  }
 });
