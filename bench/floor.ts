@@ -12,11 +12,11 @@
  * | `call_direct` | the same with the client connected straight to the engine (no controller) |
  * | `call_direct_ipc` | the same over a Unix socket (our client's way to an engine on its host) |
  * | `lb_relay` | load-balanced throughput: 20,000 such requests sent at once, dealt in turn to two engines by a relay that forwards whole messages (each connection written with whatever queued while its previous write was in flight); µs per task |
- * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory allocated as our frames are (`largeBytes`: huge pages with `IPP_HUGE_PAGES=1`) |
+ * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory allocated as our frames are (`largeBytes`: advised into huge pages where that pays) |
  * | `push_direct`, `pull_direct` | the same with the client connected straight to the engine |
  * | `push_direct_ipc`, `pull_direct_ipc` | the same over a Unix socket |
  * | `push_shm`, `pull_shm` | the same through shared memory: the sender writes the bytes into a new file in `/dev/shm`, the receiver maps it (`mmap` through FFI, pages populated) and its array is a view of that mapping, no copy; NaN where there is no `/dev/shm` or C library to call |
- * | `copy_fresh`, `copy_huge`, `copy_warm` | one copy of 100 MB in one process: into fresh memory, into fresh memory advised into huge pages (`largeBytes`; NaN unless `IPP_HUGE_PAGES=1` and possible), and into already-touched memory |
+ * | `copy_fresh`, `copy_huge`, `copy_warm` | one copy of 100 MB in one process: into fresh memory, into fresh memory advised into huge pages (`largeBytes`; NaN where the advice is not given), and into already-touched memory |
  *
  * An implementation can only add to these figures, so a goal whose target (Python's figure
  * divided by the goal's ratio) is near or below the floor cannot be met on this machine by
@@ -57,7 +57,7 @@ export interface Floor {
   push_shm: number;
   pull_shm: number;
   copy_fresh: number;
-  /** One copy into fresh memory advised into huge pages (NaN unless `IPP_HUGE_PAGES=1`), s. */
+  /** One copy into fresh memory advised into huge pages (NaN where the advice is not given), s. */
   copy_huge: number;
   copy_warm: number;
   /** The bulk size, bytes. */
