@@ -1,10 +1,11 @@
 /**
- * `largeBytes`: with `IPP_HUGE_PAGES=1`, large frames get memory advised into transparent huge
- * pages (checked in the kernel's own view of the process: the `hg` flag of the mapping in
- * `/proc/self/smaps`); without the switch, below `ADVISE_MIN` or without the FFI permission
- * they are plain arrays, and asking never prompts. Each case runs in a child process, since the
- * switch is read once per process. The advised cases are skipped with a message off Linux or
- * where the kernel's huge pages are not in `madvise` mode.
+ * `largeBytes`: large frames get memory advised into transparent huge pages (checked in the
+ * kernel's own view of the process: the `hg` flag of the mapping in `/proc/self/smaps`) with
+ * `IPP_HUGE_PAGES=1`, and by default exactly when the host does not reclaim freed memory; with
+ * `IPP_HUGE_PAGES=0`, below `ADVISE_MIN` or without the FFI permission they are plain arrays, and
+ * asking never prompts. Each case runs in a child process, since the choice is made once per
+ * process. The advised cases are skipped with a message off Linux or where the kernel's huge
+ * pages are not in `madvise` mode.
  */
 
 import assert from "node:assert/strict";
