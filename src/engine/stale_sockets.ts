@@ -14,7 +14,8 @@
  * @module
  */
 
-import { DIRECT_IPC_NAME, granted } from "../protocol/messages/direct.ts";
+import { DIRECT_IPC_NAME } from "../protocol/messages/direct.ts";
+import { granted } from "../permissions.ts";
 import type { Logger } from "./log.ts";
 
 /** Slack between a socket's time and its process's start, for clocks read two ways. */

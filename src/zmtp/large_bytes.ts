@@ -24,6 +24,8 @@
  * @module
  */
 
+import { granted } from "../permissions.ts";
+
 /** Arrays at least this big are advised (smaller ones gain little over their few faults). */
 export const ADVISE_MIN = 8 << 20;
 /** `MADV_HUGEPAGE` from Linux's `mman-common.h`. */
@@ -40,10 +42,6 @@ const MAX_PAGE_ORDER = 10;
 type Madvise = (address: Deno.PointerValue, length: bigint, advice: number) => number;
 /** `undefined` until first needed; `null` when advice is not given here. */
 let madvise: Madvise | null | undefined;
-
-function granted(descriptor: Deno.PermissionDescriptor): boolean {
-  return Deno.permissions.querySync(descriptor).state === "granted";
-}
 
 function readOr(path: string, otherwise: string): string {
   try {

@@ -31,6 +31,8 @@
  * @module
  */
 
+import { granted } from "../../permissions.ts";
+
 /** Key of the offer (`registration_reply`) and of engine addresses (Hub → clients). */
 export const DIRECT_OFFER = "direct";
 /** Engine → Hub: where the engine listens for direct requests. */
@@ -101,20 +103,6 @@ export function hostIdentity(): string | null {
     identity = null;
   }
   return identity;
-}
-
-/**
- * Whether a permission is granted, asked without prompting (an unasked-for use would prompt on
- * a terminal).
- * @param d The permission.
- * @returns Whether it is granted.
- */
-export function granted(d: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(d).state === "granted";
-  } catch {
-    return false;
-  }
 }
 
 /** Names of engines' Unix sockets ({@linkcode directIpcPath}); group 1 is the process id. */
