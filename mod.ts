@@ -47,7 +47,7 @@ export type { EngineInfo } from "./src/errors.ts";
 
 // Transport (src/zmtp/)
 export { createSocket } from "./src/zmtp/mod.ts";
-export type { Frames, Socket, SocketOptions, SocketType } from "./src/zmtp/mod.ts";
+export type { FramePlacer, Frames, Socket, SocketOptions, SocketType } from "./src/zmtp/mod.ts";
 
 // Messages (src/protocol/)
 export { formatDate, parseDate, Session } from "./src/protocol/session.ts";

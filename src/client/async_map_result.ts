@@ -98,9 +98,31 @@ function isTypedArray(x: unknown): x is TypedArray {
 }
 
 /**
+ * The parts as one typed array without a copy, when they are views of one kind that fill one
+ * buffer exactly, in order, side by side; else `undefined`.
+ */
+function sideBySide(
+  parts: readonly unknown[],
+  Kind: new (buffer: ArrayBuffer) => TypedArray,
+): TypedArray | undefined {
+  if (parts.length < 2) return undefined;
+  const buffer = (parts[0] as TypedArray).buffer;
+  let at = 0;
+  for (const p of parts) {
+    if (!isTypedArray(p) || p.constructor !== Kind || p.buffer !== buffer || p.byteOffset !== at) {
+      return undefined;
+    }
+    at += p.byteLength;
+  }
+  return at === buffer.byteLength && buffer instanceof ArrayBuffer ? new Kind(buffer) : undefined;
+}
+
+/**
  * Joins gathered parts into one sequence, as numpy's `concatenate` does for `gather`: typed
  * arrays of one kind (with single numbers from one-item parts, and plain lists) give one
  * typed array of that kind; parts of several kinds give one plain list of all their items.
+ * Parts received side by side into one array (`gather_placement.ts`) are joined without a
+ * copy: the joined array is then that array, and shares its memory with the parts.
  *
  * @param parts One part per engine, in order.
  * @returns The joined sequence.
@@ -120,6 +142,8 @@ export function joinParts(parts: readonly unknown[]): TypedArray | unknown[] {
     new (buffer: ArrayBuffer): TypedArray & { set(a: ArrayLike<unknown>, at: number): void };
     readonly BYTES_PER_ELEMENT: number;
   };
+  const inPlace = sideBySide(parts, Kind);
+  if (inPlace !== undefined) return inPlace;
   const out = largeTyped(Kind, parts.reduce<number>((n, p) => n + items(p).length, 0));
   let at = 0;
   for (const p of parts) {

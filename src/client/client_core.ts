@@ -422,6 +422,19 @@ export class ClientCore implements AsyncDisposable {
   }
 
   /**
+   * Receive a gather's parts straight into one joined array, when each comes straight from its
+   * engine on the direct path (see `gather_placement.ts`); else they are joined by copying.
+   *
+   * @param requests `[engine id, msg_id]` of each pull, in join order.
+   * @returns Whether the parts will be placed.
+   */
+  placeGather(requests: readonly [number, string][]): boolean {
+    const direct = this.#sockets.direct;
+    if (direct === undefined) return false;
+    return direct.placeGather(requests.map(([id, msgId]) => [this.#requireUuid(id), msgId]));
+  }
+
+  /**
    * An AsyncMapResult over chunk msg_ids this client tracks.
    *
    * @param msgIds One msg_id per chunk.

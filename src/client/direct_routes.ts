@@ -21,6 +21,7 @@
 
 import { type DirectAddress, hostIdentity, ipcUsable } from "../protocol/messages/direct.ts";
 import { createSocket, type Frames, type Socket } from "../zmtp/mod.ts";
+import { GatherPlacement } from "./gather_placement.ts";
 
 /** Per engine: its address, unanswered requests per path, and the path in use. */
 interface Route {
@@ -52,6 +53,8 @@ export class DirectRoutes {
   readonly #routes = new Map<string, Route>();
   /** Per engine: the last request sent straight and the last reply received straight. */
   readonly #last = new Map<string, [request: string, reply: string]>();
+  /** Gathers whose parts go straight into one array (`gather_placement.ts`). */
+  readonly #placement = new GatherPlacement();
   #socket: Socket | undefined;
   #closing = false;
 
@@ -144,6 +147,7 @@ export class DirectRoutes {
    * @param parentId Its request's msg_id, when known.
    */
   replied(engine: Uint8Array, direct: boolean, parentId: unknown): void {
+    if (this.#placement.size > 0) this.#placement.replied(parentId);
     if (this.#routes.size === 0) return;
     const uuid = decoder.decode(engine);
     const r = this.#routes.get(uuid);
@@ -155,6 +159,21 @@ export class DirectRoutes {
     if (typeof parentId !== "string") return;
     r.sent.delete(parentId);
     this.#mark(uuid, 1, parentId);
+  }
+
+  /**
+   * Receive a gather's parts straight into one array (`gather_placement.ts`), when every one of
+   * its requests went straight (each engine's reply then comes on a connection of its own).
+   * @param requests `[engine uuid, msg_id]` of each pull, in join order.
+   * @returns Whether its parts will be placed.
+   */
+  placeGather(requests: readonly [string, string][]): boolean {
+    // Each reply on a connection of its own: a part waiting for the others' sizes must not
+    // hold up one of them.
+    const straight = new Set(requests.map(([uuid]) => uuid)).size === requests.length &&
+      requests.every(([uuid, msgId]) => this.#routes.get(uuid)?.sent.has(msgId) === true);
+    if (straight) this.#placement.add(requests.map(([, msgId]) => msgId));
+    return straight && requests.length > 1;
   }
 
   /**
@@ -175,6 +194,7 @@ export class DirectRoutes {
    */
   async close(linger: number): Promise<void> {
     this.#closing = true;
+    this.#placement.dropAll();
     await this.#socket?.close({ linger });
   }
 
@@ -186,6 +206,7 @@ export class DirectRoutes {
     if (r === undefined || r.sent.size === 0) return;
     const ids = [...r.sent];
     r.sent.clear();
+    this.#placement.drop(ids);
     // The next Hub query (the first of the recovery) waits until the Hub has the last of them,
     // or knows the engine is gone, or its time is up (direct_hub.ts).
     this.#mark(uuid, 0, ids[ids.length - 1]);
@@ -207,6 +228,7 @@ export class DirectRoutes {
       onProtocolError: (reason, peer) =>
         this.#o.warn(`direct connection to ${peer} dropped: ${reason}`),
       onPeerGone: (id) => this.#gone(id),
+      placeFrames: (frames, size) => this.#placement.place(frames, size),
     });
     this.#o.read(socket);
     return socket;

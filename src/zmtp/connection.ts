@@ -25,7 +25,7 @@ import { encodeGreeting, parseGreeting } from "./greeting.ts";
 import type { Pipe } from "./pipe.ts";
 import { compatibleSocketTypes } from "./socket_type.ts";
 import { MessageTail, type TailPiece } from "./tail.ts";
-import type { Frames, SocketType } from "./types.ts";
+import type { FramePlacer, Frames, SocketType } from "./types.ts";
 
 /** What a connection needs from the socket that owns it. */
 export interface ConnectionOwner {
@@ -39,6 +39,8 @@ export interface ConnectionOwner {
   readonly cutThrough: number;
   /** Frames at least this big are received into shared memory; 0 = never. */
   readonly sharedFrames: number;
+  /** Where large received message frames go, if the socket chooses. */
+  readonly framePlacer?: FramePlacer;
   /** Milliseconds a peer has to complete the handshake. */
   readonly handshakeTimeout: number;
   /** `true` while the application's receive queue is at its high-water mark. */
@@ -233,6 +235,14 @@ export class Connection {
           await tail.whenRoom();
           if (this.#closing) return;
         }
+        const placing = dec.placing;
+        if (placing !== null) {
+          // A frame waits for its place (`placeFrames`): read nothing until it has one.
+          await placing;
+          if (this.#closing) return;
+          dec.resume();
+          continue;
+        }
         const n = await raw.read(dec.writable());
         if (n === null) {
           let reason: string | null = null;
@@ -272,6 +282,15 @@ export class Connection {
   /** @internal FrameSink: frames this big are received into a `SharedArrayBuffer`. */
   get sharedThreshold(): number {
     return this.#owner.sharedFrames;
+  }
+
+  /** @internal FrameSink: where a large frame of the message being read goes (after its first). */
+  placeFrame(size: number): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const place = this.#owner.framePlacer;
+    const parts = this.#parts;
+    return place === undefined || parts === null || this.#inTail !== null
+      ? undefined
+      : place(parts, size);
   }
 
   /** @internal FrameSink: a streamed frame starts; the message so far is delivered now. */

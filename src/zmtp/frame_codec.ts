@@ -111,6 +111,12 @@ export interface FrameSink {
    * `SharedArrayBuffer`; 0 or absent = never.
    */
   readonly sharedThreshold?: number;
+  /**
+   * Where a large message frame goes: an array of exactly `size` bytes, `undefined` (a new one),
+   * or a promise of either, during which the decoder parses and reads nothing
+   * ({@link FrameDecoder.placing}).
+   */
+  placeFrame?(size: number): Uint8Array | undefined | Promise<Uint8Array | undefined>;
 }
 
 /** An incomplete frame at least this big is read straight into its own buffer. */
@@ -147,6 +153,10 @@ export class FrameDecoder {
   #streamLeft = 0;
   #chunk: Uint8Array | null = null;
   #chunkFill = 0;
+  /** Settles once the frame at the read position has its place; `null` when none waits. */
+  #placing: Promise<void> | null = null;
+  /** The place that came for the waiting frame (`undefined`: a new array). */
+  #placed: { bytes: Uint8Array | undefined } | null = null;
   #greeted = false;
   #halted = false;
   #grow = false;
@@ -167,6 +177,22 @@ export class FrameDecoder {
   /** Stop delivering frames (the connection is going away). */
   halt(): void {
     this.#halted = true;
+  }
+
+  /**
+   * Set while a frame waits for the sink to place it: the owner must not read until it settles,
+   * then call {@link FrameDecoder.resume}.
+   */
+  get placing(): Promise<void> | null {
+    return this.#placing;
+  }
+
+  /**
+   * Parse what is buffered, once a frame's place has come.
+   * @throws {ZmtpProtocolError} As {@link FrameDecoder.commit}.
+   */
+  resume(): void {
+    this.#parse();
   }
 
   /** `true` once any byte has been read. */
@@ -296,8 +322,26 @@ export class FrameDecoder {
         break;
       }
       if (size >= DIRECT_READ_THRESHOLD || size > buf.length - hl) {
+        let big: Uint8Array | undefined;
+        const placed = this.#placed;
+        if (placed !== null) {
+          this.#placed = null;
+          big = placed.bytes;
+        } else if (sink.placeFrame !== undefined && !(flags & FLAG_COMMAND)) {
+          const place = sink.placeFrame(size);
+          if (place instanceof Promise) {
+            // Parsing stops at this frame's header until its place comes.
+            const settle = (bytes: Uint8Array | undefined) => {
+              this.#placed = { bytes: bytes?.length === size ? bytes : undefined };
+              this.#placing = null;
+            };
+            this.#placing = place.then(settle, () => settle(undefined));
+            break;
+          }
+          big = place?.length === size ? place : undefined;
+        }
         const shared = sink.sharedThreshold;
-        const big = largeBytes(size, shared !== undefined && shared > 0 && size >= shared);
+        big ??= largeBytes(size, shared !== undefined && shared > 0 && size >= shared);
         big.set(buf.subarray(p + hl, e));
         this.#big = big;
         this.#bigFill = avail;

@@ -27,7 +27,7 @@ import { PullSocket, PushSocket } from "./push_pull.ts";
 import { RouterSocket } from "./router.ts";
 import type { Socket, SocketOptions, SocketType } from "./types.ts";
 
-export type { Frames, Socket, SocketOptions, SocketType } from "./types.ts";
+export type { FramePlacer, Frames, Socket, SocketOptions, SocketType } from "./types.ts";
 export { parseEndpoint } from "./endpoint.ts";
 export { MessageTail, tailOf } from "./tail.ts";
 export type { Endpoint } from "./endpoint.ts";

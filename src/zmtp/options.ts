@@ -5,7 +5,7 @@
  */
 
 import { utf8 } from "./frame_codec.ts";
-import type { SocketOptions } from "./types.ts";
+import type { FramePlacer, SocketOptions } from "./types.ts";
 
 /** Options with every default filled in. */
 export interface ResolvedOptions {
@@ -31,6 +31,8 @@ export interface ResolvedOptions {
   cutThrough: number;
   /** Frames at least this big are received into shared memory (0 = never). */
   sharedFrames: number;
+  /** Where large received frames go, if chosen. */
+  placeFrames: FramePlacer | undefined;
   /** Handshake deadline in milliseconds (0 = none). */
   handshakeTimeout: number;
   /** Logger of dropped connections. */
@@ -68,11 +70,17 @@ export function resolveOptions(o: SocketOptions = {}): ResolvedOptions {
     maxMessageSize: count(o.maxMessageSize, 2 ** 31, "maxMessageSize"),
     cutThrough: largeFrameSize(o.cutThrough, "cutThrough"),
     sharedFrames: largeFrameSize(o.sharedFrames, "sharedFrames"),
+    placeFrames: placer(o.placeFrames),
     handshakeTimeout: count(o.handshakeTimeout, 30_000, "handshakeTimeout"),
     onProtocolError: o.onProtocolError ??
       ((reason, peer) => console.warn(`zmtp: dropped connection ${peer}: ${reason}`)),
     onPeerGone: o.onPeerGone,
   };
+}
+
+function placer(value: unknown): FramePlacer | undefined {
+  if (value === undefined || typeof value === "function") return value as FramePlacer | undefined;
+  throw new TypeError(`placeFrames must be a function, got ${typeof value}`);
 }
 
 /** Smallest `cutThrough` or `sharedFrames` (such a frame never fits the 64 KiB read buffer). */

@@ -21,7 +21,7 @@ import { Fifo } from "./fifo.ts";
 import { largeFrameSize, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { Pipe } from "./pipe.ts";
 import { discardTail, tailOf } from "./tail.ts";
-import type { Frames, Socket, SocketOptions, SocketType } from "./types.ts";
+import type { FramePlacer, Frames, Socket, SocketOptions, SocketType } from "./types.ts";
 
 /** The socket types whose `send` takes a message tail (one destination per message). */
 const TAIL_SENDERS = new Set<SocketType>(["ROUTER", "DEALER", "PUSH"]);
@@ -105,6 +105,10 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
   /** @internal */
   get sharedFrames(): number {
     return this.options.sharedFrames;
+  }
+  /** @internal */
+  get framePlacer(): FramePlacer | undefined {
+    return this.options.placeFrames;
   }
   /** @internal */
   get handshakeTimeout(): number {

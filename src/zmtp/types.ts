@@ -72,6 +72,11 @@ export interface SocketOptions {
    */
   sharedFrames?: number;
   /**
+   * Chooses where a large received message frame goes (one of at least 64 KiB that is not yet in
+   * the read buffer; see {@link FramePlacer}). Without it each gets a new array of its own.
+   */
+  placeFrames?: FramePlacer;
+  /**
    * Milliseconds a new connection has to complete the ZMTP handshake before it is dropped
    * (`ZMQ_HANDSHAKE_IVL`, default 30000; 0 = no limit).
    */
@@ -86,6 +91,20 @@ export interface SocketOptions {
    */
   onPeerGone?: (routingId: Uint8Array | null) => void;
 }
+
+/**
+ * Chooses where a large received message frame goes. Called with the frames of its message
+ * received so far (on a ROUTER the first is the peer's routing id) and the size of the frame
+ * about to be read. Returns an array of exactly `size` bytes to receive it into (a view into a
+ * larger array is fine: several frames can land side by side in one array), `undefined` for a
+ * new array of its own, or a promise of either. While such a promise is pending, that
+ * connection reads nothing more (the socket's other connections go on), so settle it soon. A
+ * frame is offered once; a returned array of another size is ignored.
+ */
+export type FramePlacer = (
+  frames: readonly Uint8Array[],
+  size: number,
+) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
 
 /** A ZeroMQ-compatible socket. */
 export interface Socket extends AsyncIterable<Frames>, AsyncDisposable {
