@@ -421,17 +421,9 @@ export class ClientCore implements AsyncDisposable {
     return new AsyncResult<T>(this.#tasks, msgIds, { client: this.#clientSide, ...options });
   }
 
-  /**
-   * Receive a gather's parts straight into one joined array, when each comes straight from its
-   * engine on the direct path (see `gather_placement.ts`); else they are joined by copying.
-   *
-   * @param requests `[engine id, msg_id]` of each pull, in join order.
-   * @returns Whether the parts will be placed.
-   */
-  placeGather(requests: readonly [number, string][]): boolean {
-    const direct = this.#sockets.direct;
-    if (direct === undefined) return false;
-    return direct.placeGather(requests.map(([id, msgId]) => [this.#requireUuid(id), msgId]));
+  /** A gather's `[engine id, msg_id]` pulls, in order, into one array (`gather_placement.ts`). */
+  placeGather(requests: readonly [number, string][]): void {
+    this.#sockets.direct?.placeGather(requests.map(([id, m]) => [this.#requireUuid(id), m]));
   }
 
   /**

@@ -165,15 +165,13 @@ export class DirectRoutes {
    * Receive a gather's parts straight into one array (`gather_placement.ts`), when every one of
    * its requests went straight (each engine's reply then comes on a connection of its own).
    * @param requests `[engine uuid, msg_id]` of each pull, in join order.
-   * @returns Whether its parts will be placed.
    */
-  placeGather(requests: readonly [string, string][]): boolean {
+  placeGather(requests: readonly [string, string][]): void {
     // Each reply on a connection of its own: a part waiting for the others' sizes must not
     // hold up one of them.
     const straight = new Set(requests.map(([uuid]) => uuid)).size === requests.length &&
       requests.every(([uuid, msgId]) => this.#routes.get(uuid)?.sent.has(msgId) === true);
     if (straight) this.#placement.add(requests.map(([, msgId]) => msgId));
-    return straight && requests.length > 1;
   }
 
   /**
