@@ -30,9 +30,8 @@ export const GATHER_WAIT_MS = 100;
 
 const MSG_ID = keyBytes("msg_id");
 
-/** One gather: its requests in order, their parts' sizes as they come, and who waits. */
+/** One gather: its parts' sizes as they come (in request order), and who waits. */
 interface Gather {
-  readonly msgIds: readonly string[];
   readonly sizes: (number | undefined)[];
   readonly waiting: ((place: Uint8Array | undefined) => void)[];
   /** Replies not yet received. */
@@ -65,7 +64,6 @@ export class GatherPlacement {
   add(msgIds: readonly string[]): void {
     if (msgIds.length < 2) return;
     const g: Gather = {
-      msgIds,
       sizes: msgIds.map(() => undefined),
       waiting: [],
       open: msgIds.length,
