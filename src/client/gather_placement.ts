@@ -92,7 +92,7 @@ export class GatherPlacement {
       return undefined;
     }
     // Delimiter, signature, header, parent header: the parent names the request.
-    if (d < 0 || frames.length < d + 4) return undefined;
+    if (frames.length < d + 4) return undefined;
     const out = this.#peeked;
     if (!peekStrings(frames[d + 3], MSG_ID, null, out) || out[0] === null) return undefined;
     const entry = this.#byMsgId.get(out[0]);

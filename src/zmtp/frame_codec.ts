@@ -155,8 +155,8 @@ export class FrameDecoder {
   #chunkFill = 0;
   /** Settles once the frame at the read position has its place; `null` when none waits. */
   #placing: Promise<void> | null = null;
-  /** The place that came for the waiting frame (`undefined`: a new array). */
-  #placed: { bytes: Uint8Array | undefined } | null = null;
+  /** The array that came for the waiting frame (its place, or a new one). */
+  #placed: Uint8Array | null = null;
   #greeted = false;
   #halted = false;
   #grow = false;
@@ -322,26 +322,26 @@ export class FrameDecoder {
         break;
       }
       if (size >= DIRECT_READ_THRESHOLD || size > buf.length - hl) {
-        let big: Uint8Array | undefined;
-        const placed = this.#placed;
-        if (placed !== null) {
-          this.#placed = null;
-          big = placed.bytes;
-        } else if (sink.placeFrame !== undefined && !(flags & FLAG_COMMAND)) {
+        const threshold = sink.sharedThreshold;
+        const shared = threshold !== undefined && threshold > 0 && size >= threshold;
+        const own = (place: Uint8Array | undefined) =>
+          place?.length === size ? place : largeBytes(size, shared);
+        let big = this.#placed;
+        this.#placed = null;
+        if (big === null && sink.placeFrame !== undefined && !(flags & FLAG_COMMAND)) {
           const place = sink.placeFrame(size);
           if (place instanceof Promise) {
             // Parsing stops at this frame's header until its place comes.
             const settle = (bytes: Uint8Array | undefined) => {
-              this.#placed = { bytes: bytes?.length === size ? bytes : undefined };
+              this.#placed = own(bytes);
               this.#placing = null;
             };
             this.#placing = place.then(settle, () => settle(undefined));
             break;
           }
-          big = place?.length === size ? place : undefined;
+          big = own(place);
         }
-        const shared = sink.sharedThreshold;
-        big ??= largeBytes(size, shared !== undefined && shared > 0 && size >= shared);
+        big ??= largeBytes(size, shared);
         big.set(buf.subarray(p + hl, e));
         this.#big = big;
         this.#bigFill = avail;
