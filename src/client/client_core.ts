@@ -144,6 +144,7 @@ export class ClientCore implements AsyncDisposable {
       log: this.#log,
       onMessage: (channel, msg) => this.#dispatch(channel, msg),
       onDirectLost: (uuid, msgIds) => void recovery.recover(uuid, msgIds),
+      onDirectLookAgain: () => void this.#resyncEngines(5_000).catch(() => {}),
       onStatus: (parentMsgId, parentSession, engine, state) =>
         this.#router.iopubStatus(parentMsgId, parentSession, engine, state),
     });

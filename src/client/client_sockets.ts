@@ -87,6 +87,8 @@ export interface ClientSocketsOptions {
    * {@link DirectRoutes}).
    */
   onDirectLost?: (uuid: string, msgIds: string[]) => void;
+  /** Ask the Hub for the engines' direct addresses again (see {@link DirectRoutes}). */
+  onDirectLookAgain?: () => void;
 }
 
 const READ_ORDER: Channel[] = [
@@ -133,6 +135,7 @@ export class ClientSockets {
         read: (socket) => this.#readers.push(this.#read("mux", socket, true)),
         warn: (message) => options.log("warn", message),
         lost: options.onDirectLost,
+        lookAgain: options.onDirectLookAgain,
       });
     }
   }

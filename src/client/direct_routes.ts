@@ -43,7 +43,16 @@ export interface DirectRoutesOptions {
    * order sent).
    */
   lost?: (uuid: string, msgIds: string[]) => void;
+  /**
+   * Ask the Hub for the engines' addresses again: an engine was announced without one (ours
+   * send theirs once registered, and a busy machine can delay it past the announcement).
+   */
+  lookAgain?: () => void;
 }
+
+/** When to ask again for an address not yet known: 1, 2, then 4 s after the announcement. */
+const LOOK_AGAIN_MS = 1000;
+const LOOK_AGAIN_TRIES = 3;
 
 const decoder = new TextDecoder();
 
@@ -56,6 +65,7 @@ export class DirectRoutes {
   /** Gathers whose parts go straight into one array (`gather_placement.ts`). */
   readonly #placement = new GatherPlacement();
   #socket: Socket | undefined;
+  #lookAgain: ReturnType<typeof setTimeout> | undefined;
   #closing = false;
 
   /** @param options Reader and logger. */
@@ -78,12 +88,14 @@ export class DirectRoutes {
   }
 
   /**
-   * An engine's address from the Hub: connect to it when it is on this host.
+   * An engine's address from the Hub: connect to it when it is on this host. Announced without
+   * one, the Hub is asked again (`lookAgain`) 1, 2 and 4 s later.
    * @param uuid The engine.
-   * @param address What the Hub sent (checked here).
+   * @param address What the Hub sent (checked here; `undefined`: none).
    */
   learn(uuid: string, address: unknown): void {
     const a = address as Partial<DirectAddress> | null;
+    if (a === undefined) this.#askAgain(0);
     if (typeof a?.url !== "string" || typeof a.host !== "string") return;
     if (a.host !== hostIdentity() || !a.url.startsWith("tcp://127.0.0.1:")) return;
     const url = ipcUsable(a.ipc) ? a.ipc : a.url;
@@ -192,6 +204,7 @@ export class DirectRoutes {
    */
   async close(linger: number): Promise<void> {
     this.#closing = true;
+    clearTimeout(this.#lookAgain);
     this.#placement.dropAll();
     await this.#socket?.close({ linger });
   }
@@ -209,6 +222,18 @@ export class DirectRoutes {
     // or knows the engine is gone, or its time is up (direct_hub.ts).
     this.#mark(uuid, 0, ids[ids.length - 1]);
     this.#o.lost?.(uuid, ids);
+  }
+
+  /** Asks for addresses again (`lookAgain`), `tries` times so far since the last announcement. */
+  #askAgain(tries: number): void {
+    const ask = this.#o.lookAgain;
+    if (ask === undefined || this.#closing || tries >= LOOK_AGAIN_TRIES) return;
+    clearTimeout(this.#lookAgain);
+    this.#lookAgain = setTimeout(() => {
+      ask();
+      this.#askAgain(tries + 1);
+    }, LOOK_AGAIN_MS << tries);
+    Deno.unrefTimer(this.#lookAgain);
   }
 
   /** Notes, for the next Hub query, the last request sent (0) or reply received (1) straight. */
