@@ -26,8 +26,10 @@ export interface Proc {
   child: Deno.ChildProcess;
   /** Its pid (= its process group id). */
   pid: number;
-  /** Collected stdout+stderr file. */
+  /** Collected stdout+stderr file (stderr only when `out` is set). */
   log: string;
+  /** Separate stdout file, when asked for. */
+  out?: string;
 }
 
 /** Kill a whole process group, ignoring errors (already gone). */
@@ -85,17 +87,29 @@ export class Cluster implements AsyncDisposable {
     return `${this.profileDir}/security/ipcontroller-${this.clusterId}-engine.json`;
   }
 
-  /** Start a process with `setsid` (its own process group), output to a log file. */
-  spawn(name: string, cmd: string, args: string[]): Proc {
+  /**
+   * Start a process with `setsid` (its own process group), output to a log file; with
+   * `separateStdout`, stdout goes to a file of its own (`out`), so a background thread's stderr
+   * can never land inside a line the caller parses.
+   */
+  spawn(name: string, cmd: string, args: string[], separateStdout = false): Proc {
     const log = `${this.dir}/${name}-${this.procs.length}.log`;
+    const out = separateStdout ? `${log}.out` : log;
     const child = new Deno.Command("sh", {
-      args: ["-c", 'exec setsid "$0" "$@" >"$IPP_TEST_LOG" 2>&1', cmd, ...args],
-      env: { ...this.env, IPP_TEST_LOG: log },
+      args: [
+        "-c",
+        separateStdout
+          ? 'exec setsid "$0" "$@" >"$IPP_TEST_OUT" 2>"$IPP_TEST_LOG"'
+          : 'exec setsid "$0" "$@" >"$IPP_TEST_LOG" 2>&1',
+        cmd,
+        ...args,
+      ],
+      env: { ...this.env, IPP_TEST_LOG: log, IPP_TEST_OUT: out },
       stdin: "null",
       stdout: "null",
       stderr: "null",
     }).spawn();
-    const p = { child, pid: child.pid, log };
+    const p = { child, pid: child.pid, log, out: separateStdout ? out : undefined };
     this.procs.push(p);
     return p;
   }
@@ -141,25 +155,31 @@ export class Cluster implements AsyncDisposable {
 
   /**
    * Run a Python client script from this folder with `--file <client.json>` and extra args;
-   * its last stdout line must be JSON, which is returned.
+   * its last stdout line starting with `{` must be JSON, which is returned.
    */
   async runClient(script: string, args: string[] = [], timeoutMs = 90_000): Promise<
     Record<string, unknown>
   > {
-    const p = this.spawn(script.replace(/\.py$/, ""), PYTHON, [
-      `${PEERS}${script}`,
-      this.clientFile,
-      ...args,
-    ]);
+    const p = this.spawn(
+      script.replace(/\.py$/, ""),
+      PYTHON,
+      [`${PEERS}${script}`, this.clientFile, ...args],
+      true,
+    );
     const timer = setTimeout(() => killGroup(p.pid), timeoutMs);
     const status = await p.child.status;
     clearTimeout(timer);
-    const text = await Deno.readTextFile(p.log);
+    const text = await Deno.readTextFile(p.out!);
+    const err = await Deno.readTextFile(p.log);
     if (!status.success) {
-      throw new Error(`${script} exited with ${status.code}:\n${text.slice(-6000)}`);
+      throw new Error(
+        `${script} exited with ${status.code}:\n${text.slice(-3000)}\n${err.slice(-3000)}`,
+      );
     }
     const lines = text.trim().split("\n").filter((l) => l.startsWith("{"));
-    if (!lines.length) throw new Error(`${script} printed no JSON:\n${text.slice(-4000)}`);
+    if (!lines.length) {
+      throw new Error(`${script} printed no JSON:\n${text.slice(-2000)}\n${err.slice(-2000)}`);
+    }
     return JSON.parse(lines.at(-1)!);
   }
 
