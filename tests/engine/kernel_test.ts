@@ -407,6 +407,26 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "after an idle spell (the main thread's looks park), a request that holds the worker wakes them and is announced",
+        async () => {
+          await new Promise((r) => setTimeout(r, 2600)); // two looks without a request: parked
+          const req = await js.send("execute_request", {
+            code: "const t5 = Date.now(); while (Date.now() - t5 < 4000) {}",
+            silent: true,
+          });
+          let replied = false;
+          const reply = js.replyTo(req).then((r) => (replied = true, r));
+          await until(() =>
+            js.io(req).some((m) =>
+              m.msg.msgType === "status" &&
+              (m.msg.content as Content).execution_state === "busy"
+            ), 3800);
+          assert.equal(replied, false, "busy came before the reply");
+          ok((await reply).content as Content);
+        },
+      );
+
       await t.step("output of a long synchronous cell streams before the cell ends", async () => {
         let busyWhenSeen: boolean | undefined;
         // The first output after a quiet spell (50 ms) goes at once; later output is batched.

@@ -12,43 +12,8 @@ import { IppError } from "../../errors.ts";
 import type { Logger } from "../log.ts";
 import { createHandoffBlock, HandoffReader } from "./iopub_handoff.ts";
 import { createRecordBlock, type RecordBatch, RecordBlock } from "./record_block.ts";
+import { WorkerLooks } from "./looks.ts";
 import { Flag, type FromServe, type ServeControl, type ServeMsg, Shared } from "./protocol.ts";
-
-/**
- * How often the main thread looks for a request that holds the worker: one still running at
- * two looks in a row (1–2 s) is asked to publish its deferred `busy` ({@linkcode Flag}).
- */
-export const ANNOUNCE_CHECK_MS = 1000;
-
-/**
- * How often the main thread looks for direct-path records the worker cannot send: a request
- * running at two looks in a row (100–200 ms) holds the worker, which then cannot read the Hub's
- * `direct_flush` either, so a query of the Hub waiting for them would wait for the request.
- */
-export const RECORDS_CHECK_MS = 100;
-
-/** One of the main thread's periodic looks at the worker: is a request holding it? */
-class HeldLook {
-  readonly #ctl: Int32Array;
-  /** The request seen running at the last look; -1: none. */
-  #seen = -1;
-
-  constructor(ctl: Int32Array) {
-    this.#ctl = ctl;
-  }
-
-  /** Looks now: whether the request running now was running at the last look too. */
-  held(): boolean {
-    if (Atomics.load(this.#ctl, Shared.RUNNING) === 0) {
-      this.#seen = -1;
-      return false;
-    }
-    const request = Atomics.load(this.#ctl, Shared.REQUESTS);
-    if (request === this.#seen) return true;
-    this.#seen = request;
-    return false;
-  }
-}
 
 /** What {@linkcode KernelHost.serve} needs besides what the host already knows. */
 export type ServeOptions = Omit<
@@ -71,7 +36,7 @@ export interface KernelHostOptions {
   publish?: (frames: Uint8Array[]) => Promise<unknown> | void;
   /**
    * Sends direct-path records to the Hub: the ones the worker keeps (`record_block.ts`) are
-   * taken here when a request has held it since the last look ({@linkcode RECORDS_CHECK_MS}),
+   * taken here when a request has held it since the last look (`RECORDS_CHECK_MS`, `looks.ts`),
    * since it cannot send them.
    */
   records?: (batch: RecordBatch) => void;
@@ -95,18 +60,14 @@ export class KernelHost {
   #serving: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #closed: (() => void) | undefined;
   #closing: Promise<void> | undefined;
-  /** Looks for a long request ({@linkcode ANNOUNCE_CHECK_MS}). */
-  readonly #announceLook = new HeldLook(this.#ctl);
-  readonly #watch: ReturnType<typeof setInterval>;
-  /** Looks for records a held worker cannot send ({@linkcode RECORDS_CHECK_MS}). */
-  readonly #recordsLook = new HeldLook(this.#ctl);
-  #recordsWatch: ReturnType<typeof setInterval> | undefined;
+  /** Looks for a long request and for records a held worker cannot send (`looks.ts`). */
+  readonly #looks: WorkerLooks;
 
   private constructor(options: KernelHostOptions) {
     this.#o = options;
     this.#reader = new HandoffReader(this.#handoff, (frames) => options.publish?.(frames));
     this.#worker = this.#spawn();
-    this.#watch = setInterval(() => this.#lookForLongRequest(), ANNOUNCE_CHECK_MS);
+    this.#looks = new WorkerLooks(this.#ctl, { onLongRequest: () => this.#announceLong() });
   }
 
   /**
@@ -114,8 +75,7 @@ export class KernelHost {
    * while (`../shell.ts`): ask the loops of one that has held it since the last look to
    * publish it (an interrupt already set is left alone).
    */
-  #lookForLongRequest(): void {
-    if (!this.#announceLook.held()) return;
+  #announceLong(): void {
     const ctl = this.#ctl;
     const slot = Shared.FLAGS + Atomics.load(ctl, Shared.GEN);
     Atomics.compareExchange(ctl, slot, Flag.CLEAR, Flag.ANNOUNCE);
@@ -127,8 +87,8 @@ export class KernelHost {
    * does not hold the worker; records taken here then go beside the worker's own batches, and
    * the Hub keeps a reply that overtakes its request (`DirectHub`).
    */
-  #lookForHeldRecords(): void {
-    if (this.#records === undefined || !this.#recordsLook.held()) return;
+  #takeHeldRecords(): void {
+    if (this.#records === undefined) return;
     const records = this.#records.take(false);
     if (records !== undefined) this.#o.records?.(records);
   }
@@ -158,7 +118,7 @@ export class KernelHost {
     if (options.direct !== undefined) {
       records = createRecordBlock();
       this.#records = new RecordBlock(records);
-      this.#recordsWatch ??= setInterval(() => this.#lookForHeldRecords(), RECORDS_CHECK_MS);
+      this.#looks.watchRecords(() => this.#takeHeldRecords());
     }
     this.#serve = {
       ...options,
@@ -219,8 +179,7 @@ export class KernelHost {
    */
   close(timeoutMs = 3000): Promise<void> {
     this.#closing ??= (async () => {
-      clearInterval(this.#watch);
-      clearInterval(this.#recordsWatch);
+      this.#looks.close();
       const ctl = this.#ctl;
       Atomics.store(ctl, Shared.CLOSING, 1);
       Atomics.store(ctl, Shared.FLAGS + Atomics.load(ctl, Shared.GEN), Flag.INTERRUPT);

@@ -94,8 +94,13 @@ export const Shared = {
   CLOSING: 3,
   /** Requests started so far (the main thread tells a long request from a new one). */
   REQUESTS: 4,
+  /**
+   * 1 while the main thread's looks are parked (no request came for a look interval); the next
+   * request clears it and notifies (`looks.ts`).
+   */
+  PARKED: 5,
   /** First interrupt flag slot. */
-  FLAGS: 5,
+  FLAGS: 6,
   /** Number of flag slots (reused round robin). */
   SLOTS: 64,
 } as const;

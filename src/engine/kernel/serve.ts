@@ -29,6 +29,7 @@ import { HandoffWriter } from "./iopub_handoff.ts";
 import { Logger, type LogLevel } from "../log.ts";
 import { Shell, type ShellKernel } from "../shell.ts";
 import { DirectServer } from "../direct.ts";
+import { wakeLooks } from "./looks.ts";
 import { RecordBlock } from "./record_block.ts";
 import {
   Flag,
@@ -190,6 +191,7 @@ class LocalKernel implements ShellKernel {
     Atomics.store(ctl, slot, Flag.CLEAR); // an interrupt that came while nothing ran is void
     Atomics.add(ctl, Shared.REQUESTS, 1);
     Atomics.store(ctl, Shared.RUNNING, 1);
+    wakeLooks(ctl);
     // Let the sockets write what is queued (a cell's `execute_input`, after its `busy`) before
     // user code may hold this thread in a synchronous loop.
     await undefined;
