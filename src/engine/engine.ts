@@ -134,6 +134,8 @@ export class Engine implements AsyncDisposable {
   #kernel: KernelHost | undefined;
   #controlSocket: Socket | undefined;
   #iopubSocket: Socket | undefined;
+  /** The main thread's IOPub publisher (control's statuses, a held request's `busy`). */
+  #iopub: IOPub | undefined;
   #heart: Heart | undefined;
   #identity: EngineIdentity | undefined;
   #loops: Promise<void>[] = [];
@@ -264,6 +266,8 @@ export class Engine implements AsyncDisposable {
           if (!socket.closed) log.warn(`IOPub message not sent: ${e}`);
         });
       },
+      // The busy of a request that holds the worker (a long synchronous loop), sent by us.
+      busyFrames: (parent) => this.#iopub?.statusFrames("busy", parent),
       records: (batch) => {
         try {
           this.#registrar?.send(packRecords(this.#session, batch));
@@ -332,6 +336,7 @@ export class Engine implements AsyncDisposable {
     iopubSocket.connect(urls.iopub);
     const iopub = new IOPub(this.#session, iopubSocket, log);
     iopub.id = id;
+    this.#iopub = iopub;
     iopub.status("starting");
 
     const control = new Control({

@@ -10,6 +10,7 @@
 import type { MessageHeader, ParentHeader } from "../protocol/messages.ts";
 import type { BufferLike, Session } from "../protocol/session.ts";
 import type { Socket } from "../zmtp/mod.ts";
+import type { BusySlot } from "./kernel/busy_slot.ts";
 import type { Logger } from "./log.ts";
 import { FastPacker } from "./replies.ts";
 
@@ -43,6 +44,11 @@ export class IOPub {
   held = false;
   /** The running request's header bytes while its `busy` is deferred and not yet sent. */
   #pendingBusy: Uint8Array | null = null;
+  /**
+   * Where a deferred `busy` is offered to the main thread, which sends it for a request that
+   * holds the worker's thread (the kernel worker's; `kernel/busy_slot.ts`).
+   */
+  busySlot: BusySlot | undefined;
 
   /**
    * A publisher over a connected PUB socket.
@@ -135,13 +141,23 @@ export class IOPub {
    */
   statusFast(state: ExecutionState, parent: Uint8Array): void {
     // A deferred `busy` not sent by the time the request is idle is no news: dropped.
-    if (state === "idle") this.#pendingBusy = null;
-    const packer = this.packer;
+    if (state === "idle") this.dropBusy();
+    const frames = this.statusFrames(state, parent);
+    if (frames !== undefined) this.#send(frames, "status");
+  }
+
+  /**
+   * Pack a `status` message without sending it (the main thread's `busy` for a request that
+   * holds the kernel worker).
+   * @param state The execution state.
+   * @param parent The parent header as JSON bytes.
+   * @returns The frames, or `undefined` when they cannot be packed (logged).
+   */
+  statusFrames(state: ExecutionState, parent: Uint8Array): Uint8Array[] | undefined {
     this.#statusTopic ??= [encoder.encode(this.topic("status"))];
     this.#metadata ??= encoder.encode(JSON.stringify({ engine: this.#session.session }));
-    let frames: Uint8Array[];
     try {
-      frames = packer.pack(
+      return this.packer.pack(
         this.#statusTopic,
         "status",
         parent,
@@ -150,9 +166,8 @@ export class IOPub {
       );
     } catch (e) {
       this.#log?.error(`cannot pack IOPub status: ${e}`);
-      return;
+      return undefined;
     }
-    this.#send(frames, "status");
   }
 
   /**
@@ -164,24 +179,28 @@ export class IOPub {
    */
   deferBusy(parent: Uint8Array): void {
     this.#pendingBusy = parent;
+    this.busySlot?.offer(parent);
   }
 
   /**
    * Forget the deferred `busy` of a request that ends.
-   * @returns Whether it was still deferred: the request published nothing on IOPub.
+   * @returns Whether it was still deferred: the request published nothing on IOPub (false
+   *   also when the main thread sent it).
    */
   dropBusy(): boolean {
-    const dropped = this.#pendingBusy !== null;
+    if (this.#pendingBusy === null) return false;
     this.#pendingBusy = null;
-    return dropped;
+    return this.busySlot?.take() ?? true;
   }
 
-  /** Send the deferred `busy` now, if there is one (the request is still running). */
+  /** Send the deferred `busy` now, if there is one and the main thread has not sent it. */
   flushBusy(): void {
     const parent = this.#pendingBusy;
     if (parent === null) return;
     this.#pendingBusy = null;
-    this.statusFast("busy", parent);
+    if (this.busySlot?.take() === false) return;
+    const frames = this.statusFrames("busy", parent);
+    if (frames !== undefined) this.#send(frames, "status");
   }
 
   #send(frames: Uint8Array[], what: string): void {

@@ -87,6 +87,34 @@ Deno.test({
         assert.equal(await k.value("'alive'"), '"alive"');
       });
 
+      await t.step(
+        "interrupt stops hot loops the optimizing compiler has compiled (the flag is read at every iteration, never hoisted)",
+        async () => {
+          // Each cell warms its function until V8 optimizes it, then runs it for ever (an
+          // interrupt resets the namespace, so each defines its own).
+          const shapes = [
+            "const a = new Float64Array(1 << 16).fill(1);\n" +
+            "function sum(a, reps) { let s = 0; for (let r = 0; r < reps; r++) " +
+            "for (let i = 0; i < a.length; i++) s += a[i]; return s }\n" +
+            "for (let w = 0; w < 300; w++) sum(a, 1);\nsum(a, 1e12)",
+            "function nested(n) { let x = 0; for (let i = 0; i < n; i++) " +
+            "for (let j = 0; j < n; j++) x = (x + i * j) | 0; return x }\n" +
+            "for (let w = 0; w < 300; w++) nested(100);\nnested(1e9)",
+            "function ofLoop(reps) { let s = 0; const xs = [1, 2, 3]; let r = 0; " +
+            "do { for (const v of xs) s += v; r++ } while (r !== reps); return s }\n" +
+            "for (let w = 0; w < 300; w++) ofLoop(100);\nofLoop(-1)",
+          ];
+          for (const code of shapes) {
+            const req = await k.send("execute_request", { code, silent: true });
+            await new Promise((r) => setTimeout(r, 400)); // running, optimized on the stack
+            await k.interrupt();
+            const r = (await k.replyTo(req)).content as Content;
+            assert.equal(r.ename, "KernelInterrupted", code);
+          }
+          assert.equal(await k.value("'alive'"), '"alive"');
+        },
+      );
+
       await t.step({
         name: "an interrupted loop leaves no thread spinning",
         ignore: Deno.build.os !== "linux",

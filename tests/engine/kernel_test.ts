@@ -427,6 +427,27 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "the main thread's busy for a held request comes before the request's later output and idle, once",
+        async () => {
+          const req = await js.send("execute_request", {
+            code: "const t7 = Date.now(); while (Date.now() - t7 < 2500) {}\nconsole.log('after')",
+            silent: true,
+          });
+          ok((await js.replyTo(req)).content as Content);
+          await js.idle(req);
+          const kinds = js.io(req).map((m) =>
+            m.msg.msgType === "status" ? (m.msg.content as Content).execution_state : m.msg.msgType
+          );
+          assert.deepEqual(kinds, ["busy", "stream", "idle"]);
+          // The next request is served as usual: the worker sends its IOPub again.
+          const next = await js.exec("console.log('next')");
+          ok(next.reply);
+          await js.idle(next.req);
+          assert.equal(js.stream(next.req), "next\n");
+        },
+      );
+
       await t.step("output of a long synchronous cell streams before the cell ends", async () => {
         let busyWhenSeen: boolean | undefined;
         // The first output after a quiet spell (50 ms) goes at once; later output is batched.

@@ -10,6 +10,7 @@
 
 import { IppError } from "../../errors.ts";
 import type { Logger } from "../log.ts";
+import { BusySlot, createBusySlot } from "./busy_slot.ts";
 import { createHandoffBlock, HandoffReader } from "./iopub_handoff.ts";
 import { createRecordBlock, type RecordBatch, RecordBlock } from "./record_block.ts";
 import { WorkerLooks } from "./looks.ts";
@@ -18,7 +19,7 @@ import { Flag, type FromServe, type ServeControl, type ServeMsg, Shared } from "
 /** What {@linkcode KernelHost.serve} needs besides what the host already knows. */
 export type ServeOptions = Omit<
   ServeMsg,
-  "t" | "shared" | "handoff" | "records" | "cwd" | "typescript" | "logLevel" | "seq"
+  "t" | "shared" | "handoff" | "busy" | "records" | "cwd" | "typescript" | "logLevel" | "seq"
 >;
 
 /** Options of {@linkcode KernelHost.spawn}. */
@@ -35,6 +36,12 @@ export interface KernelHostOptions {
    */
   publish?: (frames: Uint8Array[]) => Promise<unknown> | void;
   /**
+   * Packs the `busy` of a request that holds the worker (its header bytes as parent), which
+   * this thread then sends through `publish`; without it, such a request's `busy` waits until
+   * it prints, awaits or ends.
+   */
+  busyFrames?: (parent: Uint8Array) => Uint8Array[] | undefined;
+  /**
    * Sends direct-path records to the Hub: the ones the worker keeps (`record_block.ts`) are
    * taken here when a request has held it since the last look (`RECORDS_CHECK_MS`, `looks.ts`),
    * since it cannot send them.
@@ -50,6 +57,8 @@ export class KernelHost {
   readonly #shared = new SharedArrayBuffer((Shared.FLAGS + Shared.SLOTS) * 4);
   readonly #ctl = new Int32Array(this.#shared);
   readonly #handoff = createHandoffBlock();
+  readonly #busyBlock = createBusySlot();
+  readonly #busy = new BusySlot(this.#busyBlock);
   readonly #reader: HandoffReader;
   #worker: Worker;
   #serve: ServeMsg | undefined;
@@ -72,13 +81,16 @@ export class KernelHost {
 
   /**
    * A request's `busy` waits until the request prints, awaits, or holds the worker for a
-   * while (`../shell.ts`): ask the loops of one that has held it since the last look to
-   * publish it (an interrupt already set is left alone).
+   * while (`../shell.ts`): send the `busy` of one that has held it since the last look, ahead
+   * of anything the worker sends after it (`busy_slot.ts`, `iopub_handoff.ts`).
    */
   #announceLong(): void {
-    const ctl = this.#ctl;
-    const slot = Shared.FLAGS + Atomics.load(ctl, Shared.GEN);
-    Atomics.compareExchange(ctl, slot, Flag.CLEAR, Flag.ANNOUNCE);
+    const pack = this.#o.busyFrames;
+    if (pack === undefined || this.#closing) return;
+    this.#reader.sendFirst(() => {
+      const parent = this.#busy.claim();
+      return parent === undefined ? undefined : pack(parent);
+    });
   }
 
   /**
@@ -126,6 +138,7 @@ export class KernelHost {
       t: "serve",
       shared: this.#shared,
       handoff: this.#handoff,
+      busy: this.#busyBlock,
       cwd: this.#o.cwd ?? Deno.cwd(),
       typescript: this.#o.typescript ?? false,
       logLevel: this.#o.log.level,
@@ -233,6 +246,7 @@ export class KernelHost {
       };
       this.#serving = { resolve: () => settle(), reject: settle };
       this.#reader.reset();
+      this.#busy.reset();
       // Control messages posted so far were for an old worker: the new one starts at SEQ.
       this.#worker.postMessage({ ...serve, seq: Atomics.load(this.#ctl, Shared.SEQ) });
     });

@@ -325,6 +325,42 @@ export class HandoffReader {
     Atomics.notify(hdr, ACK);
   }
 
+  /**
+   * Send a message of the worker's running request from this thread, ahead of anything the
+   * worker sends after it (the `busy` of a request that holds the worker, `busy_slot.ts`):
+   * sending moves to this thread until the request's end mark, as when held output is
+   * claimed, and what the block holds now goes first.
+   * @param claim Called under the block's lock, once this thread sends: the message, or
+   *   `undefined` when there is none to send after all (nothing changes then).
+   */
+  sendFirst(claim: () => Uint8Array[] | undefined): void {
+    if (this.#stopped) return;
+    const b = this.#b;
+    const hdr = b.hdr;
+    if (!b.tryLock()) {
+      setTimeout(() => this.sendFirst(claim), 0);
+      return;
+    }
+    let out: Uint8Array[][];
+    let first: Uint8Array[] | undefined;
+    try {
+      // The state moves before the claim: once the worker sees the claim, it sends its later
+      // messages through the block.
+      const state = hdr[STATE];
+      Atomics.store(hdr, STATE, MAIN);
+      first = claim();
+      if (first === undefined) {
+        Atomics.store(hdr, STATE, state);
+        return;
+      }
+      out = b.takeAll();
+    } finally {
+      b.unlock(true);
+    }
+    for (const m of out) if (m.length !== END) this.#publish(m);
+    this.#publish(first);
+  }
+
   /** Stop watching. */
   stop(): void {
     this.#stopped = true;

@@ -23,6 +23,8 @@ export interface ServeMsg {
   shared: SharedArrayBuffer;
   /** The block IOPub output is handed over in (`iopub_handoff.ts`). */
   handoff: SharedArrayBuffer;
+  /** Where the running request's deferred `busy` is offered to the main thread (`busy_slot.ts`). */
+  busy: SharedArrayBuffer;
   /** Directory against which relative imports resolve. */
   cwd: string;
   /** Treat every cell as TypeScript. */
@@ -107,10 +109,9 @@ export const Shared = {
 
 /**
  * Values of an interrupt flag slot: {@linkcode Flag.INTERRUPT} stops the running request's
- * loops; {@linkcode Flag.ANNOUNCE} asks its next loop check to publish the request's deferred
- * `busy` (the main thread sets it when one request has held the worker for a while).
+ * loops (each loop body checks its slot and throws when it is set).
  */
-export const Flag = { CLEAR: 0, INTERRUPT: 1, ANNOUNCE: 2 } as const;
+export const Flag = { CLEAR: 0, INTERRUPT: 1 } as const;
 
 /** The error reply of a request an engine interrupted (ename `KernelInterrupted`). */
 export const INTERRUPTED_ERROR = {

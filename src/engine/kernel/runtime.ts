@@ -21,9 +21,9 @@
  *   rejections and uncaught exceptions of async user code are written to that request's
  *   stderr; the worker keeps serving.
  * - **Interrupts**: compiled cells and functions check a shared interrupt flag in their loop
- *   bodies (a plain read of shared memory on the first and then every 8th iteration counted
- *   per function, see `rewrite.ts`), so a synchronous endless loop can be stopped; a loop
- *   inside imported library code does not check it.
+ *   bodies (a plain read of shared memory at every iteration, see `rewrite.ts`), so a
+ *   synchronous endless loop can be stopped; a loop inside imported library code does not
+ *   check it.
  *
  * **push, pull and clear on the wire** (PROTOCOL.md §6, §9). Only `execute_request` and
  * `apply_request` travel on shell, so a JavaScript client encodes:
@@ -56,7 +56,6 @@ import {
   type StackContext,
 } from "./format.ts";
 import { Namespace } from "./namespace.ts";
-import { Flag } from "./protocol.ts";
 import type * as Rewrite from "./rewrite.ts";
 import { stripTypes } from "./strip_types.ts";
 import type { ApplyReply, ExecuteReply, KernelEvent, UserExpressionResult } from "./types.ts";
@@ -70,11 +69,10 @@ let cwdUrl = "file:///";
 type Sink = (events: KernelEvent[], sync: boolean) => void;
 let sink: Sink = () => {};
 /**
- * Publishes the running request's deferred `busy`: when its code returns a promise (`held`
- * false: this thread is about to be free), or when a loop check finds the flag set to
- * `Flag.ANNOUNCE` (`held`: user code holds this thread).
+ * Publishes the running request's deferred `busy` when its code returns a promise (this thread
+ * is about to be free). One that holds the thread is announced by the main thread (`looks.ts`).
  */
-let announce: (held: boolean) => void = () => {};
+let announce: () => void = () => {};
 /** Output of user code, batched (see `capture.ts`); flushed to the sink set by {@linkcode configure}. */
 export const outbox: Outbox = new Outbox((events, sync) => sink(events, sync));
 
@@ -111,14 +109,13 @@ installCapture(outbox, current);
  * directory relative imports resolve against.
  * @param options `events` receives flushed output (`sync`: written by user code that may
  *   still hold the thread); `flag` is a one-`Int32` view of shared memory (`Flag` of
- *   `protocol.ts`); `announce` publishes the running request's deferred `busy` (`held`: from
- *   a loop check that found the flag set to `Flag.ANNOUNCE`, while user code holds the
- *   thread; else user code returned a promise); `cwd` is a directory path.
+ *   `protocol.ts`); `announce` publishes the running request's deferred `busy` (its user code
+ *   returned a promise); `cwd` is a directory path.
  */
 export function configure(options: {
   events?: Sink;
   flag?: Int32Array<ArrayBufferLike>;
-  announce?: (held: boolean) => void;
+  announce?: () => void;
   cwd?: string;
 }): void {
   if (options.events) sink = options.events;
@@ -160,14 +157,8 @@ class KernelInterrupted extends Error {
     this.name = "KernelInterrupted";
   }
 }
-/** Called by a loop check that found the flag set: interrupt, or announce the request. */
-const interrupted = () => {
-  if (Atomics.compareExchange(flag, 0, Flag.ANNOUNCE, Flag.CLEAR) === Flag.ANNOUNCE) {
-    announce(true);
-    return;
-  }
-  throw new KernelInterrupted();
-};
+/** The error a loop check that found the flag set throws (`rewrite.ts`). */
+const interrupted = () => new KernelInterrupted();
 
 function importer(spec: string, options?: ImportCallOptions): Promise<unknown> {
   if (/^\.{0,2}\//.test(spec)) spec = new URL(spec, cwdUrl).href;
@@ -342,7 +333,7 @@ export async function execute(msg: ExecRequest): Promise<ExecuteReply> {
     const fn = cell.fn;
     let value = fn();
     if (cell.isAsync) {
-      announce(false); // it awaits: the request is running, and busy is news
+      announce(); // it awaits: the request is running, and busy is news
       value = await value;
     }
     let data: MimeBundle | undefined;
@@ -414,7 +405,7 @@ export async function apply(msg: ApplyRequest): Promise<ApplyReply> {
     const args = Object.keys(call.kwargs).length ? [...call.args, call.kwargs] : call.args;
     let result = fn(...args);
     if (result instanceof Promise) {
-      announce(false); // it awaits: the request is running, and busy is news
+      announce(); // it awaits: the request is running, and busy is news
       result = await result;
     }
     return { status: "ok", buffers: encodeValue(result, call.format), format: call.format };

@@ -29,6 +29,7 @@ import { HandoffWriter } from "./iopub_handoff.ts";
 import { Logger, type LogLevel } from "../log.ts";
 import { Shell, type ShellKernel } from "../shell.ts";
 import { DirectServer } from "../direct.ts";
+import { BusySlot } from "./busy_slot.ts";
 import { wakeLooks } from "./looks.ts";
 import { RecordBlock } from "./record_block.ts";
 import {
@@ -250,6 +251,7 @@ export async function serve(cfg: ServeMsg): Promise<void> {
   });
   iopubSocket.connect(cfg.iopub);
   const iopub = new IOPub(session, iopubSocket, log);
+  iopub.busySlot = new BusySlot(cfg.busy);
   iopub.id = cfg.id;
 
   // The same-host direct path, when the Hub offered it (src/protocol/messages/direct.ts).
@@ -329,16 +331,9 @@ export async function serve(cfg: ServeMsg): Promise<void> {
   iopub.handoff = handoff;
   configure({
     cwd: cfg.cwd,
-    // The running request's `busy`, once it is news. Asked for by the main thread while user
-    // code holds this thread, it is output of that code: it goes through the handoff block.
-    announce: (held) => {
-      iopub.held = held;
-      try {
-        iopub.flushBusy();
-      } finally {
-        iopub.held = false;
-      }
-    },
+    // The running request's `busy`, once it is news (its code returned a promise). One that
+    // holds this thread is sent by the main thread (`busy_slot.ts`).
+    announce: () => iopub.flushBusy(),
     events: (events, sync) => {
       iopub.held = sync && Atomics.load(ctl, Shared.RUNNING) !== 0;
       try {
