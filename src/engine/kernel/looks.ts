@@ -15,9 +15,9 @@
 import { Shared } from "./protocol.ts";
 
 /**
- * How often the main thread looks for a request that holds the worker: one still running at
- * two looks in a row (1–2 s) is asked to publish its deferred `busy`. It is also the idle
- * interval that parks the looks.
+ * How often the main thread looks for a request that holds the worker: for one still running
+ * at two looks in a row (1–2 s), the main thread sends its deferred `busy` (`busy_slot.ts`).
+ * It is also the idle interval that parks the looks.
  */
 export const ANNOUNCE_CHECK_MS = 1000;
 
