@@ -18,26 +18,14 @@
  */
 
 import { compileFunction } from "../src/engine/kernel/rewrite.ts";
+import { countPrimes } from "../examples/count_primes.ts";
 
 const ROUNDS = Number(Deno.args.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 7);
 
 /** The functions, as a user would write them, and the arguments of one timed call. */
 const CASES: Record<string, [(...args: never[]) => unknown, () => unknown[]]> = {
   "trial division (the demo's task)": [
-    function countPrimes(lo: number, hi: number): number {
-      let count = 0;
-      for (let n = Math.max(lo, 2); n < hi; n++) {
-        let prime = true;
-        for (let d = 2; d * d <= n; d++) {
-          if (n % d === 0) {
-            prime = false;
-            break;
-          }
-        }
-        if (prime) count++;
-      }
-      return count;
-    },
+    countPrimes,
     () => [0, 1_000_000],
   ],
   "sum of a Float64Array": [

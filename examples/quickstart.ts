@@ -8,22 +8,7 @@
 
 import { availableParallelism } from "node:os";
 import { Cluster } from "../mod.ts";
-
-/** Primes in [lo, hi), by trial division: a CPU-bound task with a tiny result. */
-function countPrimes(lo: number, hi: number): number {
-  let count = 0;
-  for (let n = Math.max(lo, 2); n < hi; n++) {
-    let prime = true;
-    for (let d = 2; d * d <= n; d++) {
-      if (n % d === 0) {
-        prime = false;
-        break;
-      }
-    }
-    if (prime) count++;
-  }
-  return count;
-}
+import { countPrimes } from "./count_primes.ts";
 
 // IPP_DEMO_QUICK=1 (used by the tests) makes the same run smaller.
 const quick = Deno.env.get("IPP_DEMO_QUICK") === "1";

@@ -199,8 +199,7 @@ export class IOPub {
     if (parent === null) return;
     this.#pendingBusy = null;
     if (this.busySlot?.take() === false) return;
-    const frames = this.statusFrames("busy", parent);
-    if (frames !== undefined) this.#send(frames, "status");
+    this.statusFast("busy", parent);
   }
 
   #send(frames: Uint8Array[], what: string): void {

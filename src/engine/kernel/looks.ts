@@ -158,8 +158,9 @@ export class WorkerLooks {
   #parkIfIdle(): void {
     const ctl = this.#ctl;
     const requests = Atomics.load(ctl, Shared.REQUESTS);
-    const idle = Atomics.load(ctl, Shared.RUNNING) === 0 && requests === this.#idleAt;
-    this.#idleAt = Atomics.load(ctl, Shared.RUNNING) === 0 ? requests : -1;
+    const running = Atomics.load(ctl, Shared.RUNNING) !== 0;
+    const idle = !running && requests === this.#idleAt;
+    this.#idleAt = running ? -1 : requests;
     if (!idle) return;
     Atomics.store(ctl, Shared.PARKED, 1);
     if (
