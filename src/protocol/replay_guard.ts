@@ -58,14 +58,21 @@ export class DigestHistory {
   /**
    * Accepts a signature once: remembers it and returns `true`, or returns `false` when it is
    * remembered already (a replay). One probe sequence per generation for a new signature.
+   * @param signature As a string, or as ASCII bytes (as a signer writes it, so that no string
+   * is made per message); both forms of one signature are the same key.
    */
-  admit(signature: string): boolean {
+  admit(signature: string | Uint8Array): boolean {
     if (this.#generation === 0) return true;
+    this.#key(signature);
+    return this.#admitKey();
+  }
+
+  /** Admits the key in `#hi`/`#lo`. */
+  #admitKey(): boolean {
     if (this.#current.length === 0) {
       this.#current = new Int32Array(2 * (this.#mask + 1));
       this.#previous = new Int32Array(2 * (this.#mask + 1));
     }
-    this.#key(signature);
     const hi = this.#hi, lo = this.#lo;
     if (this.#find(this.#previous, hi, lo) < 0) return false;
     const slot = this.#find(this.#current, hi, lo);
@@ -105,22 +112,23 @@ export class DigestHistory {
   }
 
   /** Sets `#hi`/`#lo` to the signature's 64-bit key (never `[0, 0]`). */
-  #key(signature: string): void {
+  #key(signature: string | Uint8Array): void {
+    const text = typeof signature === "string";
     let hi = 0, lo = 0;
     let hex = signature.length >= 16;
     for (let k = 0; hex && k < 16; k++) {
-      const c = signature.charCodeAt(k);
+      const c = text ? signature.charCodeAt(k) : signature[k];
       const v = c < 128 ? HEX_VALUE[c] : -1;
       if (v < 0) hex = false;
       else if (k < 8) hi = (hi << 4) | v;
       else lo = (lo << 4) | v;
     }
     if (!hex) {
-      // FNV-1a twice, with different offsets, over every UTF-16 unit.
+      // FNV-1a twice, with different offsets, over every UTF-16 unit (or byte).
       hi = 0x811c9dc5 | 0;
       lo = 0x050c5d1f;
       for (let k = 0; k < signature.length; k++) {
-        const c = signature.charCodeAt(k);
+        const c = text ? signature.charCodeAt(k) : signature[k];
         hi = Math.imul(hi ^ c, 0x01000193);
         lo = Math.imul(lo ^ c, 0x01000193) ^ (hi >>> 15);
       }

@@ -332,6 +332,27 @@ export class Session {
     return this.#hmac === undefined ? "" : this.#hmac.hex(parts, 0);
   }
 
+  /** Bytes in this session's signature frames: the hex digest's length, or 0 without a key. */
+  get signatureLength(): number {
+    return this.#hmac === undefined ? 0 : this.#hmac.hexLength;
+  }
+
+  /**
+   * {@linkcode Session.sign} into bytes: writes the signature frame's ASCII into `out` at `at`
+   * ({@linkcode Session.signatureLength} bytes; nothing without a key), making no string.
+   *
+   * @param parts header, parent_header, metadata and content, as bytes (unchecked: for
+   * callers that built them).
+   * @param out Where the signature goes.
+   * @param at Its offset in `out`.
+   */
+  signInto(parts: readonly Uint8Array[], out: Uint8Array, at = 0): void {
+    const hmac = this.#hmac;
+    if (hmac === undefined) return;
+    hmac.compute(parts, 0);
+    hmac.writeHex(out, at);
+  }
+
   /**
    * Packs a message into multipart frames (PROTOCOL.md §1.1):
    *
@@ -396,8 +417,10 @@ export class Session {
     const sigAt = frames.length + 1;
     frames.push(encodeFrame(DELIMITER), EMPTY, encodeFrame(h), encodeFrame(p));
     frames.push(encodeFrame(m), encodeFrame(c));
-    if (this.#hmac !== undefined) {
-      frames[sigAt] = encodeFrame(this.#hmac.hex(frames, sigAt + 1));
+    const hmac = this.#hmac;
+    if (hmac !== undefined) {
+      hmac.compute(frames, sigAt + 1);
+      frames[sigAt] = hmac.digestHex.slice();
     }
     for (let i = 0; i < buffers.length; i++) frames.push(toFrame(buffers[i], "A buffer"));
     return frames;
@@ -488,19 +511,19 @@ export class Session {
     if (signature.length === 0) {
       throw new SignatureError("unsigned", "Unsigned message: the signature frame is empty");
     }
-    let expected: string;
     try {
-      expected = hmac.hex(frames, at + 1);
+      hmac.compute(frames, at + 1);
     } catch (e) {
-      // Not expected from node:crypto on valid Uint8Arrays; keep the typed-error promise.
+      // Not expected from node:crypto or OpenSSL on valid Uint8Arrays; keep the typed-error promise.
       if (e instanceof IppError) throw e;
       throw new SignatureError("invalid", `Could not compute the signature: ${e}`);
     }
-    if (!hmac.matches(expected, signature)) {
+    if (!hmac.matches(signature)) {
       throw new SignatureError("invalid", "Invalid signature: the HMAC does not match");
     }
     if (!replayGuard) return;
-    if (!this.#history.admit(expected)) {
+    if (!this.#history.admit(hmac.digestHex)) {
+      const expected = new TextDecoder().decode(hmac.digestHex);
       throw new SignatureError("duplicate", `Duplicate signature ${expected} (replayed message)`);
     }
   }
