@@ -230,9 +230,8 @@ export class FastPacker {
     const s = this.#session;
     let sig: Uint8Array = EMPTY;
     if (s.signed) {
-      const hex = s.sign([h, parent, m, c]);
-      sig = this.#take(hex.length);
-      ascii(sig, 0, hex);
+      sig = this.#take(s.signatureLength);
+      s.signInto([h, parent, m, c], sig);
     }
     const frames = identities.slice() as Uint8Array[];
     frames.push(FastPacker.DELIMITER, sig, h, parent, m, c);
