@@ -5,14 +5,24 @@
  * @module
  */
 
-import * as nodeCrypto from "node:crypto";
-import { nativeSha256, SHA256_CTX_BYTES, type Sha256Calls } from "./native_sha256.ts";
+import process from "node:process";
+import type * as NodeCrypto from "node:crypto";
+import { nativeSha256, SHA256_CTX_BYTES, type Sha256Calls, sha256With } from "./native_sha256.ts";
 
-const { createHash } = nodeCrypto;
-/** node:crypto's one-shot `hash(algorithm, data, "hex")` (Node ≥ 21.7, Deno 2), if present. */
-const oneShot = (nodeCrypto as unknown as {
+/** node:crypto, with its one-shot `hash(algorithm, data, "hex")` (Node ≥ 21.7, Deno 2) if present. */
+type NodeHashes = typeof NodeCrypto & {
   hash?: (algorithm: string, data: Uint8Array, encoding: "hex") => string;
-}).hash;
+};
+
+let nodeCrypto: NodeHashes | undefined;
+
+/**
+ * node:crypto, loaded on first use: loading it costs ~25 ms per thread (an engine has two),
+ * which a process that hashes through OpenSSL never needs to spend.
+ */
+function nodeHashes(): NodeHashes {
+  return nodeCrypto ??= process.getBuiltinModule("node:crypto") as NodeHashes;
+}
 
 /** Messages whose four JSON frames total at most this many bytes are hashed in one call. */
 const SCRATCH_LIMIT = 64 * 1024;
@@ -64,6 +74,8 @@ export class Hmac {
   readonly #hexOut: Uint8Array;
   /** The native calls and their contexts (sha256 only). */
   readonly #native: Sha256Calls | undefined;
+  /** node:crypto, where the native calls are not used. */
+  readonly #node: NodeHashes | undefined;
   readonly #innerCtx: Uint8Array;
   readonly #outerCtx: Uint8Array;
   readonly #ctx: Uint8Array;
@@ -80,7 +92,14 @@ export class Hmac {
     this.#block = block;
     this.#size = size;
     this.#hexOut = new Uint8Array(2 * size);
-    const k = key.length > block ? createHash(algorithm).update(key).digest() : key;
+    const calls = native && algorithm === "sha256" ? nativeSha256() : undefined;
+    this.#native = calls;
+    this.#node = calls === undefined ? nodeHashes() : undefined;
+    const k = key.length <= block
+      ? key
+      : calls !== undefined
+      ? sha256With(calls, key)
+      : nodeHashes().createHash(algorithm).update(key).digest();
     this.#innerPad = new Uint8Array(block);
     this.#outer = new Uint8Array(block + size);
     for (let i = 0; i < block; i++) {
@@ -90,8 +109,6 @@ export class Hmac {
     }
     this.#scratch = new Uint8Array(block + 1024);
     this.#scratch.set(this.#innerPad);
-    const calls = native && algorithm === "sha256" ? nativeSha256() : undefined;
-    this.#native = calls;
     const ctxBytes = calls === undefined ? 0 : SHA256_CTX_BYTES;
     this.#innerCtx = new Uint8Array(ctxBytes);
     this.#outerCtx = new Uint8Array(ctxBytes);
@@ -175,6 +192,7 @@ export class Hmac {
 
   /** node:crypto's HMAC as a hex string. */
   #nodeHex(frames: readonly Uint8Array[], from: number): string {
+    const { hash: oneShot, createHash } = this.#node!;
     const f0 = frames[from], f1 = frames[from + 1], f2 = frames[from + 2], f3 = frames[from + 3];
     const n = f0.length + f1.length + f2.length + f3.length;
     let inner: string;

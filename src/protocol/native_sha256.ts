@@ -87,6 +87,21 @@ function load(): Sha256Calls | undefined {
   return undefined;
 }
 
+/**
+ * SHA-256 of `bytes` through the native calls (for keys longer than a block, as RFC 2104 asks).
+ * @param calls From {@linkcode nativeSha256}.
+ * @param bytes The message.
+ * @returns The 32-byte digest.
+ */
+export function sha256With(calls: Sha256Calls, bytes: Uint8Array): Uint8Array {
+  const ctx = new Uint8Array(SHA256_CTX_BYTES);
+  const md = new Uint8Array(32);
+  calls.SHA256_Init(ctx);
+  calls.SHA256_Update(ctx, bytes, BigInt(bytes.length));
+  calls.SHA256_Final(md, ctx);
+  return md;
+}
+
 /** SHA-256 of "abc" (FIPS 180-2, appendix B.1) through the loaded calls. */
 function selfCheck(calls: Sha256Calls): boolean {
   const ctx = new Uint8Array(SHA256_CTX_BYTES);
