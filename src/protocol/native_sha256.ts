@@ -1,8 +1,8 @@
 /**
- * SHA-256 from the system's OpenSSL (libcrypto 3) through Deno's FFI, for the HMACs of the
+ * SHA-256 from the system's OpenSSL (libcrypto 3, or 1.1 on Linux) through Deno's FFI, for the HMACs of the
  * default signature scheme (PROTOCOL.md §1.3). Optional: it is loaded on first use, only where
- * FFI is already permitted (never prompting), and checked against a known HMAC before it is
- * trusted; anywhere else (Deno Deploy, `deno run` without `--allow-ffi`, no libcrypto 3, or
+ * FFI is already permitted (never prompting), and checked against a known digest before it is
+ * trusted; anywhere else (Deno Deploy, `deno run` without `--allow-ffi`, no libcrypto, or
  * `IPP_NATIVE_HMAC=0`) the signer keeps node:crypto's hashes.
  *
  * Why: every message is signed once and verified once or twice on its way, and in the running
@@ -28,9 +28,12 @@ export interface Sha256Calls {
   SHA256_Final(md: Uint8Array, ctx: Uint8Array): number;
 }
 
-/** Where libcrypto 3 is looked for, by OS (never macOS's unversioned system stub, which aborts). */
+/**
+ * Where libcrypto is looked for, by OS: OpenSSL 3, or 1.1 on Linux (the same calls and context
+ * layout). Never macOS's unversioned system stub, which aborts the process that loads it.
+ */
 const LIBRARIES: Record<string, string[]> = {
-  linux: ["libcrypto.so.3"],
+  linux: ["libcrypto.so.3", "libcrypto.so.1.1"],
   darwin: [
     "/opt/homebrew/opt/openssl@3/lib/libcrypto.3.dylib",
     "/usr/local/opt/openssl@3/lib/libcrypto.3.dylib",
