@@ -37,6 +37,20 @@ export function encodeFrame(text: string): Uint8Array {
   return slab.subarray(start, slabOffset);
 }
 
+/** A copy of `bytes`, small ones carved from the shared slab as {@linkcode encodeFrame} does. */
+export function copyFrame(bytes: Uint8Array): Uint8Array {
+  const n = bytes.length;
+  if (n > SLAB_SIZE >>> 2) return bytes.slice();
+  if (slabOffset + n > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabOffset = 0;
+  }
+  const out = slab.subarray(slabOffset, slabOffset + n);
+  out.set(bytes);
+  slabOffset += n;
+  return out;
+}
+
 /** Whether a frame is exactly `<IDS|MSG>`. */
 export function isDelimiter(frame: Uint8Array): boolean {
   if (frame.length !== 9) return false;

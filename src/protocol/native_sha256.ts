@@ -1,16 +1,17 @@
 /**
- * SHA-256 from the system's OpenSSL (libcrypto 3, or 1.1 on Linux) through Deno's FFI, for the HMACs of the
- * default signature scheme (PROTOCOL.md §1.3). Optional: it is loaded on first use, only where
- * FFI is already permitted (never prompting), and checked against a known digest before it is
- * trusted; anywhere else (Deno Deploy, `deno run` without `--allow-ffi`, no libcrypto, or
- * `IPP_NATIVE_HMAC=0`) the signer keeps node:crypto's hashes.
+ * SHA-256 from the system's OpenSSL (libcrypto 3, or 1.1 on Linux) through Deno's FFI, for the
+ * HMACs of the default signature scheme (PROTOCOL.md §1.3). Optional: it is loaded on first
+ * use, only where FFI is already permitted (never prompting), and checked against a known
+ * digest before it is trusted; anywhere else (Deno Deploy, `deno run` without `--allow-ffi`, no
+ * libcrypto, or `IPP_NATIVE_HMAC=0`) the signer keeps node:crypto's hashes.
  *
  * Why: every message is signed once and verified once or twice on its way, and in the running
  * stack node-compat's `hash()` (a hash object made and digested per call, twice per HMAC) cost
- * 5–6 µs per HMAC of a 700-byte message in a hot loop and more in situ. With signatures
- * turned off, each process spent ~25–35 µs less CPU per load-balanced task and throughput rose
+ * 5–7 µs per HMAC of a 700-byte message in a hot loop and 9–26 µs in place. With signatures
+ * turned off, each process spent ~25–40 µs less CPU per load-balanced task and throughput rose
  * by a third (BENCHMARKS.md, twentieth round). OpenSSL hashes with the CPU's SHA extensions
- * where it has them; a Deno FFI call costs ~25 ns.
+ * where it has them, and a call through Deno's FFI costs ~50 ns when its 64-bit length is a
+ * `BigInt` (a number there takes V8's slow path: ~300 ns).
  *
  * @module
  */

@@ -63,16 +63,11 @@ export class DigestHistory {
    */
   admit(signature: string | Uint8Array): boolean {
     if (this.#generation === 0) return true;
-    this.#key(signature);
-    return this.#admitKey();
-  }
-
-  /** Admits the key in `#hi`/`#lo`. */
-  #admitKey(): boolean {
     if (this.#current.length === 0) {
       this.#current = new Int32Array(2 * (this.#mask + 1));
       this.#previous = new Int32Array(2 * (this.#mask + 1));
     }
+    this.#key(signature);
     const hi = this.#hi, lo = this.#lo;
     if (this.#find(this.#previous, hi, lo) < 0) return false;
     const slot = this.#find(this.#current, hi, lo);

@@ -41,6 +41,7 @@ import { newId, SESSION_ID_RE } from "./ids.ts";
 import { HASHES, Hmac } from "./hmac.ts";
 import { DigestHistory } from "./replay_guard.ts";
 import {
+  copyFrame,
   DELIMITER,
   delimiterIndex,
   describe,
@@ -420,7 +421,7 @@ export class Session {
     const hmac = this.#hmac;
     if (hmac !== undefined) {
       hmac.compute(frames, sigAt + 1);
-      frames[sigAt] = hmac.digestHex.slice();
+      frames[sigAt] = copyFrame(hmac.digestHex);
     }
     for (let i = 0; i < buffers.length; i++) frames.push(toFrame(buffers[i], "A buffer"));
     return frames;
@@ -514,7 +515,8 @@ export class Session {
     try {
       hmac.compute(frames, at + 1);
     } catch (e) {
-      // Not expected from node:crypto or OpenSSL on valid Uint8Arrays; keep the typed-error promise.
+      // Not expected from node:crypto or OpenSSL on valid Uint8Arrays; keep the typed-error
+      // promise.
       if (e instanceof IppError) throw e;
       throw new SignatureError("invalid", `Could not compute the signature: ${e}`);
     }

@@ -89,7 +89,7 @@ Deno.test("Hmac.matches: a one-bit change anywhere, a wrong length or upper-case
   }
 });
 
-Deno.test("Hmac: sha256 hashes through the system's OpenSSL where FFI is permitted and libcrypto 3 loads", () => {
+Deno.test("Hmac: sha256 goes through OpenSSL where FFI is permitted and libcrypto loads", () => {
   const hmac = new Hmac("sha256", new Uint8Array(8));
   if (Deno.build.os === "linux" && libcryptoLoadable()) {
     assert.equal(nativeSha256() !== undefined, true);
@@ -106,7 +106,8 @@ async function nativeIn(args: string[], env: Record<string, string> = {}): Promi
     JSON.stringify(import.meta.resolve("../../src/protocol/hmac.ts"))
   };
     const h = new Hmac("sha256", new TextEncoder().encode("k"));
-    console.log(JSON.stringify({ native: h.native, hex: h.hex([1, 2, 3, 4].map((n) => new Uint8Array(n)), 0) }));`;
+    const parts = [1, 2, 3, 4].map((n) => new Uint8Array(n));
+    console.log(JSON.stringify({ native: h.native, hex: h.hex(parts, 0) }));`;
   const file = await Deno.makeTempFile({ suffix: ".ts" });
   await Deno.writeTextFile(file, script);
   const out = await new Deno.Command(Deno.execPath(), {
@@ -121,7 +122,7 @@ async function nativeIn(args: string[], env: Record<string, string> = {}): Promi
   return new TextDecoder().decode(out.stdout).trim();
 }
 
-Deno.test("Hmac: no FFI permission or IPP_NATIVE_HMAC=0 keeps node:crypto, without a prompt", async () => {
+Deno.test("Hmac: no FFI permission or IPP_NATIVE_HMAC=0: node:crypto, nothing asked", async () => {
   const want = expected(
     "sha256",
     new TextEncoder().encode("k"),
