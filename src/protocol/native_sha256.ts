@@ -31,7 +31,9 @@ export interface Sha256Calls {
 
 /**
  * Where libcrypto is looked for, by OS: OpenSSL 3, or 1.1 on Linux (the same calls and context
- * layout). Never macOS's unversioned system stub, which aborts the process that loads it.
+ * layout), through the system loader's own paths; on macOS, Homebrew's by full path, never the
+ * unversioned system stub, which aborts the process that loads it. Not on Windows, where a DLL
+ * named without a path may be found in the current directory.
  */
 const LIBRARIES: Record<string, string[]> = {
   linux: ["libcrypto.so.3", "libcrypto.so.1.1"],
@@ -39,7 +41,6 @@ const LIBRARIES: Record<string, string[]> = {
     "/opt/homebrew/opt/openssl@3/lib/libcrypto.3.dylib",
     "/usr/local/opt/openssl@3/lib/libcrypto.3.dylib",
   ],
-  windows: ["libcrypto-3-x64.dll"],
 };
 
 const SYMBOLS = {
