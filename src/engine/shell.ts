@@ -16,10 +16,11 @@
  * and before `execute_input`), when the request's code returns a promise (it awaits: an
  * async function, a cell with top-level `await`), or when the main thread finds the request
  * still holding the worker a second or two later (`kernel/looks.ts`; the main thread then
- * sends it, `kernel/busy_slot.ts`). No timer per request: arming and clearing one made a direct call
- * 20–50 µs slower (interleaved blocks, BENCHMARKS.md twelfth round). A request that ends
- * within its turn and publishes nothing else gets only its `idle`. ipyparallel's client and
- * Hub ignore `busy` (they wait for `idle`), and ours completes a result at its reply.
+ * sends it, `kernel/busy_slot.ts`). No timer per request: arming and clearing one made a
+ * direct call 20–50 µs slower (interleaved blocks, BENCHMARKS.md twelfth round). A request
+ * that ends within its turn and publishes nothing else gets only its `idle`. ipyparallel's
+ * client and Hub ignore `busy` (they wait for `idle`), and ours completes a result at its
+ * reply.
  *
  * **No status at all for a quiet request.** Our client marks its requests `quiet_status`
  * ({@link QUIET_STATUS}): it completes a result at its reply from `iopub_count` and needs no

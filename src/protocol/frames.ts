@@ -23,15 +23,20 @@ const SLAB_SIZE = 16 * 1024;
 let slab = new Uint8Array(SLAB_SIZE);
 let slabOffset = 0;
 
+/** Where `n` more bytes fit in the shared slab (a fresh slab when they do not). */
+function reserve(n: number): number {
+  if (slabOffset + n > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabOffset = 0;
+  }
+  return slabOffset;
+}
+
 /** UTF-8 bytes of `text`, small ones carved from the shared slab. */
 export function encodeFrame(text: string): Uint8Array {
   const max = text.length * 3;
   if (max > SLAB_SIZE >>> 2) return encoder.encode(text);
-  if (slabOffset + max > SLAB_SIZE) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabOffset = 0;
-  }
-  const start = slabOffset;
+  const start = reserve(max);
   const { written } = encoder.encodeInto(text, slab.subarray(start));
   slabOffset = start + written;
   return slab.subarray(start, slabOffset);
@@ -41,13 +46,10 @@ export function encodeFrame(text: string): Uint8Array {
 export function copyFrame(bytes: Uint8Array): Uint8Array {
   const n = bytes.length;
   if (n > SLAB_SIZE >>> 2) return bytes.slice();
-  if (slabOffset + n > SLAB_SIZE) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabOffset = 0;
-  }
-  const out = slab.subarray(slabOffset, slabOffset + n);
+  const start = reserve(n);
+  slabOffset = start + n;
+  const out = slab.subarray(start, slabOffset);
   out.set(bytes);
-  slabOffset += n;
   return out;
 }
 
