@@ -30,11 +30,11 @@ Deno.test("each request's busy is sent by exactly one side while claims race the
   const block = createBusySlot();
   const main = new BusySlot(block);
   const n = 20_000;
+  const doneFlag = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(new URL("./workers/busy_slot_worker.ts", import.meta.url), {
     type: "module",
   });
   const claimed = new Map<number, number>();
-  let done: boolean[] | undefined;
   const finished = new Promise<boolean[]>((resolve, reject) => {
     worker.onmessage = (e) => resolve(e.data);
     worker.onerror = (e) => {
@@ -42,16 +42,19 @@ Deno.test("each request's busy is sent by exactly one side while claims race the
       reject(new Error(e.message));
     };
   });
-  finished.then((t) => done = t, () => {});
-  worker.postMessage({ block, n });
+  worker.postMessage({ block, n, done: doneFlag.buffer });
   try {
-    while (done === undefined) {
+    // Claims spin on this thread (no timer between them), so that a claim often overlaps the
+    // worker's take and next offer: the window in which a reused token would let a claim win
+    // with bytes the next offer is overwriting.
+    const spinUntil = performance.now() + 30_000;
+    while (Atomics.load(doneFlag, 0) === 0 && performance.now() < spinUntil) {
       const parent = main.claim();
       if (parent !== undefined) {
-        assert.ok(parent.every((b) => b === parent[0]), "one request's header, whole");
-        claimed.set(parent[0], (claimed.get(parent[0]) ?? 0) + 1);
+        const head = parent[0];
+        assert.ok(parent.every((b) => b === head), "one request's header, whole");
+        claimed.set(head, (claimed.get(head) ?? 0) + 1);
       }
-      await new Promise((r) => setTimeout(r, 0));
     }
     const took = await finished;
     assert.equal(took.length, n);

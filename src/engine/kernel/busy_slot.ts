@@ -10,6 +10,8 @@
  * once the main thread claimed it, 0 when there is none. Take and claim are compare-and-swaps
  * on it, so exactly one succeeds; the bytes are written before the token is set and read
  * before the claim, and the worker writes new bytes only after taking the last offer back.
+ * Each offer's token is new (a counter, not reset by a take), so a claim that read a token,
+ * then bytes the next offer was overwriting, fails its compare-and-swap.
  *
  * @module
  */
@@ -34,8 +36,10 @@ export function createBusySlot(): SharedArrayBuffer {
 export class BusySlot {
   readonly #hdr: Int32Array;
   readonly #bytes: Uint8Array;
-  /** The worker's last token. */
+  /** The worker's standing offer's token (0: none). */
   #token = 0;
+  /** The last token used: never reset, so a claim that read an older offer's bytes cannot win. */
+  #last = 0;
 
   /** @param block A block from {@linkcode createBusySlot}. */
   constructor(block: SharedArrayBuffer) {
@@ -52,7 +56,8 @@ export class BusySlot {
     if (parent.length > BUSY_SLOT_BYTES) return;
     this.#bytes.set(parent);
     Atomics.store(this.#hdr, LENGTH, parent.length);
-    this.#token = this.#token === 0x7fffffff ? 1 : this.#token + 1;
+    this.#last = this.#last === 0x7fffffff ? 1 : this.#last + 1;
+    this.#token = this.#last;
     Atomics.store(this.#hdr, TOKEN, this.#token);
   }
 
