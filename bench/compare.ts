@@ -11,7 +11,7 @@
  * | `direct_roundtrip` | `apply` of a no-op on engine 0, one at a time (2,000×) |
  * | `execute_roundtrip` | `execute("a = 1")` on engine 0, one at a time (2,000×) |
  * | `map_100k` | load-balanced `map` of 100,000 items, chunksize 1,000 |
- * | `push_100MB`, `pull_100MB` | a 100 MB Float64Array (numpy array for Python) to and from engine 0 |
+ * | `push_100MB`, `pull_100MB` | a 100 MB Float64Array (numpy array for Python) to and from engine 0; the fastest of 3 pushes and of 3 pulls (the floor's are best of 3 too) |
  * | `scatter_gather_10M` | scatter 10 M float64 across the engines, gather them back into one array |
  * | `broadcast_16` | broadcast-view `apply` of a no-op to 16 engines (the cluster grown to 16) |
  * | `register_64` | a fresh controller and a connected client; launch 64 engines, time until all registered |

@@ -382,24 +382,33 @@ async function pushPull(
   const e0 = client.engine(0);
   const arr = new Float64Array(plan.bytes / 8);
   for (let i = 0; i < arr.length; i++) arr[i] = i;
-  let cpu = cpuByRole();
-  let t = performance.now();
-  await e0.push({ big: arr });
-  let s = (performance.now() - t) / 1000;
-  if (want("push_100MB")) {
-    out.push_100MB = { bytes: arr.byteLength, seconds: s, ...cpuPer(cpu, 1) };
-    log(`push_100MB ${s.toFixed(3)} s`);
-  }
-  if (want("pull_100MB")) {
-    cpu = cpuByRole();
-    t = performance.now();
-    const back = await e0.pull("big") as Float64Array;
-    s = (performance.now() - t) / 1000;
-    if (back.length !== arr.length || back[back.length - 1] !== arr[arr.length - 1]) {
-      throw new Error("pull_100MB: bad result");
+  // The fastest of bulk_reps pushes and pulls, as the floor's best of 3; CPU is the mean.
+  const reps = plan.bulk_reps ?? 1;
+  const best: Record<string, number> = { push_100MB: Infinity, pull_100MB: Infinity };
+  const cpuSum: Record<string, Figures> = { push_100MB: {}, pull_100MB: {} };
+  const timed = async <T>(name: string, fn: () => PromiseLike<T>): Promise<T> => {
+    const cpu = cpuByRole();
+    const t = performance.now();
+    const result = await fn();
+    best[name] = Math.min(best[name], (performance.now() - t) / 1000);
+    for (const [k, v] of Object.entries(cpuPer(cpu, reps))) {
+      cpuSum[name][k] = (cpuSum[name][k] as number ?? 0) + (v as number);
     }
-    out.pull_100MB = { bytes: arr.byteLength, seconds: s, ...cpuPer(cpu, 1) };
-    log(`pull_100MB ${s.toFixed(3)} s`);
+    return result;
+  };
+  for (let r = 0; r < reps; r++) {
+    await timed("push_100MB", () => e0.push({ big: arr }));
+    if (want("pull_100MB")) {
+      const back = await timed("pull_100MB", () => e0.pull("big")) as Float64Array;
+      if (back.length !== arr.length || back[back.length - 1] !== arr[arr.length - 1]) {
+        throw new Error("pull_100MB: bad result");
+      }
+    }
+  }
+  for (const name of ["push_100MB", "pull_100MB"] as const) {
+    if (!want(name)) continue;
+    out[name] = { bytes: arr.byteLength, seconds: best[name], reps, ...cpuSum[name] };
+    log(`${name} ${best[name].toFixed(3)} s (best of ${reps})`);
   }
   await e0.execute("delete globalThis.big");
 }

@@ -41,6 +41,8 @@ export interface Plan {
   map_items: number;
   map_chunksize: number;
   bytes: number;
+  /** Pushes and pulls of `bytes` per pass; the fastest of each is reported (as the floor's). */
+  bulk_reps: number;
   scatter_n: number;
   broadcast_engines: number;
   broadcast_n: number;
@@ -56,6 +58,7 @@ export const FULL: Plan = {
   map_items: 100_000,
   map_chunksize: 1000,
   bytes: 100_000_000,
+  bulk_reps: 3,
   scatter_n: 10_000_000,
   broadcast_engines: 16,
   broadcast_n: 50,
