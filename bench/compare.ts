@@ -219,6 +219,8 @@ const FLOORED: Record<string, { goal: number; floor: (f: Floor) => number; perTa
   // Push and pull: the lower of the Unix socket's and shared memory's (mapped, no copy).
   push_100MB: { goal: 6, floor: (f) => lower(f.push_direct_ipc, f.push_shm) },
   pull_100MB: { goal: 6, floor: (f) => lower(f.pull_direct_ipc, f.pull_shm) },
+  // Half to each of two engines at once over Unix sockets, then back side by side.
+  scatter_gather_10M: { goal: 5, floor: (f) => f.scatter_gather },
 };
 
 /** The smaller figure, ignoring one that could not be measured (NaN). */
@@ -430,7 +432,7 @@ async function main(): Promise<void> {
   // Only when a workload it bounds was run (it takes ~15 s).
   if (args.floor && Object.keys(FLOORED).some((name) => shown(args, name))) {
     console.error("== this machine's floor (bench/floor.ts)");
-    floor = await measureFloor({ bytes: plan.bytes });
+    floor = await measureFloor({ bytes: plan.bytes, sgBytes: plan.scatter_n * 8 });
   }
   if (args.json) {
     await Deno.writeTextFile(

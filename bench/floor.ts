@@ -17,6 +17,7 @@
  * | `push_direct_ipc`, `pull_direct_ipc` | the same over a Unix socket |
  * | `push_shm`, `pull_shm` | the same through shared memory: the sender writes the bytes into a new file in `/dev/shm`, the receiver maps it (`mmap` through FFI, pages populated) and its array is a view of that mapping, no copy; NaN where there is no `/dev/shm` or C library to call |
  * | `copy_fresh`, `copy_huge`, `copy_warm` | one copy of 100 MB in one process: into fresh memory, into fresh memory advised into huge pages (`largeBytes`; NaN where the advice is not given), and into already-touched memory |
+ * | `scatter_gather` | 80 MB scattered to two more engines over Unix sockets (half to each at once, each read into fresh memory), then gathered back at once, the halves read side by side into one array of fresh memory, as our gather places them; best of three |
  *
  * An implementation can only add to these figures, so a goal whose target (Python's figure
  * divided by the goal's ratio) is near or below the floor cannot be met on this machine by
@@ -62,6 +63,13 @@ export interface Floor {
   copy_warm: number;
   /** The bulk size, bytes. */
   bytes: number;
+  /**
+   * Scatter then gather of `sg_bytes` over Unix sockets with two engines (s): half pushed to
+   * each at once, then both halves pulled at once into one array of fresh memory.
+   */
+  scatter_gather: number;
+  /** The scatter/gather size, bytes. */
+  sg_bytes: number;
 }
 
 /** Writes all of `b`. */
@@ -89,15 +97,18 @@ class Reader {
     if (n === null) throw new Error("floor: connection closed");
     this.#end += n;
   }
-  /** The next message body; one larger than the buffer is read into fresh memory. */
-  async next(): Promise<Uint8Array> {
+  /**
+   * The next message body; one larger than the buffer is read into fresh memory, or into
+   * `place` when it is the body's size (a gather's part, side by side with the others).
+   */
+  async next(place?: Uint8Array): Promise<Uint8Array> {
     while (this.#end - this.#start < 4) await this.#fill();
     const b = this.#buf;
     const s = this.#start;
     const len = b[s] | (b[s + 1] << 8) | (b[s + 2] << 16) | (b[s + 3] << 24);
     this.#start += 4;
     if (len > b.length - 4) {
-      const out = largeBytes(len);
+      const out = place?.length === len ? place : largeBytes(len);
       let got = Math.min(len, this.#end - this.#start);
       out.set(b.subarray(this.#start, this.#start + got));
       this.#start += got;
@@ -456,10 +467,11 @@ async function best3(f: () => Promise<void> | void): Promise<number> {
  * @returns The figures.
  */
 export async function measureFloor(
-  options: { calls?: number; bytes?: number; lbTasks?: number } = {},
+  options: { calls?: number; bytes?: number; lbTasks?: number; sgBytes?: number } = {},
 ): Promise<Floor> {
   const n = options.calls ?? 2000;
   const bytes = options.bytes ?? 100_000_000;
+  const sgBytes = options.sgBytes ?? 80_000_000;
   const r = spawn(["--role=relay"]);
   const ipcPath = `${Deno.makeTempDirSync({ prefix: "ipp-floor-" })}/engine.sock`;
   const e = spawn([
@@ -517,6 +529,7 @@ export async function measureFloor(
   const pushDirectIpc = await ipcBulk.push();
   const pullDirectIpc = await ipcBulk.pull();
   const shm = await shmFloor(iShell, bytes).catch(() => ({ push: NaN, pull: NaN }));
+  const scatterGather = await sgFloor(sgBytes);
   const src = new Uint8Array(bytes).fill(1);
   const copyFresh = await best3(() => void new Uint8Array(bytes).set(src));
   const copyHuge = hugePagesAdvised() ? await best3(() => void largeBytes(bytes).set(src)) : NaN;
@@ -547,7 +560,48 @@ export async function measureFloor(
     copy_huge: copyHuge,
     copy_warm: copyWarm,
     bytes,
+    scatter_gather: scatterGather,
+    sg_bytes: sgBytes,
   };
+}
+
+/**
+ * Best of three scatters and gathers of `total` bytes with two engines over Unix sockets, as
+ * our client does them: half pushed to each engine at once (each reads into fresh memory),
+ * then both halves pulled at once, read side by side into one array of fresh memory.
+ */
+async function sgFloor(total: number): Promise<number> {
+  const half = Math.floor(total / 2);
+  const dir = Deno.makeTempDirSync({ prefix: "ipp-floor-sg-" });
+  const engines = ["a", "b"].map((x) => {
+    const path = `${dir}/${x}.sock`;
+    return { path, proc: spawn(["--role=bulkengine", `--bytes=${half}`, `--ipc=${path}`]) };
+  });
+  await Promise.all(engines.map((e) => e.proc.port));
+  const conns = await Promise.all(engines.map((e) => connectIpc(e.path, "S")));
+  const iopubs = await Promise.all(engines.map((e) => connectIpc(e.path, "I")));
+  const readers = conns.map((c) => new Reader(c));
+  const part = message(half, PUSH);
+  try {
+    return await best3(async () => {
+      await Promise.all(conns.map(async (c, i) => {
+        await writeAll(c, part);
+        await readers[i].next();
+      }));
+      const joined = largeBytes(2 * half);
+      await Promise.all(conns.map(async (c, i) => {
+        await writeAll(c, message(1, PULL));
+        await readers[i].next(joined.subarray(i * half, (i + 1) * half));
+      }));
+    });
+  } finally {
+    for (const c of [...conns, ...iopubs]) c.close();
+    for (const e of engines) {
+      e.proc.child.kill("SIGTERM");
+      await e.proc.child.status;
+    }
+    Deno.removeSync(dir, { recursive: true });
+  }
 }
 
 /** Best of three pushes and pulls of `bytes` through `/dev/shm` files, over `conn` to the engine. */
@@ -593,6 +647,9 @@ export function floorLines(f: Floor): string[] {
     `through /dev/shm, mapped: push ${shm(f.push_shm)}, pull ${shm(f.pull_shm)}; ` +
     `one in-process copy of it: fresh ${s(f.copy_fresh)}, fresh in huge pages ` +
     `${shm(f.copy_huge)}, warm ${s(f.copy_warm)}`,
+    `scatter then gather of ${size(f.sg_bytes)} with two engines over Unix sockets (each ` +
+    `half into fresh memory, gathered side by side into one fresh array): ` +
+    `${s(f.scatter_gather)}`,
   ];
 }
 
@@ -607,6 +664,11 @@ async function child(
   console.log((l.addr as Deno.NetAddr).port);
   if (role === "relay") return await relay(l);
   if (role === "lbrelay") return await lbRelay(l);
+  if (role === "bulkengine") {
+    // Scatter/gather's engines: a Unix socket only.
+    const u = await accept(Deno.listen({ transport: "unix", path: ipc! }), ["S", "I"]);
+    return await engine(u.get("S")!, u.get("I")!, bytes);
+  }
   if (role === "lbengine") {
     const h = hello ?? "aA";
     return await lbEngine(await connect(relayPort, h[0]), await connect(relayPort, h[1]));
