@@ -1,7 +1,7 @@
 /**
  * This machine's floor for the goals of `bench/compare.ts` that traffic bounds (load-balanced
- * throughput, the direct call, push and pull): what the same traffic costs when nothing is done
- * with it. Deno processes with the roles of a client, a controller and engines pass
+ * throughput, the direct call, push and pull, scatter/gather): what the same traffic costs when
+ * nothing is done with it. Deno processes with the roles of a client, a controller and engines pass
  * length-prefixed messages over loopback TCP (and, straight to an engine, over a Unix socket
  * too); the "controller" only moves bytes (no parsing beyond the length prefix, no signatures,
  * no records) and an "engine" only answers.
