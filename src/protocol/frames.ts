@@ -13,7 +13,19 @@ import type { JsonObject } from "./messages.ts";
 export const DELIMITER = "<IDS|MSG>";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lenient = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * Decodes UTF-8, throwing on invalid bytes as a `fatal` decoder does, at a lenient decoder's
+ * cost: Deno's fatal decoder takes a slower path (~540 against ~150 ns for a 200–300-byte
+ * header). Invalid bytes always decode to U+FFFD, so only a text with one is decoded again,
+ * strictly (a genuine U+FFFD then passes, and invalid bytes throw).
+ */
+function decodeStrict(frame: Uint8Array): string {
+  const text = lenient.decode(frame);
+  return text.indexOf("\uFFFD") === -1 ? text : strict.decode(frame);
+}
 const DELIM_BYTES = encoder.encode(DELIMITER);
 
 // Small frames are carved out of a shared slab: allocating one ArrayBuffer per frame costs
@@ -116,7 +128,7 @@ export function parsePart(frame: Uint8Array, part: string): JsonObject {
   if (frame.length === 2 && frame[0] === 0x7b && frame[1] === 0x7d) return {};
   let value: unknown;
   try {
-    value = JSON.parse(decoder.decode(frame));
+    value = JSON.parse(decodeStrict(frame));
   } catch (e) {
     throw new MessageFormatError("bad-json", `The ${part} frame is not UTF-8 JSON`, { cause: e });
   }

@@ -225,6 +225,30 @@ Deno.test("bad JSON, non-objects and bad headers have their own reasons", () => 
   assertFormatError(() => s.unpack(bom), "bad-json");
 });
 
+Deno.test("JSON parts are strict UTF-8: invalid bytes are bad-json, a real U+FFFD is text", () => {
+  const s = new Session();
+  const header = enc.encode(JSON.stringify(s.header("x")));
+  const withContent = (content: Uint8Array) =>
+    [DELIMITER, "", header, "{}", "{}", content].map((x) =>
+      typeof x === "string" ? enc.encode(x) : x
+    );
+  // {"a":"<bytes>"} around each invalid sequence: a lone continuation byte, a truncated
+  // two-byte sequence, an overlong "/", an encoded surrogate, a code point past U+10FFFF.
+  const invalid = [[0x80], [0xc3], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]];
+  for (const bytes of invalid) {
+    const content = new Uint8Array([...enc.encode('{"a":"'), ...bytes, ...enc.encode('"}')]);
+    assertFormatError(() => s.unpack(withContent(content)), "bad-json");
+  }
+  // U+FFFD itself is valid UTF-8 (EF BF BD) and comes through as text, as do other non-ASCII
+  // characters, in a frame that is a view into a larger buffer.
+  const json = '{"a":"\uFFFD é 字 😀"}';
+  const wide = new Uint8Array(300);
+  const encoded = enc.encode(json);
+  wide.set(encoded, 17);
+  const msg = s.unpack(withContent(wide.subarray(17, 17 + encoded.length)));
+  assert.deepEqual(msg.content, { a: "\uFFFD é 字 😀" });
+});
+
 Deno.test("a validly signed message with bad JSON is still a MessageFormatError", () => {
   const s = new Session({ key: "k" });
   const parts = [JSON.stringify(s.header("x")), "{}", "{}", "{oops"].map((x) => enc.encode(x));
