@@ -13,6 +13,7 @@ import type { JsonObject } from "./messages.ts";
 export const DELIMITER = "<IDS|MSG>";
 
 const encoder = new TextEncoder();
+const DELIM_BYTES = encoder.encode(DELIMITER);
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lenient = new TextDecoder("utf-8", { ignoreBOM: true });
 
@@ -26,7 +27,6 @@ function decodeStrict(frame: Uint8Array): string {
   const text = lenient.decode(frame);
   return text.indexOf("\uFFFD") === -1 ? text : strict.decode(frame);
 }
-const DELIM_BYTES = encoder.encode(DELIMITER);
 
 // Small frames are carved out of a shared slab: allocating one ArrayBuffer per frame costs
 // about 2 µs each on Deno 2.9, a subarray of a slab about 0.1 µs. Frames therefore may share
