@@ -58,8 +58,8 @@ const HEX_CODE = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
  * `createHash` and its five `update` calls, and about 1 µs less again when the inner pad and
  * the four frames are copied into one scratch buffer and hashed by the one-shot `hash()`.
  *
- * Use: {@linkcode Hmac.compute} a digest, then read it with {@linkcode Hmac.writeHex},
- * {@linkcode Hmac.matches} or {@linkcode Hmac.digestHex}; the signer keeps only the last one.
+ * Use: {@linkcode Hmac.compute} a digest, then read it with {@linkcode Hmac.matches} or
+ * {@linkcode Hmac.digestHex}; the signer keeps only the last one.
  */
 export class Hmac {
   readonly #algorithm: string;
@@ -162,11 +162,6 @@ export class Hmac {
   /** The last digest as lowercase hex ASCII (a view, valid until the next compute). */
   get digestHex(): Uint8Array {
     return this.#hexOut;
-  }
-
-  /** Writes the last digest in lowercase hex ASCII into `out` at `at`. */
-  writeHex(out: Uint8Array, at: number): void {
-    out.set(this.#hexOut, at);
   }
 
   /** Lowercase hex HMAC of `frames[from]..frames[from + 3]`, as a string. */

@@ -351,7 +351,7 @@ export class Session {
     const hmac = this.#hmac;
     if (hmac === undefined) return;
     hmac.compute(parts, 0);
-    hmac.writeHex(out, at);
+    out.set(hmac.digestHex, at);
   }
 
   /**
