@@ -15,6 +15,7 @@
  * | `push_relay`, `pull_relay` | 100 MB from the client to the engine through the controller, and back; the receiver reads into fresh memory allocated as our frames are (`largeBytes`: advised into huge pages where that pays) |
  * | `push_direct`, `pull_direct` | the same with the client connected straight to the engine |
  * | `push_direct_ipc`, `pull_direct_ipc` | the same over a Unix socket |
+ * | `push_warm_ipc`, `pull_warm_ipc` | as `push_direct_ipc` and `pull_direct_ipc`, but the receiver reads into memory it has already touched (a buffer kept from before), as a pool of warm buffers would: what the socket itself costs |
  * | `push_shm`, `pull_shm` | the same through shared memory: the sender writes the bytes into a new file in `/dev/shm`, the receiver maps it (`mmap` through FFI, pages populated) and its array is a view of that mapping, no copy; NaN where there is no `/dev/shm` or C library to call |
  * | `copy_fresh`, `copy_huge`, `copy_warm` | one copy of 100 MB in one process: into fresh memory, into fresh memory advised into huge pages (`largeBytes`; NaN where the advice is not given), and into already-touched memory |
  * | `scatter_gather` | 80 MB scattered to two more engines over Unix sockets (half to each at once, each read into fresh memory), then gathered back at once, the halves read side by side into one array of fresh memory, as our gather places them; best of three |
@@ -54,6 +55,10 @@ export interface Floor {
   pull_direct: number;
   push_direct_ipc: number;
   pull_direct_ipc: number;
+  /** As `push_direct_ipc`, read into memory the engine has already touched. */
+  push_warm_ipc: number;
+  /** As `pull_direct_ipc`, read into memory the client has already touched. */
+  pull_warm_ipc: number;
   /** Through a file in `/dev/shm`, mapped by the receiver; NaN where that cannot be done. */
   push_shm: number;
   pull_shm: number;
@@ -187,6 +192,7 @@ const PUSH = 0x55; // "U": bulk data pushed to the engine (answer with a short a
 const PULL = 0x50; // "P": send the bulk message back
 const SHM_PUSH = 0x4d; // "M": bulk data pushed through the /dev/shm file named by the rest
 const SHM_PULL = 0x51; // "Q": write the bulk data into a new /dev/shm file, answer its name
+const WARM = 0x57; // "W": from now on read bulk data into a kept, already-touched buffer; ack
 
 /** The C library's calls that map a file, where FFI and a C library are there. */
 function libc() {
@@ -304,11 +310,15 @@ async function engine(shell: Deno.Conn, iopub: Deno.Conn, bytes: number): Promis
   const ack = message(8);
   const bulk = message(bytes);
   const reader = new Reader(shell);
+  let warm: Uint8Array | undefined;
   for (;;) {
-    const req = await reader.next().catch(() => null);
+    const req = await reader.next(warm).catch(() => null);
     if (req === null) return;
     if (req[0] === PULL) await writeAll(shell, bulk);
-    else if (req[0] === PUSH) await writeAll(shell, ack);
+    else if (req[0] === WARM) {
+      warm = new Uint8Array(bytes).fill(3);
+      await writeAll(shell, ack);
+    } else if (req[0] === PUSH) await writeAll(shell, ack);
     else if (req[0] === SHM_PUSH) {
       const got = mapShm(new TextDecoder().decode(req.subarray(1)), bytes);
       touch(got.view);
@@ -361,6 +371,16 @@ async function lbEngine(shell: Deno.Conn, iopub: Deno.Conn): Promise<void> {
     shellOut.push(reply);
     iopubOut.push(idle);
   });
+}
+
+/** Ends a role process (one whose connections all closed may have ended by itself). */
+async function stop(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    // already ended
+  }
+  await child.status;
 }
 
 function spawn(args: string[]): { child: Deno.ChildProcess; port: Promise<number> } {
@@ -529,6 +549,7 @@ export async function measureFloor(
   const pushDirectIpc = await ipcBulk.push();
   const pullDirectIpc = await ipcBulk.pull();
   const shm = await shmFloor(iShell, bytes).catch(() => ({ push: NaN, pull: NaN }));
+  const warmIpc = await warmFloor(iShell, bytes);
   const scatterGather = await sgFloor(sgBytes);
   const src = new Uint8Array(bytes).fill(1);
   const copyFresh = await best3(() => void new Uint8Array(bytes).set(src));
@@ -536,10 +557,7 @@ export async function measureFloor(
   const warm = new Uint8Array(bytes).fill(2);
   const copyWarm = await best3(() => warm.set(src));
   for (const c of [shell, iopub, dShell, dIopub, iShell, iIopub, lbTaskConn, lbIopub]) c.close();
-  for (const p of [e.child, r.child, ...lbEngines.map((x) => x.child), lr.child]) {
-    p.kill("SIGTERM");
-    await p.status;
-  }
+  for (const p of [e.child, r.child, ...lbEngines.map((x) => x.child), lr.child]) await stop(p);
   Deno.removeSync(ipcPath.slice(0, ipcPath.lastIndexOf("/")), { recursive: true });
   return {
     call_relay: relayed.us,
@@ -554,6 +572,8 @@ export async function measureFloor(
     pull_direct: pullDirect,
     push_direct_ipc: pushDirectIpc,
     pull_direct_ipc: pullDirectIpc,
+    push_warm_ipc: warmIpc.push,
+    pull_warm_ipc: warmIpc.pull,
     push_shm: shm.push,
     pull_shm: shm.pull,
     copy_fresh: copyFresh,
@@ -596,12 +616,31 @@ async function sgFloor(total: number): Promise<number> {
     });
   } finally {
     for (const c of [...conns, ...iopubs]) c.close();
-    for (const e of engines) {
-      e.proc.child.kill("SIGTERM");
-      await e.proc.child.status;
-    }
+    for (const e of engines) await stop(e.proc.child);
     Deno.removeSync(dir, { recursive: true });
   }
+}
+
+/**
+ * Best of three pushes and pulls of `bytes` over `conn` (the engine's Unix socket), each side
+ * reading into a buffer it has already touched; the engine keeps reading its bulk data so
+ * afterwards.
+ */
+async function warmFloor(conn: Deno.Conn, bytes: number): Promise<{ push: number; pull: number }> {
+  const reader = new Reader(conn);
+  await writeAll(conn, message(1, WARM));
+  await reader.next();
+  const bulk = message(bytes, PUSH);
+  const push = await best3(async () => {
+    await writeAll(conn, bulk);
+    await reader.next();
+  });
+  const place = new Uint8Array(bytes).fill(3);
+  const pull = await best3(async () => {
+    await writeAll(conn, message(1, PULL));
+    await reader.next(place);
+  });
+  return { push, pull };
 }
 
 /** Best of three pushes and pulls of `bytes` through `/dev/shm` files, over `conn` to the engine. */
@@ -644,6 +683,8 @@ export function floorLines(f: Floor): string[] {
     `${size(f.bytes)} through it into fresh memory: push ${s(f.push_relay)}, pull ` +
     `${s(f.pull_relay)}; straight: push ${s(f.push_direct)}, pull ${s(f.pull_direct)}; ` +
     `over a Unix socket: push ${s(f.push_direct_ipc)}, pull ${s(f.pull_direct_ipc)}; ` +
+    `over a Unix socket into memory already touched: push ${s(f.push_warm_ipc)}, pull ` +
+    `${s(f.pull_warm_ipc)}; ` +
     `through /dev/shm, mapped: push ${shm(f.push_shm)}, pull ${shm(f.pull_shm)}; ` +
     `one in-process copy of it: fresh ${s(f.copy_fresh)}, fresh in huge pages ` +
     `${shm(f.copy_huge)}, warm ${s(f.copy_warm)}`,

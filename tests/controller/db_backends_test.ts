@@ -30,6 +30,34 @@ Deno.test("MemoryDb culls the oldest 10% past recordLimit and culled ids raise '
   );
 });
 
+Deno.test("MemoryDb culls by submitted date, not by insertion; ties go in insertion order", () => {
+  // Output stored first makes an undated record; its request dates it later (Hub order).
+  const db = new MemoryDb({ recordLimit: 10 });
+  db.add({ msg_id: "output-first", stdout: "x" });
+  for (let i = 0; i < 9; i++) db.add({ msg_id: `m${i}`, submitted: T(i) });
+  db.update("output-first", { submitted: T(30) });
+  db.add({ msg_id: "m9", submitted: T(9) });
+  assert.equal(db.size(), 10);
+  assert.throws(() => db.get("m0"), RecordCulled);
+  assert.ok(db.has("output-first"));
+  assert.deepEqual(db.history().slice(0, 2), ["m1", "m2"]);
+  assert.equal(db.history().at(-1), "output-first");
+  // Already in order (the usual case): the earliest of a tie is culled first.
+  const tied = new MemoryDb({ recordLimit: 4 });
+  for (const [id, s] of [["a", 1], ["b", 1], ["c", 2], ["d", 3], ["e", 4]] as const) {
+    tied.add({ msg_id: id, submitted: T(s) });
+  }
+  assert.deepEqual(tied.history(), ["b", "c", "d", "e"]);
+  assert.throws(() => tied.get("a"), RecordCulled);
+  // An undated record is never culled, wherever it sits.
+  const undated = new MemoryDb({ recordLimit: 2 });
+  undated.add({ msg_id: "u", stdout: "x" });
+  undated.add({ msg_id: "p", submitted: T(1) });
+  undated.add({ msg_id: "q", submitted: T(2) });
+  assert.ok(undated.has("u"));
+  assert.throws(() => undated.get("p"), RecordCulled);
+});
+
 Deno.test("MemoryDb culls oldest records until buffers fit in (1 - cullFraction) * sizeLimit", () => {
   const db = new MemoryDb({ sizeLimit: 1000 });
   for (let i = 0; i < 5; i++) {
