@@ -18,7 +18,8 @@
  * ```
  *
  * (`ps -L -p <pid>` lists a process's threads; an engine's kernel runs in the one named
- * `worker-1`.) V8 writes `/tmp/perf-<pid>.map` for `perf` to name JIT code; remove those after.
+ * `worker-1`.) V8 writes `/tmp/perf-<pid>.map` for `perf` to name JIT code, and with these
+ * flags `isolate-*-v8.log` files in the working directory; remove both after.
  *
  * @module
  */
