@@ -480,10 +480,13 @@ async function best3(f: () => Promise<void> | void): Promise<number> {
  * Measures the floor: starts a relay and an engine process, times `calls` calls through the
  * relay and as many straight to the engine, over loopback TCP and over a Unix socket; then
  * `lbTasks` load-balanced tasks through a second relay to two more engines; then `bytes` each
- * way through the first relay and straight both ways (best of three each); then stops them.
+ * way through the first relay, straight, over the Unix socket into fresh and into already-touched
+ * memory, and through `/dev/shm` (best of three each); then scatter/gather of `sgBytes` with two
+ * more engines; then stops them.
  *
  * @param options Calls to time (default 2,000), load-balanced tasks (default 20,000: the CPU
- * figures come in 10 ms ticks) and the bulk size (default 100 MB).
+ * figures come in 10 ms ticks), the bulk size (default 100 MB) and the scatter/gather size
+ * (default 80 MB).
  * @returns The figures.
  */
 export async function measureFloor(
