@@ -104,7 +104,8 @@ class Reader {
   }
   /**
    * The next message body; one larger than the buffer is read into fresh memory, or into
-   * `place` when it is the body's size (a gather's part, side by side with the others).
+   * `place` when it is the body's size (a gather's part, side by side with the others, or a
+   * buffer kept warm for the warm figures).
    */
   async next(place?: Uint8Array): Promise<Uint8Array> {
     while (this.#end - this.#start < 4) await this.#fill();

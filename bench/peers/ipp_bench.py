@@ -210,8 +210,9 @@ def run(only, plan):
                     t = time.perf_counter()
                     result = fn()
                     best[name] = min(best[name], time.perf_counter() - t)
+                    sums = cpu_sum.setdefault(name, {})
                     for k, v in cpu_per(cpu, reps).items():
-                        cpu_sum.setdefault(name, {})[k] = cpu_sum.get(name, {}).get(k, 0) + v
+                        sums[k] = sums.get(k, 0) + v
                     return result
 
                 for _ in range(reps):
