@@ -19,7 +19,12 @@
  * @module
  */
 
-import { type DirectAddress, hostIdentity, ipcUsable } from "../protocol/messages/direct.ts";
+import {
+  type DirectAddress,
+  hostIdentity,
+  ipcsUsable,
+  ipcUsable,
+} from "../protocol/messages/direct.ts";
 import { createSocket, type Frames, type Socket } from "../zmtp/mod.ts";
 import { GatherPlacement } from "./gather_placement.ts";
 
@@ -98,7 +103,7 @@ export class DirectRoutes {
     if (a === undefined) this.#askAgain(0);
     if (typeof a?.url !== "string" || typeof a.host !== "string") return;
     if (a.host !== hostIdentity() || !a.url.startsWith("tcp://127.0.0.1:")) return;
-    const url = ipcUsable(a.ipc) ? a.ipc : a.url;
+    const url = ipcsUsable(a.ipcs) ? a.ipcs : ipcUsable(a.ipc) ? a.ipc : a.url;
     const known = this.#routes.get(uuid);
     if (known?.url === url) return;
     if (known !== undefined) this.forget(uuid);

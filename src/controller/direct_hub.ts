@@ -76,16 +76,19 @@ export class DirectHub {
 
   /**
    * An engine's `direct_address`.
-   * @param content `{uuid, url, host, ipc?}`.
+   * @param content `{uuid, url, host, ipc?, ipcs?}`.
    * @param socket The routing identity of the socket it came from (where records come from).
    * @returns The engine's uuid, or null when the content is not usable.
    */
   address(content: JsonObject, socket: Uint8Array): string | null {
-    const { uuid, url, host, ipc } = content;
+    const { uuid, url, host, ipc, ipcs } = content;
     if (typeof uuid !== "string" || typeof url !== "string" || typeof host !== "string") {
       return null;
     }
-    this.#addresses.set(uuid, typeof ipc === "string" ? { url, host, ipc } : { url, host });
+    const address: DirectAddress = { url, host };
+    if (typeof ipc === "string") address.ipc = ipc;
+    if (typeof ipcs === "string") address.ipcs = ipcs;
+    this.#addresses.set(uuid, address);
     this.#sockets.set(uuid, socket);
     return uuid;
   }

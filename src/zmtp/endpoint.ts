@@ -1,16 +1,18 @@
 /**
  * ZeroMQ endpoint strings: `tcp://host:port` and `ipc://path`, parsed and opened with
- * `Deno.listen`/`Deno.connect`.
+ * `Deno.listen`/`Deno.connect`; and our own `ipcs://path`, one connection over two Unix sockets
+ * each written by FFI (`split_ipc.ts`; only our peers speak it).
  *
  * @module
  */
 
 import { EndpointError } from "../errors.ts";
+import { dialSplit, SplitListener } from "./split_ipc.ts";
 
 /** A parsed endpoint. */
 export type Endpoint =
   | { transport: "tcp"; host: string; port: number }
-  | { transport: "ipc"; path: string };
+  | { transport: "ipc" | "ipcs"; path: string };
 
 /**
  * Parse an endpoint string.
@@ -32,7 +34,7 @@ export function parseEndpoint(endpoint: string, forBind: boolean): Endpoint {
     );
   }
   const [, transport, rest] = m;
-  if (transport === "ipc") {
+  if (transport === "ipc" || transport === "ipcs") {
     if (rest === "" || rest.startsWith("@")) {
       throw new EndpointError(
         endpoint,
@@ -41,7 +43,7 @@ export function parseEndpoint(endpoint: string, forBind: boolean): Endpoint {
         } (give a file path; abstract sockets are not supported)`,
       );
     }
-    return { transport: "ipc", path: rest };
+    return { transport, path: rest };
   }
   if (transport !== "tcp") {
     throw new EndpointError(
@@ -96,6 +98,7 @@ export function describeAddr(addr: Deno.Addr, fallback: string): string {
 /** Open a stream connection to a parsed endpoint. */
 export function dial(ep: Endpoint): Promise<Deno.Conn> {
   if (ep.transport === "tcp") return Deno.connect({ hostname: ep.host, port: ep.port });
+  if (ep.transport === "ipcs") return dialSplit(ep.path) as Promise<unknown> as Promise<Deno.Conn>;
   return Deno.connect({ transport: "unix", path: ep.path });
 }
 
@@ -105,8 +108,8 @@ export interface Bound {
   listener: Deno.Listener;
   /** The resolved endpoint (real port, never 0). */
   endpoint: string;
-  /** For ipc: the socket file to remove on close. */
-  path?: string;
+  /** For ipc: the socket files to remove on close. */
+  paths?: string[];
 }
 
 /**
@@ -126,8 +129,13 @@ export function listen(ep: Endpoint, given: string): Bound {
     } catch {
       // nothing to remove
     }
+    if (ep.transport === "ipcs") {
+      const split = new SplitListener(ep.path);
+      const listener = split as unknown as Deno.Listener;
+      return { listener, endpoint: `ipcs://${ep.path}`, paths: split.paths };
+    }
     const listener = Deno.listen({ transport: "unix", path: ep.path });
-    return { listener, endpoint: `ipc://${ep.path}`, path: ep.path };
+    return { listener, endpoint: `ipc://${ep.path}`, paths: [ep.path] };
   } catch (e) {
     const err = new EndpointError(given, `Cannot bind ${given}: ${(e as Error).message}`);
     (err as { cause?: unknown }).cause = e;

@@ -527,9 +527,9 @@ export abstract class SocketBase implements Socket, ConnectionOwner {
     await Promise.all([...conns.map((c) => c.finished()), ...this.#acceptLoops, ...attempts]);
     for (const pipe of [...this.pipes]) this.dropPipe(pipe);
     for (const b of this.#bound) {
-      if (b.path !== undefined) {
+      for (const path of b.paths ?? []) {
         try {
-          Deno.removeSync(b.path);
+          Deno.removeSync(path);
         } catch {
           // already gone
         }

@@ -127,7 +127,8 @@ export interface Socket extends AsyncIterable<Frames>, AsyncDisposable {
    */
   hasPeer?(routingId: Uint8Array | string): boolean;
   /**
-   * Listen on an endpoint: `tcp://host:port` (port `0` or `*` picks a free one) or `ipc://path`.
+   * Listen on an endpoint: `tcp://host:port` (port `0` or `*` picks a free one), `ipc://path`,
+   * or `ipcs://path` (split IPC between our own peers, `split_ipc.ts`).
    * @returns The resolved endpoint.
    */
   bind(endpoint: string): Promise<string>;

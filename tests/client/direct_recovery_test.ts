@@ -3,9 +3,10 @@
  * the replies the engine sent into the dropped connection are fetched from the Hub, which the
  * engine sends its records to, and the connection is made again.
  *
- * The connection is cut for real: the client's end of the engine's Unix socket (found with
- * `ss`) is shut down through the C library's `shutdown`, in this process; or bytes that are no
- * ZMTP frame are written into it, and the engine drops it. Linux only, and it needs `ss`
+ * The connection is cut for real: the client's ends of the engine's Unix sockets (found with
+ * `ss`; two with split IPC, `split_ipc.ts`) are shut down through the C library's `shutdown`, in
+ * this process; or bytes that are no ZMTP frame are written into the one the engine reads, and
+ * the engine drops it. Linux only, and it needs `ss`
  * (iproute2): skipped, saying so, without them (unless `IPP_INTEROP=1`).
  */
 
@@ -15,8 +16,11 @@ import { skipUnlessPresent } from "../helpers/interop.ts";
 import { withConnectedCluster } from "../helpers/local_cluster.ts";
 import { step } from "../helpers/steps.ts";
 import { waitFor } from "./python_cluster.ts";
+import { splitIpcAvailable } from "../../src/zmtp/split_ipc.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
+/** Sockets of one direct connection: a split pair where split IPC is usable. */
+const SOCKETS = splitIpcAvailable() ? 2 : 1;
 const T = 20_000;
 
 function hasSs(): boolean {
@@ -52,13 +56,23 @@ async function reachStraight(
   );
 }
 
-/** This process's file descriptors of its connections to engine `uuid`'s Unix socket. */
-function directFds(uuid: string): number[] {
+/**
+ * This process's file descriptors of its connections to engine `uuid`'s Unix sockets: its plain
+ * one (`-<uuid>.sock`) and its split pair (`.s.sock`, which the engine reads, and `.s.w.sock`,
+ * which it writes; `split_ipc.ts`).
+ * @param engineReads Only those the engine reads (what this process writes into them reaches it).
+ */
+function directFds(uuid: string, engineReads = false): number[] {
   const out = new Deno.Command("ss", { args: ["-xpnH", "state", "connected"] }).outputSync();
   const rows = new TextDecoder().decode(out.stdout).split("\n").map((l) => l.trim().split(/\s+/));
   // Columns: netid, state, recv-q, send-q, local path (or *), local inode, peer path, peer
   // inode, users.
-  const engineEnds = rows.filter((r) => r[4]?.endsWith(`-${uuid}.sock`));
+  const ends = engineReads ? [`-${uuid}.sock`, `-${uuid}.s.sock`] : [
+    `-${uuid}.sock`,
+    `-${uuid}.s.sock`,
+    `-${uuid}.s.w.sock`,
+  ];
+  const engineEnds = rows.filter((r) => ends.some((e) => r[4]?.endsWith(e)));
   const peers = new Set(engineEnds.map((r) => r[7]));
   const fds = rows
     .filter((r) => peers.has(r[5]))
@@ -109,7 +123,7 @@ function cutDirect(uuid: string): number {
  * @returns How many connections were written to.
  */
 function garbleDirect(uuid: string): number {
-  const fds = directFds(uuid);
+  const fds = directFds(uuid, true);
   // A long frame whose length is far above any limit.
   const junk = new Uint8Array([0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
   withLibc((c) => {
@@ -142,7 +156,7 @@ Deno.test({
           const quick = [1, 2, 3].map((i) => e0.apply((v: number) => v * 10, i));
           await new Promise((r) => setTimeout(r, 300));
           assert.equal(slow.ready(), false);
-          assert.equal(cutDirect(client.uuidOf(0)!), 1, "one connection cut");
+          assert.equal(cutDirect(client.uuidOf(0)!), SOCKETS, "one connection cut");
           assert.equal(await slow.get(10_000), "slow");
           assert.equal(slow.stdout, "printed by slow\n", "its output, as with a live reply");
           assert.deepEqual(await Promise.all(quick.map((q) => q.get(10_000))), [10, 20, 30]);
@@ -155,7 +169,7 @@ Deno.test({
           const slow = e0.apply(() => new Promise((r) => setTimeout(() => r("slow"), 800)));
           const pulled = e0.pull("big");
           await new Promise((r) => setTimeout(r, 300));
-          assert.equal(cutDirect(client.uuidOf(0)!), 1, "one connection cut");
+          assert.equal(cutDirect(client.uuidOf(0)!), SOCKETS, "one connection cut");
           assert.equal(await slow.get(10_000), "slow");
           await assert.rejects(pulled.get(10_000), (e: Error) => {
             assert.match(e.message, /lost with its direct connection, and the Hub cannot give/);
@@ -169,7 +183,7 @@ Deno.test({
             new Promise((_, reject) => setTimeout(() => reject(new TypeError("boom")), 500))
           );
           await new Promise((r) => setTimeout(r, 200));
-          assert.equal(cutDirect(client.uuidOf(0)!), 1, "one connection cut");
+          assert.equal(cutDirect(client.uuidOf(0)!), SOCKETS, "one connection cut");
           await assert.rejects(failing.get(10_000), (e: Error) => {
             assert.ok(e instanceof RemoteError, String(e));
             assert.equal(e.ename, "TypeError");

@@ -5,6 +5,7 @@
  * a bad message from the Hub is dropped and the server goes on. Its Unix socket is this user's
  * only, a client of ours (`DirectRoutes`) that can reach it uses it and one that cannot the
  * loopback port, and the sockets of engines that were killed are removed when an engine starts.
+ * With FFI it binds a split pair too (`ipcs`, `split_ipc.ts`), which a client of ours prefers.
  */
 
 import assert from "node:assert/strict";
@@ -19,8 +20,10 @@ import {
   type DirectAddress,
   directIpcPath,
   hostIdentity,
+  ipcsUsable,
   ipcUsable,
 } from "../../src/protocol/messages/direct.ts";
+import { splitIpcAvailable, splitWritePath } from "../../src/zmtp/split_ipc.ts";
 import { readRecords } from "../../src/protocol/messages/direct_records.ts";
 import { Session } from "../../src/protocol/session.ts";
 import { createSocket, type Frames } from "../../src/zmtp/mod.ts";
@@ -158,21 +161,42 @@ Deno.test("direct server: a Unix socket for this user, preferred by a client tha
     assert.ok(info.isSocket);
     assert.equal(info.mode! & 0o777, 0o600, "owner only");
     assert.ok(ipcUsable(address.ipc));
+    // With FFI on Linux (these tests run with it), the split pair too, owner only.
+    const split = `${path.slice(0, -".sock".length)}.s.sock`;
+    const withSplit = splitIpcAvailable();
+    assert.equal(withSplit, Deno.build.os === "linux");
+    if (withSplit) {
+      assert.equal(address.ipcs, `ipcs://${split}`);
+      for (const p of [split, splitWritePath(split)]) {
+        assert.equal(Deno.statSync(p).mode! & 0o777, 0o600, `${p}: owner only`);
+      }
+      assert.ok(ipcsUsable(address.ipcs));
+    } else assert.equal(address.ipcs, undefined);
 
     // Not reachable (no such file, not a socket, not ipc): the loopback port instead.
     assert.equal(ipcUsable(`ipc://${path}.missing`), false);
+    assert.equal(ipcsUsable(`ipcs://${path}.missing`), false);
+    assert.equal(ipcsUsable(address.ipc), false, "a plain ipc endpoint is not split");
     const plain = await Deno.makeTempFile();
     assert.equal(ipcUsable(`ipc://${plain}`), false);
     await Deno.remove(plain);
     assert.equal(ipcUsable(address.url), false);
-    routes.learn("elsewhere", { ...address, ipc: `ipc://${path}.missing` });
+    routes.learn("elsewhere", {
+      ...address,
+      ipc: `ipc://${path}.missing`,
+      ipcs: `ipcs://${path}.missing`,
+    });
     assert.equal(routes.endpoint("elsewhere"), address.url);
     routes.forget("elsewhere");
+    // Without a usable split pair (an engine without FFI), the plain Unix socket.
+    routes.learn("no-split", { ...address, ipcs: undefined });
+    assert.equal(routes.endpoint("no-split"), address.ipc);
+    routes.forget("no-split");
 
-    // A client of ours learns the address, connects over the Unix socket, and its request
-    // arrives on the server's socket.
+    // A client of ours learns the address, connects over the split pair (else the Unix
+    // socket), and its request arrives on the server's socket.
     routes.learn(uuid, address);
-    assert.equal(routes.endpoint(uuid), address.ipc);
+    assert.equal(routes.endpoint(uuid), withSplit ? address.ipcs : address.ipc);
     const request = session.pack(session.msg("apply_request" as string, { content: {} }));
     // Through the "MUX" (here the Hub's socket) until the straight connection is up.
     const mux = createSocket("DEALER", {});
@@ -202,6 +226,10 @@ Deno.test("direct server: a Unix socket for this user, preferred by a client tha
     for (const f of [staleFile, liveFile, reusedFile]) await Deno.remove(f).catch(() => {});
   }
   assert.throws(() => Deno.statSync(path), Deno.errors.NotFound, "removed on close");
+  const split = `${path.slice(0, -".sock".length)}.s.sock`;
+  for (const p of [split, splitWritePath(split)]) {
+    assert.throws(() => Deno.statSync(p), Deno.errors.NotFound, `${p} removed on close`);
+  }
 });
 
 Deno.test("stale sockets: connecting is refused where nothing listens (the look used off Linux)", async () => {

@@ -32,6 +32,7 @@
  */
 
 import { granted } from "../../permissions.ts";
+import { splitIpcAvailable, splitWritePath } from "../../zmtp/split_ipc.ts";
 
 /** Key of the offer (`registration_reply`) and of engine addresses (Hub → clients). */
 export const DIRECT_OFFER = "direct";
@@ -56,6 +57,11 @@ export interface DirectAddress {
    * over it against 92–123 over loopback TCP here).
    */
   ipc?: string;
+  /**
+   * The same listener's split Unix socket pair, `ipcs://<path>` (`src/zmtp/split_ipc.ts`), when
+   * the engine could bind one: preferred over `ipc` by a client that may use it.
+   */
+  ipcs?: string;
   /** The engine host's identity ({@linkcode hostIdentity}): only a client with the same uses it. */
   host: string;
 }
@@ -137,8 +143,24 @@ export function directIpcPath(uuid: string): string | null {
  */
 export function ipcUsable(endpoint: unknown): endpoint is string {
   if (typeof endpoint !== "string" || !endpoint.startsWith("ipc:///")) return false;
+  return socketUsable(endpoint.slice("ipc://".length));
+}
+
+/**
+ * Whether this process can reach an engine's split Unix socket pair: as {@linkcode ipcUsable}
+ * for both of its files, and this process may use split IPC (FFI on Linux).
+ *
+ * @param endpoint The `ipcs` of a {@linkcode DirectAddress}.
+ * @returns Whether to connect to it.
+ */
+export function ipcsUsable(endpoint: unknown): endpoint is string {
+  if (typeof endpoint !== "string" || !endpoint.startsWith("ipcs:///")) return false;
+  const path = endpoint.slice("ipcs://".length);
+  return splitIpcAvailable() && socketUsable(path) && socketUsable(splitWritePath(path));
+}
+
+function socketUsable(path: string): boolean {
   if (Deno.build.os === "windows") return false;
-  const path = endpoint.slice("ipc://".length);
   if (!granted({ name: "read", path }) || !granted({ name: "write", path })) return false;
   try {
     const info = Deno.statSync(path);
