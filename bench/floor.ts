@@ -706,12 +706,14 @@ async function child(
   ipc?: string,
 ): Promise<void> {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  // The Unix socket exists before the port is printed: the parent connects once it reads it.
+  const ul = ipc === undefined ? undefined : Deno.listen({ transport: "unix", path: ipc });
   console.log((l.addr as Deno.NetAddr).port);
   if (role === "relay") return await relay(l);
   if (role === "lbrelay") return await lbRelay(l);
   if (role === "bulkengine") {
     // Scatter/gather's engines: a Unix socket only.
-    const u = await accept(Deno.listen({ transport: "unix", path: ipc! }), ["S", "I"]);
+    const u = await accept(ul!, ["S", "I"]);
     return await engine(u.get("S")!, u.get("I")!, bytes);
   }
   if (role === "lbengine") {
@@ -721,9 +723,7 @@ async function child(
   const shell = await connect(relayPort, "s");
   const iopub = await connect(relayPort, "i");
   const direct = accept(l, ["S", "I"]);
-  const overIpc = ipc === undefined
-    ? undefined
-    : accept(Deno.listen({ transport: "unix", path: ipc }), ["S", "I"]);
+  const overIpc = ul === undefined ? undefined : accept(ul, ["S", "I"]);
   const done = engine(shell, iopub, bytes);
   const d = await direct;
   const served = [done, engine(d.get("S")!, d.get("I")!, bytes)];
