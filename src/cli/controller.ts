@@ -39,6 +39,9 @@ Options (--flag=value and --flag value both work):
   --cut-through BYTES     stream frames of at least BYTES through the MUX and control queues
                           instead of storing them (default 1048576; 0 = off: the task
                           database then keeps every buffer for get_result and resubmit)
+  --finished-limit N      finished tasks remembered by msg_id (default 1000000; 0 = all, as
+                          ipyparallel until a purge); past it the oldest is forgotten as a
+                          purge forgets it (queue_status still counts it)
   --reuse                 reuse existing connection files (ports, key) and keep them
   --log-level LEVEL       10/20/30/40/50 or DEBUG/INFO/WARN/ERROR/CRITICAL (default INFO)
   -h, --help              show this help
@@ -77,6 +80,7 @@ const VALUE_FLAGS = new Set([
   "prefetch",
   "prefetch-fast-ms",
   "cut-through",
+  "finished-limit",
   "log-level",
 ]);
 const BOOL_FLAGS = new Set(["dictdb", "nodb", "reuse", "help"]);
@@ -199,6 +203,9 @@ function parse(args: string[]): Parsed {
         break;
       case "cut-through":
         o.cutThrough = integer(name, value, 0);
+        break;
+      case "finished-limit":
+        o.finishedLimit = integer(name, value, 0);
         break;
       case "log-level":
         try {

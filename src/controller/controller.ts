@@ -43,7 +43,8 @@ import { BroadcastScheduler } from "./broadcast.ts";
 import { bindSockets, connectionInfos, type ControllerPorts, readReusable } from "./endpoints.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { HubServer } from "./hub_server.ts";
-import { HubState, type Notification } from "./hub_state.ts";
+import { HubState } from "./hub_state.ts";
+import type { Notification } from "./hub_types.ts";
 import { InboundChannel, type InboundCounters, toHubMessage } from "./inbound.ts";
 import { IopubRelay } from "./iopub_relay.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -110,6 +111,13 @@ export interface ControllerOptions {
    * every buffer in the task database, as ipyparallel does.
    */
   cutThrough?: number;
+  /**
+   * Finished tasks the Hub and the scheduler remember by msg_id (default 1,000,000; 0 = all,
+   * as ipyparallel until a purge). Past it the oldest is forgotten as a purge forgets it: no
+   * longer listed by `queue_status(verbose)` (still counted), known to `result_status` or
+   * usable as a dependency (InvalidDependency).
+   */
+  finishedLimit?: number;
   /** Reuse existing connection files (ports and key) and keep them on exit. */
   reuse?: boolean;
   /** Write connection files at all (default true). */
@@ -233,7 +241,7 @@ export class Controller implements AsyncDisposable {
         `broadcastLeaves must be an integer ≥ 1, got ${nLeaves}`,
       );
     }
-    for (const name of ["hwm", "prefetch"] as const) {
+    for (const name of ["hwm", "prefetch", "finishedLimit"] as const) {
       const v = options[name];
       if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
         throw new InvalidOptionError(name, `${name} must be an integer ≥ 0, got ${v}`);
@@ -292,7 +300,12 @@ export class Controller implements AsyncDisposable {
 
       const profile = resolveProfileDir(profileOpts);
       const db = openDb(options, profile);
-      const hub = new HubState({ db, hbPeriodMs: pingMs, connectionInfo });
+      const hub = new HubState({
+        db,
+        hbPeriodMs: pingMs,
+        connectionInfo,
+        finishedLimit: options.finishedLimit === 0 ? Infinity : options.finishedLimit,
+      });
       const ch = (name: string) => new InboundChannel(name, { key, logger });
       const inbound = {
         query: ch("query"),
@@ -368,6 +381,8 @@ export class Controller implements AsyncDisposable {
           logger,
         });
         loops.push(tasks.done);
+        const scheduler = tasks.scheduler;
+        hub.onForget((id) => scheduler.forget([id]));
       }
       c.#tasks = tasks;
       const broadcast = new BroadcastScheduler({

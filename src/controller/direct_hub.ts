@@ -30,7 +30,8 @@ import {
   type DirectRecordsContent,
 } from "../protocol/messages/direct.ts";
 import type { JsonObject } from "./db/types.ts";
-import type { HubMessage, HubState } from "./hub_state.ts";
+import type { HubState } from "./hub_state.ts";
+import type { HubMessage } from "./hub_types.ts";
 
 /** How long a query waits for the records it names before it is answered anyway. */
 export const SYNC_TIMEOUT_MS = 5000;

@@ -14,7 +14,8 @@
 
 import { HubError, RecordCulled } from "../errors.ts";
 import { type ErrorContent, errorContent, errorContentFrom, pyRepr } from "./error_content.ts";
-import type { HubMessage, HubState } from "./hub_state.ts";
+import type { HubState } from "./hub_state.ts";
+import type { HubMessage } from "./hub_types.ts";
 import type { JsonObject, TaskRecord } from "./db/types.ts";
 
 /** A request the Hub resubmits through the task scheduler (§5.7). */
@@ -85,7 +86,7 @@ function validateTargets(hub: HubState, targets: unknown): number[] {
 
 /**
  * §5.2 `queue_request`: per-engine `queue`/`completed`/`tasks` (counts, or msg_id lists when
- * `verbose`) and `unassigned`.
+ * `verbose`: the newest `finishedLimit` completed ones, the counts exact) and `unassigned`.
  *
  * @param hub The Hub state.
  * @param content `{targets, verbose}`.
@@ -104,7 +105,7 @@ export function queueRequest(hub: HubState, content: JsonObject): QueryResult {
     const q = hub.queues.get(id)!;
     out[String(id)] = verbose
       ? { queue: [...q.queue], completed: [...q.completed], tasks: [...q.tasks] }
-      : { queue: q.queue.size, completed: q.completed.size, tasks: q.tasks.size };
+      : { queue: q.queue.size, completed: q.completed.size + q.forgotten, tasks: q.tasks.size };
   }
   out.unassigned = verbose ? [...hub.unassigned] : hub.unassigned.size;
   return ok("queue_reply", out);
@@ -330,8 +331,7 @@ export function purgeRequest(hub: HubState, content: JsonObject): QueryResult {
   try {
     if (msgIds === "all") {
       hub.db.dropMatching({ completed: { $ne: null } });
-      hub.allCompleted.clear();
-      for (const q of hub.queues.values()) q.completed.clear();
+      hub.forgetAllFinished();
       return ok("purge_reply", {});
     }
     const ids = Array.isArray(msgIds) ? msgIds.map(String) : [];
@@ -343,8 +343,7 @@ export function purgeRequest(hub: HubState, content: JsonObject): QueryResult {
       );
     }
     if (ids.length) hub.db.dropMatching({ msg_id: { $in: ids } });
-    for (const id of ids) hub.allCompleted.delete(id);
-    for (const q of hub.queues.values()) for (const id of ids) q.completed.delete(id);
+    hub.forgetFinished(ids);
     const engineIds = Array.isArray(content.engine_ids) ? content.engine_ids : [];
     for (const eid of engineIds) {
       const e = typeof eid === "number" ? hub.engineById(eid) : undefined;
@@ -355,9 +354,7 @@ export function purgeRequest(hub: HubState, content: JsonObject): QueryResult {
         );
       }
       hub.db.dropMatching({ engine_uuid: e.uuid, completed: { $ne: null } });
-      const q = hub.queues.get(e.id)!;
-      for (const id of q.completed) hub.allCompleted.delete(id);
-      q.completed.clear();
+      hub.forgetAllFinished(e.id);
     }
     return ok("purge_reply", {});
   } catch (err) {

@@ -31,7 +31,8 @@ import {
 } from "../protocol/messages/direct.ts";
 import { DirectHub } from "./direct_hub.ts";
 import { handleQuery, type Resubmission } from "./hub_queries.ts";
-import type { HubState, Notification } from "./hub_state.ts";
+import type { HubState } from "./hub_state.ts";
+import type { Notification } from "./hub_types.ts";
 import type { InboundChannel } from "./inbound.ts";
 import type { Logger } from "./logger.ts";
 import { pump, sendQuiet } from "./pump.ts";

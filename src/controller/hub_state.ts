@@ -10,11 +10,14 @@
  *   freeing its uuid (quirk #7: Python's purge crashes and the uuid stays "in use").
  * - `queue_request`/`load_request` cover the *registered* engines; Python also lists engines
  *   that have left (its id set never shrinks).
- * - `purge_request` also forgets purged msg_ids in memory, so purging bounds the Hub's memory.
+ * - `purge_request` also forgets purged msg_ids in memory, and tells the scheduler to; past
+ *   `finishedLimit` the oldest finished msg_ids are forgotten the same way (ipyparallel keeps
+ *   them all until a purge), so a long-running controller's memory stays bounded.
  *
  * @module
  */
 
+import { BoundedIds } from "./bounded_ids.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { dateOrNull, formatMs } from "./dates.ts";
 import {
@@ -24,44 +27,7 @@ import {
 } from "./engine_record.ts";
 import { type ErrorContent, errorContent, pyRepr } from "./error_content.ts";
 import type { JsonObject, TaskDb, TaskRecord, TaskRecordUpdate } from "./db/types.ts";
-
-/** The parts of a Jupyter message the Hub reads (already verified and parsed). */
-export interface HubMessage {
-  /** Message header (`msg_id`, `msg_type`, `session`, `date`, …). */
-  header: JsonObject;
-  /** Parent header (`{}` if none). */
-  parent_header: JsonObject;
-  /** Metadata. */
-  metadata: JsonObject;
-  /** Content. */
-  content: JsonObject;
-  /**
-   * Binary buffers after the content frame; `null` when they were streamed through the
-   * controller (cut-through) and not kept: the record then stores `null` and queries that
-   * need them fail with `BuffersNotKept`.
-   */
-  buffers?: Uint8Array[] | null;
-}
-
-/** A message the Hub publishes on the notification channel. */
-export interface Notification {
-  /** `registration_notification` or `unregistration_notification`. */
-  msgType: "registration_notification" | "unregistration_notification";
-  /** `{id, uuid}`. */
-  content: { id: number; uuid: string };
-}
-
-/** Content of a successful `registration_reply` (§4.1). */
-export interface RegistrationReply {
-  /** Assigned engine id. */
-  id: number;
-  /** `"ok"`. */
-  status: "ok";
-  /** Heartbeat period in ms. */
-  hb_period: number;
-  /** Port dictionary plus `interface` (ignored by Python engines). */
-  connection_info: JsonObject;
-}
+import type { EngineQueues, HubMessage, Notification, RegistrationReply } from "./hub_types.ts";
 
 /** Options of {@link HubState}. */
 export interface HubStateOptions {
@@ -77,17 +43,20 @@ export interface HubStateOptions {
   registrationTimeoutMs?: number;
   /** Makes msg_ids for resubmitted requests (default `<session>_<pid>_<n>`). */
   newMsgId?: () => string;
+  /**
+   * Finished requests remembered by msg_id (default {@link DEFAULT_FINISHED_LIMIT};
+   * `Infinity`: all, as ipyparallel's Hub until a purge). Past it the oldest is forgotten as a
+   * purge forgets it, but still counted in `queue_status`.
+   */
+  finishedLimit?: number;
 }
 
-/** Per-engine request lists (insertion-ordered sets of msg_ids). */
-export interface EngineQueues {
-  /** Pending MUX requests. */
-  queue: Set<string>;
-  /** Load-balanced tasks dispatched here and not finished. */
-  tasks: Set<string>;
-  /** Finished requests of both kinds except aborted tasks. */
-  completed: Set<string>;
-}
+/**
+ * Finished requests a Hub remembers by default. Remembering all grows the controller's heap by
+ * ~200 bytes per task without end (180 MB after 870,000 tasks in a minute); with this limit it
+ * levels off at ~300 MB (`bench/controller_memory.ts`; BENCHMARKS.md, twenty-third round).
+ */
+export const DEFAULT_FINISHED_LIMIT = 1_000_000;
 
 interface Registered {
   id: number;
@@ -120,8 +89,8 @@ export class HubState {
   readonly registrationTimeoutMs: number;
   /** msg_ids of requests not yet answered (MUX and tasks). */
   readonly pending = new Set<string>();
-  /** msg_ids whose reply the Hub saw (or that it failed). */
-  readonly allCompleted = new Set<string>();
+  /** msg_ids whose reply the Hub saw (or that it failed): the newest `finishedLimit`. */
+  readonly allCompleted: BoundedIds;
   /** Load-balanced tasks not yet dispatched to an engine. */
   readonly unassigned = new Set<string>();
   /** Request lists by engine id (kept after the engine leaves). */
@@ -135,6 +104,7 @@ export class HubState {
   #incoming = new Map<string, Registered & { timer: TimerId }>();
   #taskEngine = new Map<string, number>(); // task msg_id → engine id it was dispatched to
   #timers = new Set<TimerId>();
+  #forgetListeners: ((msgId: string) => void)[] = [];
 
   /**
    * Creates an empty Hub state.
@@ -150,6 +120,72 @@ export class HubState {
     const session = `${randomHex(4)}-${randomHex(12)}`;
     let n = 0;
     this.#newMsgId = options.newMsgId ?? (() => `${session}_${Deno.pid}_${n++}`);
+    this.allCompleted = new BoundedIds(
+      options.finishedLimit ?? DEFAULT_FINISHED_LIMIT,
+      (id) => this.#evicted(id),
+    );
+  }
+
+  /**
+   * Calls `fn` with each finished msg_id the Hub forgets (purged, or past `finishedLimit`), so
+   * the task scheduler forgets it too.
+   * @param fn The listener.
+   */
+  onForget(fn: (msgId: string) => void): void {
+    this.#forgetListeners.push(fn);
+  }
+
+  /**
+   * Forgets finished requests (§5.6 `purge_request` with msg_ids): no longer completed here,
+   * in any engine's list, or for the listeners. Their records are the caller's to drop.
+   * @param msgIds The msg_ids (pending or unknown ones are skipped).
+   */
+  forgetFinished(msgIds: Iterable<string>): void {
+    for (const id of msgIds) {
+      if (!this.allCompleted.delete(id)) continue;
+      for (const q of this.queues.values()) if (q.completed.delete(id)) break;
+      this.#forgot(id);
+    }
+  }
+
+  /**
+   * Forgets every finished request, or those finished on one engine (`purge_request` with
+   * `"all"` or `engine_ids`): their lists and counts start again from zero.
+   * @param engineId Only this engine's (default all).
+   */
+  forgetAllFinished(engineId?: number): void {
+    if (engineId !== undefined) {
+      const q = this.queues.get(engineId);
+      if (!q) return;
+      for (const id of q.completed) {
+        this.allCompleted.delete(id);
+        this.#forgot(id);
+      }
+      q.completed.clear();
+      q.forgotten = 0;
+      return;
+    }
+    for (const id of this.allCompleted) this.#forgot(id);
+    this.allCompleted.clear();
+    for (const q of this.queues.values()) {
+      q.completed.clear();
+      q.forgotten = 0;
+    }
+  }
+
+  /** `allCompleted` evicted its oldest id: out of its engine's list, but still counted. */
+  #evicted(id: string): void {
+    for (const q of this.queues.values()) {
+      if (q.completed.delete(id)) {
+        q.forgotten++;
+        break;
+      }
+    }
+    this.#forgot(id);
+  }
+
+  #forgot(id: string): void {
+    for (const fn of this.#forgetListeners) fn(id);
   }
 
   /** The current time as a normalized ISO date. */
@@ -261,7 +297,12 @@ export class HubState {
       const reg = { id: r.id, uuid, record: r.record };
       this.#engines.set(r.id, reg);
       this.#byUuid.set(uuid, reg);
-      this.queues.set(r.id, { queue: new Set(), tasks: new Set(), completed: new Set() });
+      this.queues.set(r.id, {
+        queue: new Set(),
+        tasks: new Set(),
+        completed: new Set(),
+        forgotten: 0,
+      });
       done.push(reg);
     }
     return done.sort((a, b) => a.id - b.id).map(({ id, uuid }) => ({

@@ -16,7 +16,7 @@ import { parsePart } from "../protocol/frames.ts";
 import { peekMsgType } from "../protocol/peek.ts";
 import { Session, type SplitFrames } from "../protocol/session.ts";
 import type { JsonObject } from "./db/types.ts";
-import type { HubMessage } from "./hub_state.ts";
+import type { HubMessage } from "./hub_types.ts";
 import type { Logger } from "./logger.ts";
 
 /**

@@ -24,7 +24,8 @@
 import type { Frames, Socket } from "../zmtp/mod.ts";
 import type { Session } from "../protocol/session.ts";
 import type { JsonObject } from "./db/types.ts";
-import type { HubMessage, HubState } from "./hub_state.ts";
+import type { HubState } from "./hub_state.ts";
+import type { HubMessage } from "./hub_types.ts";
 import { type InboundChannel, toHubMessage } from "./inbound.ts";
 import type { Logger } from "./logger.ts";
 import { pump, sendQuiet, text, utf8 } from "./pump.ts";

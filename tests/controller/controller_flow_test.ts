@@ -7,7 +7,8 @@ import { ManualClock } from "../../src/controller/clock.ts";
 import { MemoryDb } from "../../src/controller/db/memory.ts";
 import { HeartMonitor } from "../../src/controller/heart_monitor.ts";
 import { handleQuery } from "../../src/controller/hub_queries.ts";
-import { type HubMessage, HubState } from "../../src/controller/hub_state.ts";
+import { HubState } from "../../src/controller/hub_state.ts";
+import type { HubMessage } from "../../src/controller/hub_types.ts";
 import { type SchedulerAction, TaskScheduler } from "../../src/controller/task_scheduler.ts";
 import { reply, request } from "./hub_fixtures.ts";
 

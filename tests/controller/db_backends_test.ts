@@ -30,6 +30,20 @@ Deno.test("MemoryDb culls the oldest 10% past recordLimit and culled ids raise '
   );
 });
 
+Deno.test("MemoryDb remembers the newest culledIdCache culled ids; older ones are just missing", () => {
+  const db = new MemoryDb({ recordLimit: 10, culledIdCache: 3 });
+  for (let i = 0; i < 15; i++) db.add({ msg_id: `m${i}`, submitted: T(i) });
+  // m0…m4 were culled one by one (10 % of 10 is 1); only m2…m4 are remembered as culled.
+  assert.equal(db.size(), 10);
+  for (const id of ["m2", "m3", "m4"]) assert.throws(() => db.get(id), RecordCulled);
+  for (const id of ["m0", "m1"]) {
+    assert.throws(
+      () => db.get(id),
+      (e) => e instanceof NoSuchRecord && !(e instanceof RecordCulled),
+    );
+  }
+});
+
 Deno.test("MemoryDb culls by submitted date, not by insertion; ties go in insertion order", () => {
   // Output stored first makes an undated record; its request dates it later (Hub order).
   const db = new MemoryDb({ recordLimit: 10 });

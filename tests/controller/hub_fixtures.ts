@@ -2,7 +2,8 @@
 import { ManualClock } from "../../src/controller/clock.ts";
 import { MemoryDb } from "../../src/controller/db/memory.ts";
 import type { TaskDb } from "../../src/controller/db/types.ts";
-import { type HubMessage, HubState, type HubStateOptions } from "../../src/controller/hub_state.ts";
+import { HubState, type HubStateOptions } from "../../src/controller/hub_state.ts";
+import type { HubMessage } from "../../src/controller/hub_types.ts";
 
 /** A Hub on a manual clock at 2026-11-29T12:00:00Z with msg_ids `hub_0`, `hub_1`… */
 export function makeHub(opts: Partial<HubStateOptions> & { db?: TaskDb } = {}) {

@@ -335,3 +335,41 @@ Deno.test("db_request buffer layout and purge work the same on SqliteDb", () => 
     db.close();
   }
 });
+
+Deno.test("finishedLimit: the Hub forgets the oldest finished ids, counts them, and tells listeners", () => {
+  const { hub } = makeHub({ finishedLimit: 3 });
+  withEngines(hub, 2);
+  const forgotten: string[] = [];
+  hub.onForget((id) => forgotten.push(id));
+  const ids = ["t0", "t1", "t2", "t3", "t4", "t5"];
+  ids.forEach((id, i) => {
+    hub.taskRequest(request(id));
+    hub.taskDestination(id, `uuid-${i % 2}`);
+    hub.taskReply(reply(id, `uuid-${i % 2}`));
+  });
+  assert.deepEqual(forgotten, ["t0", "t1", "t2"]);
+  assert.deepEqual([...hub.allCompleted], ["t3", "t4", "t5"]);
+  // Counts stay exact; the lists hold what is remembered.
+  const counts = queueRequest(hub, {}).content as Record<string, { completed: number }>;
+  assert.deepEqual([counts["0"].completed, counts["1"].completed], [3, 3]);
+  const lists = queueRequest(hub, { verbose: true }).content as Record<
+    string,
+    { completed: string[] }
+  >;
+  assert.deepEqual([lists["0"].completed, lists["1"].completed], [["t4"], ["t3", "t5"]]);
+  // A forgotten id is still answered from its record while the database keeps it.
+  assert.deepEqual(resultRequest(hub, { msg_ids: ["t0"], status_only: true }).content.completed, [
+    "t0",
+  ]);
+  // Purges reach the listeners too, and reset the counts they cover.
+  assert.equal(purgeRequest(hub, { msg_ids: ["t4"] }).content.status, "ok");
+  assert.deepEqual(forgotten.slice(3), ["t4"]);
+  assert.equal(purgeRequest(hub, { msg_ids: [], engine_ids: [1] }).content.status, "ok");
+  assert.deepEqual(forgotten.slice(4), ["t3", "t5"]);
+  const after = queueRequest(hub, {}).content as Record<string, { completed: number }>;
+  assert.deepEqual([after["0"].completed, after["1"].completed], [2, 0]);
+  assert.equal(purgeRequest(hub, { msg_ids: "all" }).content.status, "ok");
+  const zero = queueRequest(hub, {}).content as Record<string, { completed: number }>;
+  assert.deepEqual([zero["0"].completed, zero["1"].completed], [0, 0]);
+  hub.close();
+});

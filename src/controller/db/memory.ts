@@ -1,12 +1,15 @@
 /**
  * In-memory task database, like Python's DictDB (PROTOCOL.md §8.3): at most `recordLimit`
  * records and `sizeLimit` bytes of buffers; past either limit the oldest records (by
- * `submitted`) are culled, and a culled msg_id raises {@link RecordCulled} afterwards.
+ * `submitted`) are culled, and a culled msg_id raises {@link RecordCulled} afterwards (for the
+ * newest `culledIdCache` culled ids; older ones are missing, {@link NoSuchRecord}, as a
+ * controller that runs for days must not remember every id it ever culled).
  *
  * @module
  */
 
 import { DuplicateRecord, NoSuchRecord, RecordCulled } from "../../errors.ts";
+import { BoundedIds } from "../bounded_ids.ts";
 import { checkKeys, matches, parseQuery, project } from "./query.ts";
 import {
   bufferBytes,
@@ -27,6 +30,8 @@ export interface MemoryDbOptions {
   sizeLimit?: number;
   /** Fraction culled when a limit is exceeded (default 0.1). */
   cullFraction?: number;
+  /** How many culled msg_ids to remember as culled (default 100 000; `Infinity`: all). */
+  culledIdCache?: number;
 }
 
 /**
@@ -47,7 +52,7 @@ export class MemoryDb implements TaskDb {
   /** Fraction culled at a time. */
   readonly cullFraction: number;
   #records = new Map<string, TaskRecord>();
-  #culled = new Set<string>();
+  #culled: BoundedIds;
   #bytes = 0;
 
   /**
@@ -58,6 +63,7 @@ export class MemoryDb implements TaskDb {
     this.recordLimit = options.recordLimit ?? 1024;
     this.sizeLimit = options.sizeLimit ?? 1024 ** 3;
     this.cullFraction = options.cullFraction ?? 0.1;
+    this.#culled = new BoundedIds(options.culledIdCache ?? 100_000);
   }
 
   /** Total bytes of stored buffers. */

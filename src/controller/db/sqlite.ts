@@ -23,6 +23,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { DuplicateRecord, NoSuchRecord } from "../../errors.ts";
+import { BoundedIds } from "../bounded_ids.ts";
 import { checkKeys, type FieldCondition, matches, parseQuery, project } from "./query.ts";
 import {
   emptyRecord,
@@ -208,9 +209,7 @@ export class SqliteDb implements TaskDb {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #pendingInserts = new Map<string, TaskRecord>();
   /** msg_ids known to exist, most recent last (bounded): updates mostly hit fresh records. */
-  #known = new Set<string>();
-  #knownRing: (string | undefined)[];
-  #knownPos = 0;
+  #known: BoundedIds;
   /** The last msg_id `has()` found absent, so the usual `has()` then `add()` looks up once. */
   #lastAbsent: string | undefined;
   #pendingUpdates = new Map<string, TaskRecordUpdate>();
@@ -234,7 +233,7 @@ export class SqliteDb implements TaskDb {
     }
     this.table = table;
     this.#flushIntervalMs = options.flushIntervalMs ?? 20;
-    this.#knownRing = new Array(Math.max(0, Math.floor(options.knownIdCache ?? 100_000)));
+    this.#known = new BoundedIds(Math.max(0, Math.floor(options.knownIdCache ?? 100_000)));
     this.#batchSize = options.batchSize ?? 5000;
     this.#onError = options.onError ?? ((err) => console.error("SqliteDb flush failed:", err));
     this.#db = new DatabaseSync(options.path);
@@ -275,19 +274,8 @@ export class SqliteDb implements TaskDb {
   #stored(msgId: string): boolean {
     if (this.#known.has(msgId)) return true;
     const found = this.#exists.get(msgId) !== undefined;
-    if (found) this.#remember(msgId);
+    if (found) this.#known.add(msgId);
     return found;
-  }
-
-  #remember(msgId: string): void {
-    if (!this.#knownRing.length || this.#known.has(msgId)) return;
-    // A ring buffer evicts the oldest id; Set iteration from the head would slow down as
-    // deleted entries pile up.
-    const old = this.#knownRing[this.#knownPos];
-    if (old !== undefined) this.#known.delete(old);
-    this.#knownRing[this.#knownPos] = msgId;
-    this.#knownPos = (this.#knownPos + 1) % this.#knownRing.length;
-    this.#known.add(msgId);
   }
 
   /** Queues an insert. @throws {DuplicateRecord} If the msg_id exists. */
@@ -383,7 +371,6 @@ export class SqliteDb implements TaskDb {
     const conditions = parseQuery(query);
     this.flush();
     this.#known.clear();
-    this.#knownRing.fill(undefined);
     this.#lastAbsent = undefined;
     const { where, params, residual } = translate(conditions);
     if (!residual.length) {
@@ -429,7 +416,7 @@ export class SqliteDb implements TaskDb {
       for (const rec of inserts.values()) {
         const r = rec as unknown as Record<string, unknown>;
         this.#insert.run(...KEYS.map((k) => encode(k, r[k])));
-        this.#remember(rec.msg_id);
+        this.#known.add(rec.msg_id);
       }
       for (const [id, upd] of updates) {
         const keys = Object.keys(upd).sort();
