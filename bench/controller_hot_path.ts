@@ -5,7 +5,9 @@
  * is the JavaScript cost of verification, parsing, scheduling and Hub records per task (ZMTP
  * framing and writes excluded). Each given source tree is loaded side by side and run in
  * alternation, so two versions compare on the same machine state. The figure is this
- * process's CPU time (user + system) per task, steadier than wall time on a shared machine.
+ * process's CPU time (user + system) per task, steadier than wall time on a shared machine,
+ * and the heap the Hub and the scheduler still hold per task after a full collection (what a
+ * controller remembers of each finished task, below its `finishedLimit`).
  * Not a test: run
  * `deno run -A --v8-flags=--expose-gc bench/controller_hot_path.ts [tasks] [rounds] [root...]`
  * (default: this tree; e.g. `... 20000 3 /tmp/old .` compares a checkout of the old code).
@@ -111,7 +113,7 @@ async function load(root: string) {
       m("logger.ts"),
     ]);
   const { Session: S } = await import(`file://${root}/src/protocol/session.ts`);
-  return async (t: ReturnType<typeof traffic>): Promise<number> => {
+  return async (t: ReturnType<typeof traffic>): Promise<{ ms: number; kept: number }> => {
     const logger = log.createLogger(50);
     const hub = new hubMod.HubState({ db: new db.MemoryDb() });
     hub.register({ uuid: ENGINE });
@@ -149,15 +151,21 @@ async function load(root: string) {
     taskIn.onSend = () => {
       if (++done === t.length) finish();
     };
-    (globalThis as { gc?: () => void }).gc?.();
+    const gc = (globalThis as { gc?: () => void }).gc;
+    // The last round's closed relays go once their pending receives are dropped: a turn first.
+    await new Promise((r) => setTimeout(r, 0));
+    gc?.();
+    const h0 = Deno.memoryUsage().heapUsed;
     const c0 = process.cpuUsage();
     for (const x of t) taskIn.push(x.request);
     await finished;
     const c1 = process.cpuUsage(c0);
     const ms = (c1.user + c1.system) / 1000;
+    gc?.();
+    const kept = gc ? Deno.memoryUsage().heapUsed - h0 : NaN;
     relay.close();
     hub.close();
-    return ms;
+    return { ms, kept };
   };
 }
 
@@ -165,9 +173,10 @@ const runners = await Promise.all(roots.map(load));
 for (let r = 0; r < ROUNDS; r++) {
   for (let i = 0; i < roots.length; i++) {
     const t = traffic(N);
-    const ms = await runners[i](t);
+    const { ms, kept } = await runners[i](t);
     console.log(
-      `${roots[i].padEnd(24)} ${(ms * 1000 / N).toFixed(1).padStart(6)} µs CPU per task` +
+      `${roots[i].padEnd(24)} ${(ms * 1000 / N).toFixed(1).padStart(6)} µs CPU per task, ` +
+        `${(kept / N).toFixed(0).padStart(4)} B kept per task` +
         (r === 0 ? " (warm-up round)" : ""),
     );
   }

@@ -18,6 +18,7 @@ import {
 
 /** Submitted and finished tasks, and who waits on whom. */
 export class TaskOutcomes {
+  /** Submitted and not finished (a finished one moves to `#completed` or `#failed`). */
   readonly #submitted = new Set<string>();
   readonly #completed = new Set<string>();
   readonly #failed = new Set<string>();
@@ -35,7 +36,7 @@ export class TaskOutcomes {
 
   /** Whether a task with this msg_id was ever submitted (and not forgotten). */
   known(msgId: string): boolean {
-    return this.#submitted.has(msgId);
+    return this.#submitted.has(msgId) || this.#completed.has(msgId) || this.#failed.has(msgId);
   }
 
   /** `"completed"`, `"failed"`, or undefined while unfinished or unknown. */
@@ -53,6 +54,7 @@ export class TaskOutcomes {
    * @param engine The engine whose reply finished it (none for failures made by the scheduler).
    */
   finished(msgId: string, success: boolean, engine?: string): void {
+    this.#submitted.delete(msgId);
     (success ? this.#completed : this.#failed).add(msgId);
     if (engine !== undefined) this.#engines.set(msgId, engine);
   }

@@ -250,7 +250,8 @@ export class TaskScheduler<P = unknown, R = unknown> {
         job.retries--;
         this.#retryElsewhere(job, engine, { reply });
       } else {
-        this.#finish(job, engine, status.status === "ok", reply);
+        // The engine's own uuid string: the reply's is a fresh copy, and outcomes keep it.
+        this.#finish(job, e.uuid, status.status === "ok", reply);
       }
       this.#drain();
     });
