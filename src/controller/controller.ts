@@ -114,8 +114,8 @@ export interface ControllerOptions {
   /**
    * Finished tasks the Hub and the scheduler remember by msg_id (default 1,000,000; 0 = all,
    * as ipyparallel until a purge). Past it the oldest is forgotten as a purge forgets it: no
-   * longer listed by `queue_status(verbose)` (still counted), known to `result_status` or
-   * usable as a dependency (InvalidDependency).
+   * longer listed by `queue_status(verbose)` (still counted) or usable as a dependency
+   * (InvalidDependency); result queries still find it while the task database keeps its record.
    */
   finishedLimit?: number;
   /** Reuse existing connection files (ports and key) and keep them on exit. */
