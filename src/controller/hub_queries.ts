@@ -101,11 +101,12 @@ export function queueRequest(hub: HubState, content: JsonObject): QueryResult {
   }
   const verbose = Boolean(content.verbose);
   const out: JsonObject = {};
+  const lists = verbose ? hub.completedByEngine() : undefined;
   for (const id of ids) {
     const q = hub.queues.get(id)!;
-    out[String(id)] = verbose
-      ? { queue: [...q.queue], completed: [...q.completed], tasks: [...q.tasks] }
-      : { queue: q.queue.size, completed: q.completed.size + q.forgotten, tasks: q.tasks.size };
+    out[String(id)] = lists !== undefined
+      ? { queue: [...q.queue], completed: lists.get(id) ?? [], tasks: [...q.tasks] }
+      : { queue: q.queue.size, completed: q.completed, tasks: q.tasks.size };
   }
   out.unassigned = verbose ? [...hub.unassigned] : hub.unassigned.size;
   return ok("queue_reply", out);

@@ -122,7 +122,8 @@ export class HubState {
     this.#newMsgId = options.newMsgId ?? (() => `${session}_${Deno.pid}_${n++}`);
     this.allCompleted = new BoundedIds(
       options.finishedLimit ?? DEFAULT_FINISHED_LIMIT,
-      (id) => this.#evicted(id),
+      // Evicted: still counted on its engine, forgotten everywhere else.
+      (id) => this.#forgot(id),
     );
   }
 
@@ -142,10 +143,29 @@ export class HubState {
    */
   forgetFinished(msgIds: Iterable<string>): void {
     for (const id of msgIds) {
-      if (!this.allCompleted.delete(id)) continue;
-      for (const q of this.queues.values()) if (q.completed.delete(id)) break;
+      const engineId = this.allCompleted.tagOf(id);
+      if (engineId === undefined) continue;
+      this.allCompleted.delete(id);
+      const q = this.queues.get(engineId);
+      if (q !== undefined) q.completed--;
       this.#forgot(id);
     }
+  }
+
+  /**
+   * The finished msg_ids the Hub remembers, by the engine they count on (aborted tasks and
+   * those without an engine are in none), oldest first: `queue_status`'s verbose lists.
+   */
+  completedByEngine(): Map<number, string[]> {
+    const out = new Map<number, string[]>();
+    for (const id of this.allCompleted) {
+      const engineId = this.allCompleted.tagOf(id)!;
+      if (engineId < 0) continue;
+      let list = out.get(engineId);
+      if (list === undefined) out.set(engineId, list = []);
+      list.push(id);
+    }
+    return out;
   }
 
   /**
@@ -157,31 +177,16 @@ export class HubState {
     if (engineId !== undefined) {
       const q = this.queues.get(engineId);
       if (!q) return;
-      for (const id of q.completed) {
+      for (const id of this.completedByEngine().get(engineId) ?? []) {
         this.allCompleted.delete(id);
         this.#forgot(id);
       }
-      q.completed.clear();
-      q.forgotten = 0;
+      q.completed = 0;
       return;
     }
     for (const id of this.allCompleted) this.#forgot(id);
     this.allCompleted.clear();
-    for (const q of this.queues.values()) {
-      q.completed.clear();
-      q.forgotten = 0;
-    }
-  }
-
-  /** `allCompleted` evicted its oldest id: out of its engine's list, but still counted. */
-  #evicted(id: string): void {
-    for (const q of this.queues.values()) {
-      if (q.completed.delete(id)) {
-        q.forgotten++;
-        break;
-      }
-    }
-    this.#forgot(id);
+    for (const q of this.queues.values()) q.completed = 0;
   }
 
   #forgot(id: string): void {
@@ -297,12 +302,7 @@ export class HubState {
       const reg = { id: r.id, uuid, record: r.record };
       this.#engines.set(r.id, reg);
       this.#byUuid.set(uuid, reg);
-      this.queues.set(r.id, {
-        queue: new Set(),
-        tasks: new Set(),
-        completed: new Set(),
-        forgotten: 0,
-      });
+      this.queues.set(r.id, { queue: new Set(), tasks: new Set(), completed: 0 });
       done.push(reg);
     }
     return done.sort((a, b) => a.id - b.id).map(({ id, uuid }) => ({
@@ -365,9 +365,9 @@ export class HubState {
     if (!q) return;
     for (const msgId of [...q.queue]) {
       q.queue.delete(msgId);
-      q.completed.add(msgId);
+      q.completed++;
       this.pending.delete(msgId);
-      this.allCompleted.add(msgId);
+      this.allCompleted.add(msgId, id);
       const now = this.now();
       this.#update(msgId, {
         result_content: errorContent(
@@ -461,10 +461,10 @@ export class HubState {
     if (!e || typeof msgId !== "string") return;
     if (this.pending.has(msgId)) {
       this.pending.delete(msgId);
-      this.allCompleted.add(msgId);
+      this.allCompleted.add(msgId, e.id);
       const q = this.queues.get(e.id)!;
       q.queue.delete(msgId);
-      q.completed.add(msgId);
+      q.completed++;
     } else if (!this.allCompleted.has(msgId)) return;
     this.#update(msgId, this.#resultFields(msg)); // even if late: unregistration may be premature
   }
@@ -498,7 +498,9 @@ export class HubState {
     const engineUuid = typeof msg.metadata.engine === "string" ? msg.metadata.engine : "";
     const e = this.#byUuid.get(engineUuid);
     this.pending.delete(msgId);
-    this.allCompleted.add(msgId);
+    // Tagged with the engine it counts on (-1: none, e.g. an aborted task).
+    const listed = e !== undefined && msg.metadata.status !== "aborted";
+    this.allCompleted.add(msgId, listed ? e.id : -1);
     // Python only cleans up when the replying engine is still registered; a task failed for a
     // dead engine would stay in its `tasks` list forever, so we also use the tracked engine.
     const tracked = this.#taskEngine.get(msgId);
@@ -506,7 +508,7 @@ export class HubState {
     if (tracked !== undefined) this.queues.get(tracked)?.tasks.delete(msgId);
     if (e) {
       const q = this.queues.get(e.id)!;
-      if (msg.metadata.status !== "aborted") q.completed.add(msgId);
+      if (listed) q.completed++;
       q.tasks.delete(msgId);
     }
     this.#update(msgId, this.#resultFields(msg, engineUuid));

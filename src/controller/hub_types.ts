@@ -51,8 +51,9 @@ export interface EngineQueues {
   queue: Set<string>;
   /** Load-balanced tasks dispatched here and not finished. */
   tasks: Set<string>;
-  /** Finished requests of both kinds except aborted tasks (the newest, see `forgotten`). */
-  completed: Set<string>;
-  /** Finished requests here forgotten past the Hub's `finishedLimit`, not purged: counted. */
-  forgotten: number;
+  /**
+   * How many requests of both kinds finished here, aborted tasks aside, since the last purge
+   * that covered this engine (the msg_ids: `HubState.completedByEngine`, the newest only).
+   */
+  completed: number;
 }

@@ -34,3 +34,13 @@ Deno.test("bounded ids: Infinity keeps all, 0 keeps none, anything else is refus
   assert.equal(none.has("a"), false);
   for (const bad of [-1, 2.5, NaN]) assert.throws(() => new BoundedIds(bad), RangeError);
 });
+
+Deno.test("bounded ids: each id's tag comes back with it when it is evicted", () => {
+  const evicted: [string, number][] = [];
+  const ids = new BoundedIds(2, (id, tag) => evicted.push([id, tag]));
+  ids.add("a", 3).add("b").add("c", -1).add("d", 5);
+  assert.deepEqual(evicted, [["a", 3], ["b", 0]]);
+  assert.equal(ids.tagOf("c"), -1);
+  assert.equal(ids.tagOf("d"), 5);
+  assert.equal(ids.tagOf("a"), undefined);
+});

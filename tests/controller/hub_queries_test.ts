@@ -373,3 +373,22 @@ Deno.test("finishedLimit: the Hub forgets the oldest finished ids, counts them, 
   assert.deepEqual([zero["0"].completed, zero["1"].completed], [0, 0]);
   hub.close();
 });
+
+Deno.test("finishedLimit: an aborted task leaves no engine's count when it is forgotten", () => {
+  const { hub } = makeHub({ finishedLimit: 1 });
+  withEngines(hub, 1);
+  for (const [id, status] of [["x", "aborted"], ["y", "ok"], ["z", "ok"]]) {
+    hub.taskRequest(request(id));
+    hub.taskDestination(id, "uuid-0");
+    hub.taskReply(reply(id, "uuid-0", status));
+  }
+  // x (aborted) was never counted; y was, and still is once forgotten.
+  const q = queueRequest(hub, {}).content as Record<string, { completed: number }>;
+  assert.equal(q["0"].completed, 2);
+  const lists = queueRequest(hub, { verbose: true }).content as Record<
+    string,
+    { completed: string[] }
+  >;
+  assert.deepEqual(lists["0"].completed, ["z"]);
+  hub.close();
+});
