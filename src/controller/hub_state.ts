@@ -54,7 +54,7 @@ export interface HubStateOptions {
 /**
  * Finished requests a Hub remembers by default. Remembering all grows the controller's heap by
  * ~200 bytes per task without end (180 MB after 870,000 tasks in a minute); with this limit it
- * levels off at ~260 MB (`bench/controller_memory.ts`; BENCHMARKS.md, twenty-third round).
+ * levels off at ~240 MB (`bench/controller_memory.ts`; BENCHMARKS.md, twenty-third round).
  */
 export const DEFAULT_FINISHED_LIMIT = 1_000_000;
 
