@@ -104,7 +104,7 @@ export class HubState {
   #incoming = new Map<string, Registered & { timer: TimerId }>();
   #taskEngine = new Map<string, number>(); // task msg_id → engine id it was dispatched to
   #timers = new Set<TimerId>();
-  #forgetListeners: ((msgId: string) => void)[] = [];
+  #onForget: ((msgId: string) => void) | undefined;
 
   /**
    * Creates an empty Hub state.
@@ -130,10 +130,10 @@ export class HubState {
   /**
    * Calls `fn` with each finished msg_id the Hub forgets (purged, or past `finishedLimit`), so
    * the task scheduler forgets it too.
-   * @param fn The listener.
+   * @param fn The listener (replaces any earlier one).
    */
   onForget(fn: (msgId: string) => void): void {
-    this.#forgetListeners.push(fn);
+    this.#onForget = fn;
   }
 
   /**
@@ -177,8 +177,9 @@ export class HubState {
     if (engineId !== undefined) {
       const q = this.queues.get(engineId);
       if (!q) return;
-      for (const id of this.completedByEngine().get(engineId) ?? []) {
-        this.allCompleted.delete(id);
+      for (const id of this.allCompleted) {
+        if (this.allCompleted.tagOf(id) !== engineId) continue;
+        this.allCompleted.delete(id); // deleting the entry being visited is safe
         this.#forgot(id);
       }
       q.completed = 0;
@@ -190,7 +191,7 @@ export class HubState {
   }
 
   #forgot(id: string): void {
-    for (const fn of this.#forgetListeners) fn(id);
+    this.#onForget?.(id);
   }
 
   /** The current time as a normalized ISO date. */
@@ -489,9 +490,13 @@ export class HubState {
     this.#update(msgId, { engine_uuid: engineUuid });
   }
 
-  /** The final reply of a task (relayed or scheduler-made); `metadata.engine` names the engine. */
-  taskReply(msg: HubMessage): void {
-    const msgId = msg.parent_header.msg_id;
+  /**
+   * The final reply of a task (relayed or scheduler-made); `metadata.engine` names the engine.
+   * @param msg The reply.
+   * @param msgId The task's msg_id (default the reply's parent's; the relay passes the request's
+   *   own string, which the Hub then keeps instead of a copy).
+   */
+  taskReply(msg: HubMessage, msgId: unknown = msg.parent_header.msg_id): void {
     if (typeof msgId !== "string") return;
     this.unassigned.delete(msgId);
     if (!this.pending.has(msgId)) return;

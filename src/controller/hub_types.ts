@@ -45,7 +45,7 @@ export interface RegistrationReply {
   connection_info: JsonObject;
 }
 
-/** Per-engine request lists (insertion-ordered sets of msg_ids). */
+/** Per-engine requests: pending and running ones (insertion-ordered msg_ids), finished ones counted. */
 export interface EngineQueues {
   /** Pending MUX requests. */
   queue: Set<string>;

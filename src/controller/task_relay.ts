@@ -213,10 +213,9 @@ export class TaskRelay {
         out[0] = f[1];
         out[1] = f[0];
         sendQuiet(clientSide, out);
-        // The same text as the reply's parent msg_id, but the string the request brought: the
-        // Hub and the scheduler then remember one string per finished task, not two.
-        a.reply.msg.parent_header.msg_id = a.msgId;
-        hub.taskReply(a.reply.msg);
+        // The request's own msg_id string (the reply's parent is an equal copy): the Hub and the
+        // scheduler then remember one string per finished task, not two.
+        hub.taskReply(a.reply.msg, a.msgId);
         return;
       }
       case "fail": {
