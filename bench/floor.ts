@@ -34,8 +34,25 @@
 
 import { hugePagesAdvised, largeBytes } from "../src/zmtp/large_bytes.ts";
 
-const SELF = new URL(import.meta.url).pathname;
-const CHUNK = 256 * 1024;
+import {
+  CALL,
+  connect,
+  connectIpc,
+  mapShm,
+  message,
+  PULL,
+  PUSH,
+  Reader,
+  SHM_PULL,
+  SHM_PUSH,
+  touch,
+  WARM,
+  writeAll,
+  writeShm,
+} from "./floor/wire.ts";
+
+/** The role processes' entry point. */
+const ROLES = new URL("./floor/roles.ts", import.meta.url).pathname;
 
 /** The floor figures, in microseconds per call (`call_*`) or seconds (the rest). */
 export interface Floor {
@@ -77,303 +94,6 @@ export interface Floor {
   sg_bytes: number;
 }
 
-/** Writes all of `b`. */
-async function writeAll(c: Deno.Conn, b: Uint8Array): Promise<void> {
-  for (let off = 0; off < b.length;) off += await c.write(b.subarray(off));
-}
-
-/** Reads length-prefixed messages (4-byte little-endian length, then the body) from a stream. */
-class Reader {
-  #conn: Deno.Conn;
-  #buf = new Uint8Array(CHUNK);
-  #start = 0;
-  #end = 0;
-  constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-  }
-  async #fill(): Promise<void> {
-    if (this.#start === this.#end) this.#start = this.#end = 0;
-    if (this.#end === this.#buf.length) {
-      this.#buf.copyWithin(0, this.#start, this.#end);
-      this.#end -= this.#start;
-      this.#start = 0;
-    }
-    const n = await this.#conn.read(this.#buf.subarray(this.#end));
-    if (n === null) throw new Error("floor: connection closed");
-    this.#end += n;
-  }
-  /**
-   * The next message body; one larger than the buffer is read into fresh memory, or into
-   * `place` when it is the body's size (a gather's part, side by side with the others, or a
-   * buffer kept warm for the warm figures).
-   */
-  async next(place?: Uint8Array): Promise<Uint8Array> {
-    while (this.#end - this.#start < 4) await this.#fill();
-    const b = this.#buf;
-    const s = this.#start;
-    const len = b[s] | (b[s + 1] << 8) | (b[s + 2] << 16) | (b[s + 3] << 24);
-    this.#start += 4;
-    if (len > b.length - 4) {
-      const out = place?.length === len ? place : largeBytes(len);
-      let got = Math.min(len, this.#end - this.#start);
-      out.set(b.subarray(this.#start, this.#start + got));
-      this.#start += got;
-      while (got < len) {
-        const n = await this.#conn.read(out.subarray(got));
-        if (n === null) throw new Error("floor: connection closed");
-        got += n;
-      }
-      return out;
-    }
-    while (this.#end - this.#start < len) await this.#fill();
-    const body = b.subarray(this.#start, this.#start + len);
-    this.#start += len;
-    return body;
-  }
-}
-
-/** Queues whole messages for one connection; what queues during a write goes in the next one. */
-class Writer {
-  #conn: Deno.Conn;
-  /** Queued messages with their length prefixes; the other buffer is being written. */
-  #buf = new Uint8Array(CHUNK);
-  #spare = new Uint8Array(CHUNK);
-  #len = 0;
-  #busy = false;
-  constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-  }
-  /** Copies one message in (its body; the length prefix is added) and starts a write if idle. */
-  push(body: Uint8Array): void {
-    const at = this.#len;
-    const end = at + 4 + body.length;
-    if (end > this.#buf.length) {
-      const grown = new Uint8Array(Math.max(end, 2 * this.#buf.length));
-      grown.set(this.#buf.subarray(0, at));
-      this.#buf = grown;
-    }
-    new DataView(this.#buf.buffer).setUint32(at, body.length, true);
-    this.#buf.set(body, at + 4);
-    this.#len = end;
-    if (!this.#busy) void this.#flush();
-  }
-  async #flush(): Promise<void> {
-    this.#busy = true;
-    try {
-      while (this.#len > 0) {
-        const out = this.#buf;
-        const n = this.#len;
-        // Swap: later pushes fill the buffer whose write has completed.
-        this.#buf = this.#spare;
-        this.#spare = out;
-        this.#len = 0;
-        await writeAll(this.#conn, out.subarray(0, n));
-      }
-    } catch {
-      // the peer left: the run is over
-    } finally {
-      this.#busy = false;
-    }
-  }
-}
-
-/** Reads whole messages from `from` and hands each body to `to`, until the connection ends. */
-async function forward(from: Deno.Conn, to: (body: Uint8Array) => void): Promise<void> {
-  const r = new Reader(from);
-  for (;;) {
-    const m = await r.next().catch(() => null);
-    if (m === null) return;
-    to(m);
-  }
-}
-
-/** What the engine does with a request, by its body's first byte. */
-const CALL = 0x43; // "C": answer as a direct call (busy, reply, idle)
-const PUSH = 0x55; // "U": bulk data pushed to the engine (answer with a short ack)
-const PULL = 0x50; // "P": send the bulk message back
-const SHM_PUSH = 0x4d; // "M": bulk data pushed through the /dev/shm file named by the rest
-const SHM_PULL = 0x51; // "Q": write the bulk data into a new /dev/shm file, answer its name
-const WARM = 0x57; // "W": from now on read bulk data into a kept, already-touched buffer; ack
-
-/** The C library's calls that map a file, where FFI and a C library are there. */
-function libc() {
-  const lib = Deno.dlopen("libc.so.6", {
-    open: { parameters: ["buffer", "i32"], result: "i32" },
-    close: { parameters: ["i32"], result: "i32" },
-    mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
-    munmap: { parameters: ["pointer", "usize"], result: "i32" },
-  });
-  return lib.symbols;
-}
-let c: ReturnType<typeof libc> | undefined;
-
-/**
- * Maps a whole `/dev/shm` file (pages populated) and removes its name: the receiver's end of
- * the shared-memory floor. The array is a view of the mapping; `unmap` releases it.
- */
-function mapShm(path: string, size: number): { view: Uint8Array; unmap: () => void } {
-  c ??= libc();
-  const name = new TextEncoder().encode(path + "\0");
-  const fd = c.open(name, 2 /* O_RDWR */);
-  if (fd < 0) throw new Error(`floor: cannot open ${path}`);
-  // PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE
-  const p = c.mmap(null, BigInt(size), 3, 0x1 | 0x8000, fd, 0n);
-  c.close(fd);
-  Deno.removeSync(path);
-  if (p === null || Deno.UnsafePointer.value(p) === 0xffffffffffffffffn) {
-    throw new Error(`floor: cannot map ${path}`);
-  }
-  const view = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, size));
-  return { view, unmap: () => void c!.munmap(p, BigInt(size)) };
-}
-
-/** Writes `body` into a new `/dev/shm` file (the sender's end of the shared-memory floor). */
-function writeShm(body: Uint8Array): string {
-  const path = `/dev/shm/ipp-floor-${crypto.randomUUID()}`;
-  const f = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
-  try {
-    for (let off = 0; off < body.length;) off += f.writeSync(body.subarray(off));
-  } finally {
-    f.close();
-  }
-  return path;
-}
-
-/** Sums one byte per 4 KiB page: the receiver looks at what it got. */
-function touch(view: Uint8Array): number {
-  let sum = 0;
-  for (let i = 0; i < view.length; i += 4096) sum += view[i];
-  return sum;
-}
-
-/** A message of `size` bytes (at least 1) with its length prefix, its body starting with `kind`. */
-function message(size: number, kind = 0x61): Uint8Array {
-  const m = new Uint8Array(4 + size).fill(0x61);
-  new DataView(m.buffer).setUint32(0, size, true);
-  m[4] = kind;
-  return m;
-}
-
-async function connect(port: number, hello: string): Promise<Deno.TcpConn> {
-  const c = await Deno.connect({ hostname: "127.0.0.1", port });
-  c.setNoDelay(true);
-  await writeAll(c, new TextEncoder().encode(hello));
-  return c;
-}
-
-async function connectIpc(path: string, hello: string): Promise<Deno.UnixConn> {
-  const c = await Deno.connect({ transport: "unix", path });
-  await writeAll(c, new TextEncoder().encode(hello));
-  return c;
-}
-
-/** Accepts connections until every hello in `want` has one; returns them by hello. */
-async function accept(
-  l: Deno.Listener,
-  want: string[],
-): Promise<Map<string, Deno.Conn>> {
-  const got = new Map<string, Deno.Conn>();
-  while (got.size < want.length) {
-    const c = await l.accept();
-    if ("setNoDelay" in c) (c as Deno.TcpConn).setNoDelay(true);
-    const h = new Uint8Array(1);
-    if ((await c.read(h)) !== 1) throw new Error("floor: no hello");
-    got.set(String.fromCharCode(h[0]), c);
-  }
-  return got;
-}
-
-/** Copies bytes from `a` to `b` as they come, through one reused chunk. */
-async function pipe(a: Deno.Conn, b: Deno.Conn): Promise<void> {
-  const chunk = new Uint8Array(CHUNK);
-  for (;;) {
-    const n = await a.read(chunk).catch(() => null);
-    if (n === null) return;
-    await writeAll(b, chunk.subarray(0, n));
-  }
-}
-
-/** The controller's role: client shell ↔ engine shell, engine IOPub → client IOPub. */
-async function relay(l: Deno.TcpListener): Promise<void> {
-  const c = await accept(l, ["S", "I", "s", "i"]);
-  await Promise.all([
-    pipe(c.get("S")!, c.get("s")!),
-    pipe(c.get("s")!, c.get("S")!),
-    pipe(c.get("i")!, c.get("I")!),
-  ]);
-}
-
-/** The engine's role: answers each request; a one-byte request `P` asks for the bulk message. */
-async function engine(shell: Deno.Conn, iopub: Deno.Conn, bytes: number): Promise<void> {
-  const busy = message(450);
-  const reply = message(600);
-  const idle = message(450);
-  const ack = message(8);
-  const bulk = message(bytes);
-  const reader = new Reader(shell);
-  let warm: Uint8Array | undefined;
-  for (;;) {
-    const req = await reader.next(warm).catch(() => null);
-    if (req === null) return;
-    if (req[0] === PULL) await writeAll(shell, bulk);
-    else if (req[0] === WARM) {
-      warm = new Uint8Array(bytes).fill(3);
-      await writeAll(shell, ack);
-    } else if (req[0] === PUSH) await writeAll(shell, ack);
-    else if (req[0] === SHM_PUSH) {
-      const got = mapShm(new TextDecoder().decode(req.subarray(1)), bytes);
-      touch(got.view);
-      await writeAll(shell, ack);
-      got.unmap();
-    } else if (req[0] === SHM_PULL) {
-      const path = new TextEncoder().encode(writeShm(bulk.subarray(4)));
-      const m = message(1 + path.length, SHM_PULL);
-      m.set(path, 5);
-      await writeAll(shell, m);
-    } else {
-      await writeAll(iopub, busy);
-      await writeAll(shell, reply);
-      await writeAll(iopub, idle);
-    }
-  }
-}
-
-/**
- * The controller's role for load balancing: requests from the client's task connection are
- * dealt to the two engines in turn; replies and IOPub messages go back to the client.
- */
-async function lbRelay(l: Deno.TcpListener): Promise<void> {
-  const c = await accept(l, ["T", "J", "a", "A", "b", "B"]);
-  const replies = new Writer(c.get("T")!);
-  const iopub = new Writer(c.get("J")!);
-  const engines = [new Writer(c.get("a")!), new Writer(c.get("b")!)];
-  let next = 0;
-  await Promise.all([
-    forward(c.get("T")!, (m) => {
-      engines[next].push(m);
-      next ^= 1;
-    }),
-    forward(c.get("a")!, (m) => replies.push(m)),
-    forward(c.get("b")!, (m) => replies.push(m)),
-    forward(c.get("A")!, (m) => iopub.push(m)),
-    forward(c.get("B")!, (m) => iopub.push(m)),
-  ]);
-}
-
-/** A load-balanced engine: `busy`, reply and `idle` for each request, queued as it answers. */
-async function lbEngine(shell: Deno.Conn, iopub: Deno.Conn): Promise<void> {
-  const busy = message(450).subarray(4);
-  const reply = message(600).subarray(4);
-  const idle = message(450).subarray(4);
-  const shellOut = new Writer(shell);
-  const iopubOut = new Writer(iopub);
-  await forward(shell, () => {
-    iopubOut.push(busy);
-    shellOut.push(reply);
-    iopubOut.push(idle);
-  });
-}
-
 /** Ends a role process (one whose connections all closed may have ended by itself). */
 async function stop(child: Deno.ChildProcess): Promise<void> {
   try {
@@ -386,7 +106,7 @@ async function stop(child: Deno.ChildProcess): Promise<void> {
 
 function spawn(args: string[]): { child: Deno.ChildProcess; port: Promise<number> } {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", SELF, ...args],
+    args: ["run", "-A", "--quiet", ROLES, ...args],
     stdout: "piped",
     stderr: "inherit",
     stdin: "null",
@@ -698,55 +418,9 @@ export function floorLines(f: Floor): string[] {
   ];
 }
 
-async function child(
-  role: string,
-  relayPort: number,
-  bytes: number,
-  hello?: string,
-  ipc?: string,
-): Promise<void> {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  // The Unix socket exists before the port is printed: the parent connects once it reads it.
-  const ul = ipc === undefined ? undefined : Deno.listen({ transport: "unix", path: ipc });
-  console.log((l.addr as Deno.NetAddr).port);
-  if (role === "relay") return await relay(l);
-  if (role === "lbrelay") return await lbRelay(l);
-  if (role === "bulkengine") {
-    // Scatter/gather's engines: a Unix socket only.
-    const u = await accept(ul!, ["S", "I"]);
-    return await engine(u.get("S")!, u.get("I")!, bytes);
-  }
-  if (role === "lbengine") {
-    const h = hello ?? "aA";
-    return await lbEngine(await connect(relayPort, h[0]), await connect(relayPort, h[1]));
-  }
-  const shell = await connect(relayPort, "s");
-  const iopub = await connect(relayPort, "i");
-  const direct = accept(l, ["S", "I"]);
-  const overIpc = ul === undefined ? undefined : accept(ul, ["S", "I"]);
-  const done = engine(shell, iopub, bytes);
-  const d = await direct;
-  const served = [done, engine(d.get("S")!, d.get("I")!, bytes)];
-  const u = await overIpc;
-  if (u !== undefined) served.push(engine(u.get("S")!, u.get("I")!, bytes));
-  await Promise.all(served);
-}
-
 if (import.meta.main) {
-  const arg = (k: string) => Deno.args.find((a) => a.startsWith(`--${k}=`))?.split("=")[1];
-  const role = arg("role");
-  if (role) {
-    await child(
-      role,
-      Number(arg("relay") ?? 0),
-      Number(arg("bytes") ?? 0),
-      arg("hello"),
-      arg("ipc"),
-    );
-  } else {
-    const bytes = arg("bytes");
-    const f = await measureFloor(bytes === undefined ? {} : { bytes: Number(bytes) });
-    for (const line of floorLines(f)) console.log(line);
-    console.log(JSON.stringify(f));
-  }
+  const bytes = Deno.args.find((a) => a.startsWith("--bytes="))?.split("=")[1];
+  const f = await measureFloor(bytes === undefined ? {} : { bytes: Number(bytes) });
+  for (const line of floorLines(f)) console.log(line);
+  console.log(JSON.stringify(f));
 }
