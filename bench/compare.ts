@@ -57,6 +57,7 @@ import { ALL, FULL, GOALS, QUICK } from "./peers/plan.ts";
 import type { Figures, Plan, Results } from "./peers/plan.ts";
 import { speedCheck } from "./speed_check.ts";
 import { type Floor, floorLines, measureFloor } from "./floor.ts";
+import { hugePagesReason } from "../src/zmtp/large_bytes.ts";
 
 const PYTHON = "/usr/bin/python3";
 const PY_DRIVER = new URL("./peers/ipp_bench.py", import.meta.url).pathname;
@@ -463,6 +464,7 @@ async function main(): Promise<void> {
     `Speed check before each side (a fixed loop, bench/speed_check.ts; higher = machine slower ` +
       `then): ${checks.join(", ")}`,
   );
+  console.log(`Our large frames here (bench's own process): huge pages ${hugePagesReason()}`);
   report(ours, theirs, args, plan, floor);
 }
 

@@ -9,17 +9,22 @@
  * faults 2 MiB ones: the same fill took 16–26 ms, and a 100 MB push or pull half the time.
  * numpy advises its large arrays the same way.
  *
- * It is a gamble on a virtual machine whose host takes freed memory back in 2 MiB blocks
- * (`virtio_balloon` free page reporting, as on the machine our benchmarks run on): there a
- * fresh huge page is often one the host must fault in again, 4 KiB at a time, and the fill then
- * took 135–230 ms. So by default the advice is given unless such a balloon is found
- * ({@link hostReclaimsFreePages}); `IPP_HUGE_PAGES=1` gives it anyway, `IPP_HUGE_PAGES=0`
- * never. BENCHMARKS.md (seventeenth round) has the figures.
+ * It is a gamble on a virtual machine whose host takes freed memory back (`virtio_balloon` free
+ * page reporting, as on Firecracker): there a fresh huge page is often one the host must fault in
+ * again, which has cost 5.5–9.4 µs per 4 KiB of it (a 100 MB fill of 135–230 ms). Whether that
+ * loses depends on what a fresh 4 KiB page costs on the same host, and hosts differ: one took
+ * 2.3–3.6 µs per page (huge pages lost), another 12–26 µs (huge pages halved a 100 MB push). So
+ * where such a balloon is found ({@link hostReclaimsFreePages}), the process times the first
+ * writes to a few hundred fresh 4 KiB pages once, before its first large array
+ * ({@link freshFaultMicros}, a few ms), and gives the advice when a page costs at least
+ * {@link SLOW_FAULT_MICROS}. `IPP_HUGE_PAGES=1` gives it anyway, `IPP_HUGE_PAGES=0` never;
+ * {@link hugePagesReason} says which applied. BENCHMARKS.md (seventeenth and twenty-fourth rounds)
+ * has the figures.
  *
- * The advice needs Linux, the FFI permission (`-A` or `--allow-ffi`; libc's `madvise`) and read
- * permission for `/sys`; the switch is seen with the env permission. The memory stays an
- * ordinary V8 allocation (only advised), so its lifetime and transfer are as for any array.
- * Otherwise arrays are plain `new Uint8Array(size)`. Nothing here ever prompts.
+ * The advice needs Linux, the FFI permission (`-A` or `--allow-ffi`; libc's `madvise`, and `mmap`
+ * for the timing) and read permission for `/sys`; the switch is seen with the env permission. The
+ * memory stays an ordinary V8 allocation (only advised), so its lifetime and transfer are as for
+ * any array. Otherwise arrays are plain `new Uint8Array(size)`. Nothing here ever prompts.
  *
  * @module
  */
@@ -38,10 +43,34 @@ const BALLOON_DEVICE = "0x0005";
 const REPORTING_FEATURE = 5;
 /** The largest buddy order Linux keeps (x86-64, arm64 defaults); reporting above it never runs. */
 const MAX_PAGE_ORDER = 10;
+/**
+ * On a host that reclaims freed memory, huge pages are advised when the first write to a fresh
+ * 4 KiB page costs at least this many µs: about what a fresh huge page has cost there per 4 KiB
+ * (5.5–9.4 µs), past which huge pages win (and a huge page freed and taken again before the host
+ * reclaims it costs nearly nothing).
+ */
+export const SLOW_FAULT_MICROS = 8;
+/** Pages per timed mapping of {@link freshFaultMicros}, and how many mappings it times. */
+const PROBE_PAGES = 128;
+const PROBE_ROUNDS = 3;
 
 type Madvise = (address: Deno.PointerValue, length: bigint, advice: number) => number;
+type Libc = {
+  madvise: Madvise;
+  mmap: (
+    address: Deno.PointerValue,
+    length: bigint,
+    prot: number,
+    flags: number,
+    fd: number,
+    offset: bigint,
+  ) => Deno.PointerValue;
+  munmap: (address: Deno.PointerValue, length: bigint) => number;
+};
 /** `undefined` until first needed; `null` when advice is not given here. */
 let madvise: Madvise | null | undefined;
+/** Why advice is or is not given here, once decided. */
+let reason = "not decided yet (no large array so far)";
 
 function readOr(path: string, otherwise: string): string {
   try {
@@ -81,25 +110,86 @@ export function hostReclaimsFreePages(sys = "/sys"): boolean {
   });
 }
 
-/** libc's `madvise` when huge-page advice is to be given here, else `null`. */
+/**
+ * The first write to a fresh 4 KiB page, in µs: the least of a few timings, each over a new
+ * private anonymous mapping of a few hundred KiB whose pages are written once and then unmapped.
+ * Never advised into huge pages, whatever the kernel's mode.
+ *
+ * Needs Linux and the FFI permission.
+ *
+ * @returns µs per page (the least of the rounds: a busy machine only makes a round slower).
+ *
+ * @example
+ * ```ts
+ * import { freshFaultMicros } from "./large_bytes.ts";
+ * console.log(freshFaultMicros()); // e.g. 0.3 on a bare Linux host
+ * ```
+ */
+export function freshFaultMicros(): number {
+  return timeFreshFaults(openLibc());
+}
+
+function timeFreshFaults(libc: Libc): number {
+  const length = PROBE_PAGES * 4096;
+  let best = Infinity;
+  for (let round = 0; round < PROBE_ROUNDS; round++) {
+    // PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
+    const p = libc.mmap(null, BigInt(length), 3, 0x22, -1, 0n);
+    if (p === null || Deno.UnsafePointer.value(p) === 0xffffffffffffffffn) {
+      throw new Error("large_bytes: mmap failed");
+    }
+    try {
+      const view = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, length));
+      const t = performance.now();
+      for (let i = 0; i < length; i += 4096) view[i] = 1;
+      best = Math.min(best, (performance.now() - t) * 1000 / PROBE_PAGES);
+    } finally {
+      libc.munmap(p, BigInt(length));
+    }
+  }
+  return best;
+}
+
+/** The C library's calls that advise and map memory. */
+function openLibc(): Libc {
+  return Deno.dlopen("libc.so.6", {
+    madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+    mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+    munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  }).symbols;
+}
+
+/** libc's `madvise` when huge-page advice is to be given here, else `null`; sets `reason`. */
 function lookUpMadvise(): Madvise | null {
+  const no = (why: string) => {
+    reason = `not advised: ${why}`;
+    return null;
+  };
   try {
-    if (Deno.build.os !== "linux" || typeof Deno.dlopen !== "function") return null;
+    if (Deno.build.os !== "linux") return no("not Linux");
+    if (typeof Deno.dlopen !== "function") return no("no FFI here");
     const wish = granted({ name: "env", variable: "IPP_HUGE_PAGES" })
       ? Deno.env.get("IPP_HUGE_PAGES")
       : undefined;
-    if (wish === "0") return null;
-    if (!granted({ name: "ffi" }) || !granted({ name: "read", path: "/sys" })) return null;
-    if (!readOr("/sys/kernel/mm/transparent_hugepage/enabled", "").includes("[madvise]")) {
-      return null;
+    if (wish === "0") return no("IPP_HUGE_PAGES=0");
+    if (!granted({ name: "ffi" })) return no("no FFI permission");
+    if (!granted({ name: "read", path: "/sys" })) return no("no read permission for /sys");
+    const mode = readOr("/sys/kernel/mm/transparent_hugepage/enabled", "");
+    if (!mode.includes("[madvise]")) return no(`huge pages not in madvise mode (${mode || "?"})`);
+    const libc = openLibc();
+    if (wish === "1") reason = "advised: IPP_HUGE_PAGES=1";
+    else if (!hostReclaimsFreePages()) reason = "advised: the host keeps freed memory";
+    else {
+      const us = timeFreshFaults(libc);
+      const cost = `the host reclaims freed memory and a fresh 4 KiB page costs ${
+        us.toFixed(1)
+      } µs`;
+      if (us < SLOW_FAULT_MICROS) return no(`${cost} (< ${SLOW_FAULT_MICROS})`);
+      reason = `advised: ${cost} (≥ ${SLOW_FAULT_MICROS})`;
     }
-    if (wish !== "1" && hostReclaimsFreePages()) return null;
-    const libc = Deno.dlopen("libc.so.6", {
-      madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
-    });
-    return libc.symbols.madvise;
-  } catch {
-    return null;
+    return libc.madvise;
+  } catch (err) {
+    return no(`the C library failed (${err instanceof Error ? err.message : String(err)})`);
   }
 }
 
@@ -107,6 +197,23 @@ function lookUpMadvise(): Madvise | null {
 export function hugePagesAdvised(): boolean {
   madvise ??= lookUpMadvise();
   return madvise !== null;
+}
+
+/**
+ * Why this process does or does not advise large arrays into huge pages, in a line (decided at
+ * the first large array, or here).
+ *
+ * @returns For example `advised: the host keeps freed memory`.
+ *
+ * @example
+ * ```ts
+ * import { hugePagesReason } from "./large_bytes.ts";
+ * console.log(hugePagesReason()); // "not advised: no FFI permission" without --allow-ffi
+ * ```
+ */
+export function hugePagesReason(): string {
+  madvise ??= lookUpMadvise();
+  return reason;
 }
 
 /**

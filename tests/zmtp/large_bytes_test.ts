@@ -1,7 +1,8 @@
 /**
  * `largeBytes`: large frames get memory advised into transparent huge pages (checked in the
  * kernel's own view of the process: the `hg` flag of the mapping in `/proc/self/smaps`) with
- * `IPP_HUGE_PAGES=1`, and by default exactly when the host does not reclaim freed memory; with
+ * `IPP_HUGE_PAGES=1`, and by default exactly when the host keeps freed memory or a fresh 4 KiB
+ * page costs at least `SLOW_FAULT_MICROS` (the reason the process gives says which); with
  * `IPP_HUGE_PAGES=0`, below `ADVISE_MIN` or without the FFI permission they are plain arrays, and
  * asking never prompts. Each case runs in a child process, since the choice is made once per
  * process. The advised cases are skipped with a message off Linux or where the kernel's huge
@@ -9,7 +10,13 @@
  */
 
 import assert from "node:assert/strict";
-import { ADVISE_MIN, hostReclaimsFreePages, largeBytes } from "../../src/zmtp/large_bytes.ts";
+import {
+  ADVISE_MIN,
+  freshFaultMicros,
+  hostReclaimsFreePages,
+  largeBytes,
+  SLOW_FAULT_MICROS,
+} from "../../src/zmtp/large_bytes.ts";
 
 const THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled";
 const why = (() => {
@@ -28,7 +35,7 @@ if (why !== null) console.warn(`large_bytes_test: advised cases skipped (${why})
  * whether advice is on and whether the middle of each array lies in a mapping flagged `hg`.
  */
 const PROBE = `
-import { ADVISE_MIN, hugePagesAdvised, largeBytes } from "${
+import { ADVISE_MIN, hugePagesAdvised, hugePagesReason, largeBytes } from "${
   new URL("../../src/zmtp/large_bytes.ts", import.meta.url).href
 }";
 function flagsAt(address) {
@@ -47,6 +54,10 @@ const advisedAt = (bytes) => {
 };
 const advised = hugePagesAdvised();
 const out = { advised };
+const mayRead = Deno.permissions.querySync({ name: "env", variable: "PROBE_REASON" });
+if (mayRead.state === "granted" && Deno.env.get("PROBE_REASON") === "1") {
+  out.reason = hugePagesReason();
+}
 if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") {
   const big = largeBytes(4 * ADVISE_MIN).fill(7);
   const shared = largeBytes(4 * ADVISE_MIN, true).fill(7);
@@ -65,7 +76,7 @@ console.log(JSON.stringify(out));
 async function probe(
   flags: string[],
   env: Record<string, string>,
-): Promise<Record<string, boolean>> {
+): Promise<Record<string, boolean | string>> {
   const script = await Deno.makeTempFile({ suffix: ".js" });
   try {
     await Deno.writeTextFile(script, PROBE);
@@ -99,15 +110,26 @@ Deno.test({
 });
 
 Deno.test({
-  name: "largeBytes: by default advised unless the host reclaims free pages",
+  name: "largeBytes: by default advised unless the host reclaims freed memory and faults are cheap",
   ignore: why !== null,
   async fn() {
-    const on = !hostReclaimsFreePages();
-    console.log(
-      `  this host ${on ? "keeps" : "reclaims"} freed memory: advice ${on ? "on" : "off"}`,
-    );
-    assert.deepEqual(await probe(["-A"], { IPP_HUGE_PAGES: "" }), {
+    const got = await probe(["-A"], { IPP_HUGE_PAGES: "", PROBE_REASON: "1" });
+    const reason = String(got.reason);
+    console.log(`  ${reason}`);
+    let on: boolean;
+    if (!hostReclaimsFreePages()) {
+      assert.equal(reason, "advised: the host keeps freed memory");
+      on = true;
+    } else {
+      // The child timed its own faults; its choice must follow its own figure.
+      const us = /a fresh 4 KiB page costs ([0-9.]+) µs/.exec(reason);
+      assert.ok(us !== null, reason);
+      on = Number(us[1]) >= SLOW_FAULT_MICROS;
+      assert.equal(reason.startsWith(on ? "advised: " : "not advised: "), true, reason);
+    }
+    assert.deepEqual(got, {
       advised: on,
+      reason,
       big: on,
       shared: on,
       sharedIsShared: true,
@@ -117,13 +139,32 @@ Deno.test({
 });
 
 Deno.test({
+  name: "freshFaultMicros: the first write to a fresh page takes a positive, finite time",
+  ignore: Deno.build.os !== "linux",
+  fn() {
+    const us = freshFaultMicros();
+    assert.ok(Number.isFinite(us) && us > 0, `${us}`);
+    // Far below a millisecond per page on any machine that runs our tests.
+    assert.ok(us < 1000, `${us} µs per page`);
+  },
+});
+
+Deno.test({
   name: "largeBytes: off with IPP_HUGE_PAGES=0 and without FFI; never prompts",
   ignore: Deno.build.os !== "linux",
   async fn() {
     const off = { advised: false, big: false, shared: false, sharedIsShared: true, plain: false };
     assert.deepEqual(await probe(["-A"], { IPP_HUGE_PAGES: "0" }), off);
+    assert.deepEqual(await probe(["-A"], { IPP_HUGE_PAGES: "0", PROBE_REASON: "1" }), {
+      ...off,
+      reason: "not advised: IPP_HUGE_PAGES=0",
+    });
     // Without FFI (or env, or read) permission it is off, and it never asks.
     assert.deepEqual(await probe(["--no-prompt"], { IPP_HUGE_PAGES: "1" }), { advised: false });
+    assert.deepEqual(
+      await probe(["--no-prompt", "--allow-env"], { IPP_HUGE_PAGES: "1", PROBE_REASON: "1" }),
+      { advised: false, reason: "not advised: no FFI permission" },
+    );
     assert.deepEqual(
       await probe(["--no-prompt", "--allow-read", "--allow-env"], { IPP_HUGE_PAGES: "1" }),
       { advised: false },
