@@ -126,7 +126,12 @@ export function hostReclaimsFreePages(sys = "/sys"): boolean {
  * ```
  */
 export function freshFaultMicros(): number {
-  return timeFreshFaults(openLibc());
+  const lib = openLibc();
+  try {
+    return timeFreshFaults(lib.symbols);
+  } finally {
+    lib.close();
+  }
 }
 
 function timeFreshFaults(libc: Libc): number {
@@ -151,12 +156,12 @@ function timeFreshFaults(libc: Libc): number {
 }
 
 /** The C library's calls that advise and map memory. */
-function openLibc(): Libc {
+function openLibc(): { symbols: Libc; close(): void } {
   return Deno.dlopen("libc.so.6", {
     madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
     mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
     munmap: { parameters: ["pointer", "usize"], result: "i32" },
-  }).symbols;
+  });
 }
 
 /** libc's `madvise` when huge-page advice is to be given here, else `null`; sets `reason`. */
@@ -176,18 +181,21 @@ function lookUpMadvise(): Madvise | null {
     if (!granted({ name: "read", path: "/sys" })) return no("no read permission for /sys");
     const mode = readOr("/sys/kernel/mm/transparent_hugepage/enabled", "");
     if (!mode.includes("[madvise]")) return no(`huge pages not in madvise mode (${mode || "?"})`);
-    const libc = openLibc();
+    const lib = openLibc(); // kept open when advising: the advice is given for the process's life
     if (wish === "1") reason = "advised: IPP_HUGE_PAGES=1";
     else if (!hostReclaimsFreePages()) reason = "advised: the host keeps freed memory";
     else {
-      const us = timeFreshFaults(libc);
+      const us = timeFreshFaults(lib.symbols);
       const cost = `the host reclaims freed memory and a fresh 4 KiB page costs ${
         us.toFixed(1)
       } µs`;
-      if (us < SLOW_FAULT_MICROS) return no(`${cost} (< ${SLOW_FAULT_MICROS})`);
+      if (us < SLOW_FAULT_MICROS) {
+        lib.close();
+        return no(`${cost} (< ${SLOW_FAULT_MICROS})`);
+      }
       reason = `advised: ${cost} (≥ ${SLOW_FAULT_MICROS})`;
     }
-    return libc.madvise;
+    return lib.symbols.madvise;
   } catch (err) {
     return no(`the C library failed (${err instanceof Error ? err.message : String(err)})`);
   }
