@@ -124,12 +124,16 @@ Deno.test("cut-through: a slow reader holds the sender back, then gets everythin
   try {
     await engine.send([b("nobody"), b("hello")]);
     await new Promise((res) => setTimeout(res, 50));
-    const bigs = [pattern(32 * MiB, 1), pattern(32 * MiB, 2), pattern(32 * MiB, 3)];
+    // Each message is larger than all that can sit between the relay and the engine: Linux's
+    // loopback receive buffer may autotune up to `tcp_rmem`'s maximum (32 MiB by default), plus
+    // the relay's send buffer (4 MiB) and its 4 MiB tail window. With 32 MiB messages the relay
+    // could read all of the second and start the third (seen under a loaded test run).
+    const bigs = [pattern(64 * MiB, 1), pattern(64 * MiB, 2), pattern(64 * MiB, 3)];
     for (const x of bigs) await client.send([b("engine"), b("big"), x]);
     await client.send([b("engine"), b("last")]);
     await new Promise((res) => setTimeout(res, 300));
     // The engine holds one message; the relay is streaming the second and has not read the
-    // third (kernel buffers and the 4 MiB tail window are far smaller than a message).
+    // third.
     assert.ok(r.stats.tails <= 2, `the relay read ahead: ${r.stats.tails} tails`);
     for (const x of bigs) {
       const m = await within(engine.receive(), 20_000, "big message");
