@@ -122,7 +122,7 @@ export function hostReclaimsFreePages(sys = "/sys"): boolean {
  * @example
  * ```ts
  * import { freshFaultMicros } from "./large_bytes.ts";
- * console.log(freshFaultMicros()); // e.g. 0.3 on a bare Linux host
+ * console.log(freshFaultMicros()); // 10–14 on the VM of BENCHMARKS.md's twenty-fourth round
  * ```
  */
 export function freshFaultMicros(): number {
