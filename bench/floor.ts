@@ -33,7 +33,6 @@
  */
 
 import { hugePagesAdvised, largeBytes } from "../src/zmtp/large_bytes.ts";
-
 import {
   CALL,
   connect,

@@ -188,6 +188,7 @@ export function message(size: number, kind = 0x61): Uint8Array {
   return m;
 }
 
+/** Connects to a role's TCP port (no Nagle delay) and says which connection this is. */
 export async function connect(port: number, hello: string): Promise<Deno.TcpConn> {
   const c = await Deno.connect({ hostname: "127.0.0.1", port });
   c.setNoDelay(true);
@@ -195,6 +196,7 @@ export async function connect(port: number, hello: string): Promise<Deno.TcpConn
   return c;
 }
 
+/** Connects to a role's Unix socket and says which connection this is. */
 export async function connectIpc(path: string, hello: string): Promise<Deno.UnixConn> {
   const c = await Deno.connect({ transport: "unix", path });
   await writeAll(c, new TextEncoder().encode(hello));
