@@ -58,6 +58,7 @@ import type { Figures, Plan, Results } from "./peers/plan.ts";
 import { speedCheck } from "./speed_check.ts";
 import { type Floor, floorLines, measureFloor } from "./floor.ts";
 import { hugePagesReason } from "../src/zmtp/large_bytes.ts";
+import { prefaultReason } from "../src/zmtp/prefault.ts";
 
 const PYTHON = "/usr/bin/python3";
 const PY_DRIVER = new URL("./peers/ipp_bench.py", import.meta.url).pathname;
@@ -464,7 +465,10 @@ async function main(): Promise<void> {
     `Speed check before each side (a fixed loop, bench/speed_check.ts; higher = machine slower ` +
       `then): ${checks.join(", ")}`,
   );
-  console.log(`Our large frames here (bench's own process): huge pages ${hugePagesReason()}`);
+  console.log(
+    `Our large frames here (bench's own process): huge pages ${hugePagesReason()}; ` +
+      `prefault ${prefaultReason()}`,
+  );
   report(ours, theirs, args, plan, floor);
 }
 

@@ -10,6 +10,7 @@ import { ZmtpProtocolError } from "../errors.ts";
 import { GREETING_SIZE } from "./greeting.ts";
 import { takeChunk } from "./chunk_pool.ts";
 import { largeBytes } from "./large_bytes.ts";
+import { prefault } from "./prefault.ts";
 
 /** Frame flag: more frames of this message follow. */
 export const FLAG_MORE = 0x01;
@@ -346,6 +347,8 @@ export class FrameDecoder {
         this.#big = big;
         this.#bigFill = avail;
         this.#bigFlags = flags & ~FLAG_LONG;
+        const body = big;
+        prefault(body, () => this.#big === body && !this.#halted ? this.#bigFill : body.length);
         p = e;
       }
       break;
