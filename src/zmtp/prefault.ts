@@ -2,14 +2,15 @@
  * Fresh memory for a large frame, faulted in on a second thread while the frame is read.
  *
  * Reading 100 MB from a socket into a new array spends most of its time in the kernel, faulting
- * in and clearing the array's pages as the bytes land (BENCHMARKS.md, twenty-fourth round: a
- * fresh 100 MB array cost 200–270 ms to fill, a warm one under 20). Those faults are work one
- * thread does in order. {@link prefault} hands the array's far end to another thread, which has
- * the kernel populate it (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14+, through Deno's
- * `nonblocking` FFI, so on a thread of Deno's blocking pool) a few MiB at a time, from the back
- * towards the reader, stopping where it meets the reader. The reader then finds those pages
- * present. On two or more cores the two share the faults; measured on this project's VM, a
- * scratch fill of a fresh 100 MB array went from 200–270 ms to 120–160 ms.
+ * in and clearing the array's pages as the bytes land (BENCHMARKS.md, twenty-fourth and
+ * twenty-fifth rounds: a fresh 100 MB array cost 200–270 ms to fill, a warm one under 20, on a VM
+ * whose host shadows its page tables). Those faults are work one thread does in order.
+ * {@link prefault} hands the array's far end to another thread, which has the kernel populate it
+ * (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14+, through Deno's `nonblocking` FFI, so on a thread
+ * of Deno's blocking pool) a few MiB at a time, from the back towards the reader, stopping where
+ * it meets the reader. The reader then finds those pages present. On two or more cores the two share the faults; measured on that VM, a scratch fill of
+ * a fresh 100 MB array went from 200–270 ms to 116–160 ms. A view into a larger array (a part
+ * `gather` places into its joined array) is handled the same, within the view's own bytes.
  *
  * Populating a page that is already present leaves it as it is, so the reader and the helper can
  * never spoil each other's bytes; the worst a race costs is a page faulted by both. The helper
