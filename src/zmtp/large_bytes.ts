@@ -29,7 +29,7 @@
  * @module
  */
 
-import { granted } from "../permissions.ts";
+import { envValue, granted, linuxFfiBlocker } from "../permissions.ts";
 
 /** Arrays at least this big are advised (smaller ones gain little over their few faults). */
 export const ADVISE_MIN = 8 << 20;
@@ -182,13 +182,9 @@ function lookUpMadvise(): Madvise | null {
     return null;
   };
   try {
-    if (Deno.build.os !== "linux") return no("not Linux");
-    if (typeof Deno.dlopen !== "function") return no("no FFI here");
-    const wish = granted({ name: "env", variable: "IPP_HUGE_PAGES" })
-      ? Deno.env.get("IPP_HUGE_PAGES")
-      : undefined;
-    if (wish === "0") return no("IPP_HUGE_PAGES=0");
-    if (!granted({ name: "ffi" })) return no("no FFI permission");
+    const blocker = linuxFfiBlocker("IPP_HUGE_PAGES");
+    if (blocker !== null) return no(blocker);
+    const wish = envValue("IPP_HUGE_PAGES");
     if (!granted({ name: "read", path: "/sys" })) return no("no read permission for /sys");
     const mode = readOr("/sys/kernel/mm/transparent_hugepage/enabled", "");
     if (!mode.includes("[madvise]")) return no(`huge pages not in madvise mode (${mode || "?"})`);

@@ -8,9 +8,10 @@
  * {@link prefault} hands the array's far end to another thread, which has the kernel populate it
  * (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14+, through Deno's `nonblocking` FFI, so on a thread
  * of Deno's blocking pool) a few MiB at a time, from the back towards the reader, stopping where
- * it meets the reader. The reader then finds those pages present. On two or more cores the two share the faults; measured on that VM, a scratch fill of
- * a fresh 100 MB array went from 200–270 ms to 116–160 ms. A view into a larger array (a part
- * `gather` places into its joined array) is handled the same, within the view's own bytes.
+ * it meets the reader. The reader then finds those pages present. On two or more cores the two
+ * share the faults; measured on that VM, a scratch fill of a fresh 100 MB array went from 200–270
+ * ms to 116–160 ms. A view into a larger array (a part `gather` places into its joined array) is
+ * handled the same, within the view's own bytes.
  *
  * Populating a page that is already present leaves it as it is, so the reader and the helper can
  * never spoil each other's bytes; the worst a race costs is a page faulted by both. The helper
@@ -20,7 +21,7 @@
  * @module
  */
 
-import { granted } from "../permissions.ts";
+import { linuxFfiBlocker } from "../permissions.ts";
 
 /** Frames at least this big get a helper (smaller ones take a few ms to fault at worst). */
 export const PREFAULT_MIN = 8 << 20;
@@ -44,13 +45,8 @@ function lookUpPopulate(): Populate | null {
     return null;
   };
   try {
-    if (Deno.build.os !== "linux") return no("not Linux");
-    if (typeof Deno.dlopen !== "function") return no("no FFI here");
-    const wish = granted({ name: "env", variable: "IPP_PREFAULT" })
-      ? Deno.env.get("IPP_PREFAULT")
-      : undefined;
-    if (wish === "0") return no("IPP_PREFAULT=0");
-    if (!granted({ name: "ffi" })) return no("no FFI permission");
+    const blocker = linuxFfiBlocker("IPP_PREFAULT");
+    if (blocker !== null) return no(blocker);
     const lib = Deno.dlopen("libc.so.6", {
       madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
       madviseElsewhere: {

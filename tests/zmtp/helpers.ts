@@ -74,6 +74,32 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
   }
 }
 
+/**
+ * Run `source` as a script in a fresh Deno process with these flags and environment, and parse
+ * the JSON it prints (for choices a process makes once, such as its large-frame memory).
+ */
+export async function runScriptJson<T>(
+  source: string,
+  flags: string[],
+  env: Record<string, string>,
+): Promise<T> {
+  const script = await Deno.makeTempFile({ suffix: ".js" });
+  try {
+    await Deno.writeTextFile(script, source);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, script],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (out.code !== 0) throw new Error(`script failed: ${td.decode(out.stderr)}`);
+    return JSON.parse(td.decode(out.stdout));
+  } finally {
+    await Deno.remove(script);
+  }
+}
+
 /** One line of a Python peer's output. */
 // deno-lint-ignore no-explicit-any
 export type PeerEvent = Record<string, any>;

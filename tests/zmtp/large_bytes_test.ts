@@ -10,6 +10,7 @@
  */
 
 import assert from "node:assert/strict";
+import { runScriptJson } from "./helpers.ts";
 import {
   ADVISE_MIN,
   freshFaultMicros,
@@ -73,25 +74,11 @@ console.log(JSON.stringify(out));
 `;
 
 /** What the probe prints in a fresh process with these flags and environment. */
-async function probe(
+function probe(
   flags: string[],
   env: Record<string, string>,
 ): Promise<Record<string, boolean | string>> {
-  const script = await Deno.makeTempFile({ suffix: ".js" });
-  try {
-    await Deno.writeTextFile(script, PROBE);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...flags, script],
-      env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  } finally {
-    await Deno.remove(script);
-  }
+  return runScriptJson(PROBE, flags, env);
 }
 
 Deno.test({

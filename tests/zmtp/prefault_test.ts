@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { FrameDecoder, writeFrameHeader } from "../../src/zmtp/frame_codec.ts";
 import { encodeGreeting } from "../../src/zmtp/greeting.ts";
 import { prefault, PREFAULT_MIN, prefaultReason } from "../../src/zmtp/prefault.ts";
+import { runScriptJson } from "./helpers.ts";
 
 const reason = prefaultReason();
 const skip = !reason.startsWith("on:");
@@ -115,22 +116,8 @@ console.log(JSON.stringify({ reason: prefaultReason(), faulted }));
 `;
 
 /** What the child prints in a fresh process with these flags and environment. */
-async function child(flags: string[], env: Record<string, string>) {
-  const script = await Deno.makeTempFile({ suffix: ".js" });
-  try {
-    await Deno.writeTextFile(script, CHILD);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...flags, script],
-      env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    return JSON.parse(new TextDecoder().decode(out.stdout)) as { reason: string; faulted: number };
-  } finally {
-    await Deno.remove(script);
-  }
+function child(flags: string[], env: Record<string, string>) {
+  return runScriptJson<{ reason: string; faulted: number }>(CHILD, flags, env);
 }
 
 Deno.test({
