@@ -12,6 +12,7 @@
  * | `execute_roundtrip` | `execute("a = 1")` on engine 0, one at a time (2,000×) |
  * | `map_100k` | load-balanced `map` of 100,000 items, chunksize 1,000 |
  * | `push_100MB`, `pull_100MB` | a 100 MB Float64Array (numpy array for Python) to and from engine 0; the fastest of 3 pushes and of 3 pulls (the floor's are best of 3 too) |
+ * | `push_8MB`, `pull_8MB` | the same with 8 MB (a million doubles), 9 times each; the median (no goal of its own) |
  * | `scatter_gather_10M` | scatter 10 M float64 across the engines, gather them back into one array |
  * | `broadcast_16` | broadcast-view `apply` of a no-op to 16 engines (the cluster grown to 16) |
  * | `register_64` | a fresh controller and a connected client; launch 64 engines, time until all registered |
@@ -195,6 +196,8 @@ const UNITS: Record<string, string> = {
   map_100k: "s",
   push_100MB: "s",
   pull_100MB: "s",
+  push_8MB: "s",
+  pull_8MB: "s",
   scatter_gather_10M: "s",
   broadcast_16: "µs/call",
   register_64: "s",
@@ -358,7 +361,7 @@ function report(
   }
   if (cpuRows.length > 1) {
     console.log(
-      "\nCPU time per operation by process (from /proc, 10 ms ticks; the whole 100 MB for push/pull):",
+      "\nCPU time per operation by process (from /proc, 10 ms ticks; the whole array for push/pull):",
     );
     printTable(cpuRows);
   }

@@ -13,6 +13,7 @@ import gc
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +29,8 @@ PLAN = {
     "map_chunksize": 1000,
     "bytes": 100_000_000,
     "bulk_reps": 3,
+    "mid_bytes": 8_000_000,
+    "mid_reps": 9,
     "scatter_n": 10_000_000,
     "broadcast_engines": 16,
     "broadcast_n": 50,
@@ -122,7 +125,8 @@ def run(only, plan):
     want = lambda name: only is None or name in only  # noqa: E731
     main_set = {
         "lb_throughput", "direct_roundtrip", "execute_roundtrip", "map_100k", "push_100MB",
-        "pull_100MB", "scatter_gather_10M", "broadcast_16", "mem_outstanding", "mem_completed",
+        "pull_100MB", "push_8MB", "pull_8MB", "scatter_gather_10M", "broadcast_16",
+        "mem_outstanding", "mem_completed",
     }
     if only is None or main_set & only:
         cluster = new_cluster(2, "main")
@@ -198,36 +202,11 @@ def run(only, plan):
                 twice("map_100k", map_100k)
 
             if want("push_100MB") or want("pull_100MB"):
-                # The fastest of bulk_reps pushes and pulls, as the floor's best of 3; CPU is
-                # the mean over them.
-                arr = np.arange(plan["bytes"] // 8, dtype=np.float64)
-                reps = plan.get("bulk_reps", 1)
-                best = {"push_100MB": float("inf"), "pull_100MB": float("inf")}
-                cpu_sum = {}
-
-                def timed(name, fn):
-                    cpu = cpu_by_role()
-                    t = time.perf_counter()
-                    result = fn()
-                    best[name] = min(best[name], time.perf_counter() - t)
-                    sums = cpu_sum.setdefault(name, {})
-                    for k, v in cpu_per(cpu, reps).items():
-                        sums[k] = sums.get(k, 0) + v
-                    return result
-
-                for _ in range(reps):
-                    timed("push_100MB", lambda: e0.push({"big": arr}, block=True))
-                    if want("pull_100MB"):
-                        back = timed("pull_100MB", lambda: e0.pull("big", block=True))
-                        assert back.shape == arr.shape and back[-1] == arr[-1]
-                        del back
-                for name in ("push_100MB", "pull_100MB"):
-                    if want(name):
-                        out[name] = {"bytes": arr.nbytes, "seconds": best[name], "reps": reps,
-                                     **cpu_sum[name]}
-                        log(f"{name} {best[name]:.3f} s (best of {reps})")
-                e0.execute("del big", block=True)
-                del arr
+                # The fastest of bulk_reps, as the floor's best of 3.
+                push_pull(e0, plan["bytes"], plan.get("bulk_reps", 1), "100MB", min, want, out)
+            if want("push_8MB") or want("pull_8MB"):
+                push_pull(e0, plan["mid_bytes"], plan["mid_reps"], "8MB", statistics.median,
+                          want, out)
 
             if want("scatter_gather_10M"):
                 n = plan["scatter_n"]
@@ -331,6 +310,38 @@ def mem_completed(rc, plan, base):
         f"{total} tasks in {s:.1f} s{lost}")
     return {"tasks": total, "seconds": s, "rss": after, "rss_growth": after - base,
             "measure": "rss", "unanswered": unanswered}
+
+
+def push_pull(e0, nbytes, reps, size, pick, want, out):
+    """Push then pull one array reps times; report each direction's pick of the times (fastest
+    or median) and the mean CPU."""
+    names = (f"push_{size}", f"pull_{size}")
+    arr = np.arange(nbytes // 8, dtype=np.float64)
+    times = {name: [] for name in names}
+    cpu_sum = {}
+
+    def timed(name, fn):
+        cpu = cpu_by_role()
+        t = time.perf_counter()
+        result = fn()
+        times[name].append(time.perf_counter() - t)
+        sums = cpu_sum.setdefault(name, {})
+        for k, v in cpu_per(cpu, reps).items():
+            sums[k] = sums.get(k, 0) + v
+        return result
+
+    for _ in range(reps):
+        timed(names[0], lambda: e0.push({"bulk": arr}, block=True))
+        if want(names[1]):
+            back = timed(names[1], lambda: e0.pull("bulk", block=True))
+            assert back.shape == arr.shape and back[-1] == arr[-1]
+            del back
+    for name in names:
+        if want(name):
+            s = pick(times[name])
+            out[name] = {"bytes": arr.nbytes, "seconds": s, "reps": reps, **cpu_sum[name]}
+            log(f"{name} {s:.3f} s ({pick.__name__} of {reps})")
+    e0.execute("del bulk", block=True)
 
 
 def mem_outstanding(rc, plan):

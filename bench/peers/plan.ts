@@ -24,8 +24,11 @@ export const TWICE = [
   "execute_roundtrip",
   "map_100k",
 ] as const;
+/** Workloads measured on both sides without a goal of their own. */
 export const EXTRAS = [
   ...TWICE.map((n) => `${n}_1st` as const),
+  "push_8MB",
+  "pull_8MB",
   "mem_completed",
   "mem_outstanding",
 ] as const;
@@ -43,6 +46,9 @@ export interface Plan {
   bytes: number;
   /** Pushes and pulls of `bytes` per pass; the fastest of each is reported (as the floor's). */
   bulk_reps: number;
+  /** A mid-sized array (a million doubles) pushed and pulled `mid_reps` times; the median. */
+  mid_bytes: number;
+  mid_reps: number;
   scatter_n: number;
   broadcast_engines: number;
   broadcast_n: number;
@@ -59,6 +65,8 @@ export const FULL: Plan = {
   map_chunksize: 1000,
   bytes: 100_000_000,
   bulk_reps: 3,
+  mid_bytes: 8_000_000,
+  mid_reps: 9,
   scatter_n: 10_000_000,
   broadcast_engines: 16,
   broadcast_n: 50,

@@ -31,8 +31,12 @@
 
 import { envValue, granted, linuxFfiBlocker } from "../permissions.ts";
 
-/** Arrays at least this big are advised (smaller ones gain little over their few faults). */
-export const ADVISE_MIN = 8 << 20;
+/**
+ * Arrays at least this big are advised: the smallest that can hold a whole huge page. An 8 MB
+ * array (a million doubles) pushed and pulled took half the time advised (BENCHMARKS.md,
+ * twenty-sixth round).
+ */
+export const ADVISE_MIN = 2 << 20;
 /** `MADV_HUGEPAGE` from Linux's `mman-common.h`. */
 const MADV_HUGEPAGE = 14;
 /** The huge page size on x86-64 and arm64 (4 KiB base pages). */

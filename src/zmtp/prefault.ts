@@ -7,7 +7,7 @@
  * whose host shadows its page tables). Those faults are work one thread does in order.
  * {@link prefault} hands the array's far end to another thread, which has the kernel populate it
  * (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14+, through Deno's `nonblocking` FFI, so on a thread
- * of Deno's blocking pool) a few MiB at a time, from the back towards the reader, stopping where
+ * of Deno's blocking pool) 1–4 MiB at a time, from the back towards the reader, stopping where
  * it meets the reader. The reader then finds those pages present. On two or more cores the two
  * share the faults; measured on that VM, a scratch fill of a fresh 100 MB array went from 200–270
  * ms to 116–160 ms. A view into a larger array (a part `gather` places into its joined array) is
@@ -23,10 +23,18 @@
 
 import { linuxFfiBlocker } from "../permissions.ts";
 
-/** Frames at least this big get a helper (smaller ones take a few ms to fault at worst). */
-export const PREFAULT_MIN = 8 << 20;
-/** How much the helper populates per call: small enough to stop soon after meeting the reader. */
-const STEP = 4n << 20n;
+/**
+ * Frames at least this big get a helper: the smallest array that can hold a whole huge page
+ * (smaller ones take about a millisecond to fault at worst).
+ */
+export const PREFAULT_MIN = 2 << 20;
+/**
+ * How much the helper populates per call, and the room it leaves the reader: a quarter of the
+ * array, from 1 to 4 MiB. Small enough to stop soon after meeting the reader, and to leave a frame
+ * of a few MB some of its bytes to populate.
+ */
+const MIN_STEP = 1n << 20n;
+const MAX_STEP = 4n << 20n;
 /** `MADV_POPULATE_WRITE` from Linux's `mman-common.h`. */
 const MADV_POPULATE_WRITE = 23;
 const PAGE = 4096n;
@@ -113,12 +121,14 @@ export function prefault(bytes: Uint8Array, filled: () => number): Promise<void>
   );
   // Whole pages only: the advice takes page-aligned ranges.
   let end = (base + BigInt(bytes.length)) & ~(PAGE - 1n);
+  const quarter = (BigInt(bytes.length) >> 2n) & ~(PAGE - 1n);
+  const step = quarter < MIN_STEP ? MIN_STEP : quarter > MAX_STEP ? MAX_STEP : quarter;
   const run = async () => {
     while (true) {
       // Leave the reader one step of room, so the two do not fault the same pages; from a huge
       // page's edge, since faulting a page of a huge one faults all of it.
-      const reader = (base + BigInt(filled()) + STEP + HUGE_PAGE - 1n) & ~(HUGE_PAGE - 1n);
-      const next = (end - STEP) & ~(HUGE_PAGE - 1n); // on a huge page's edge, where there is one
+      const reader = (base + BigInt(filled()) + step + HUGE_PAGE - 1n) & ~(HUGE_PAGE - 1n);
+      const next = (end - step) & ~(HUGE_PAGE - 1n); // on a huge page's edge, where there is one
       const from = next > reader ? next : reader;
       if (from >= end) return;
       // `bytes` stays referenced by this closure until the call returns, so the memory is live.

@@ -1,9 +1,10 @@
 /**
  * `prefault`: a second thread faults in a large array from its far end towards the reader and
- * stops a step short of it (checked in the kernel's own view of the pages, `mincore`); the
- * reader's bytes survive it; the frame decoder starts it for a large frame; a finished reader, a
- * small array, `IPP_PREFAULT=0` and a missing FFI permission leave the pages alone. Skipped with
- * a message off Linux or on a kernel without `MADV_POPULATE_WRITE`.
+ * stops a step short of it (checked in the kernel's own view of the pages, `mincore`), for a 64
+ * MiB array and an 8 MB one; the reader's bytes survive it; the frame decoder starts it for a
+ * large frame; a finished reader, a small array, `IPP_PREFAULT=0` and a missing FFI permission
+ * leave the pages alone. Skipped with a message off Linux or on a kernel without
+ * `MADV_POPULATE_WRITE`.
  */
 
 import assert from "node:assert/strict";
@@ -60,6 +61,21 @@ Deno.test({
     assert.equal(resident(bytes, STEP + HUGE, bytes.length), 1, "far end not faulted in");
     assert.equal(resident(bytes, 0, STEP), 0, "the reader's next step was faulted in");
     assert.ok(bytes.every((b) => b === 0), "populating changed the contents");
+  },
+});
+
+Deno.test({
+  name: "prefault: an 8 MB frame gets a helper too, leaving its reader a quarter of it",
+  ignore: skip,
+  async fn() {
+    // A view of a fresh mapping: an 8 MB array of its own may come from memory already used.
+    const whole = fresh();
+    const bytes = whole.subarray(0, 8_000_000);
+    const quarter = bytes.length / 4;
+    await prefault(bytes, () => 0);
+    assert.equal(resident(bytes, quarter + HUGE, bytes.length), 1, "far end not faulted in");
+    assert.equal(resident(bytes, 0, quarter - PAGE), 0, "the reader's next step was faulted in");
+    assert.equal(resident(whole, bytes.length, 12 << 20), 0, "the helper ran past the view");
   },
 });
 
