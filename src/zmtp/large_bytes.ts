@@ -32,9 +32,9 @@
 import { envValue, granted, linuxFfiBlocker } from "../permissions.ts";
 
 /**
- * Arrays at least this big are advised: the smallest that can hold a whole huge page. An 8 MB
- * array (a million doubles) pushed and pulled took half the time advised (BENCHMARKS.md,
- * twenty-sixth round).
+ * Arrays at least this big are advised: the smallest that can hold a whole huge page. Advised and
+ * with the prefault helper, an 8 MB array (a million doubles) pushed and pulled in half the time
+ * (BENCHMARKS.md, twenty-sixth round).
  */
 export const ADVISE_MIN = 2 << 20;
 /** `MADV_HUGEPAGE` from Linux's `mman-common.h`. */

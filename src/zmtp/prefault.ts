@@ -24,8 +24,8 @@
 import { linuxFfiBlocker } from "../permissions.ts";
 
 /**
- * Frames at least this big get a helper: the smallest array that can hold a whole huge page
- * (smaller ones take about a millisecond to fault at worst).
+ * Frames at least this big get a helper: the smallest array that can hold a whole huge page. A
+ * smaller one leaves the helper no room past the reader's first step.
  */
 export const PREFAULT_MIN = 2 << 20;
 /**
