@@ -203,7 +203,8 @@ def run(only, plan):
 
             if want("push_100MB") or want("pull_100MB"):
                 # The fastest of bulk_reps, as the floor's best of 3.
-                push_pull(e0, plan["bytes"], plan.get("bulk_reps", 1), "100MB", min, want, out)
+                push_pull(e0, plan["bytes"], plan.get("bulk_reps", 1), "100MB", fastest, want,
+                          out)
             if want("push_8MB") or want("pull_8MB"):
                 push_pull(e0, plan["mid_bytes"], plan["mid_reps"], "8MB", statistics.median,
                           want, out)
@@ -310,6 +311,10 @@ def mem_completed(rc, plan, base):
         f"{total} tasks in {s:.1f} s{lost}")
     return {"tasks": total, "seconds": s, "rss": after, "rss_growth": after - base,
             "measure": "rss", "unanswered": unanswered}
+
+
+def fastest(times):
+    return min(times)
 
 
 def push_pull(e0, nbytes, reps, size, pick, want, out):

@@ -31,16 +31,17 @@
 
 import { envValue, granted, linuxFfiBlocker } from "../permissions.ts";
 
+/** The huge page size on x86-64 and arm64 (4 KiB base pages), in bytes. */
+export const HUGE_PAGE_BYTES = 2 << 20;
 /**
  * Arrays at least this big are advised: the smallest that can hold a whole huge page. Advised and
  * with the prefault helper, an 8 MB array (a million doubles) pushed and pulled in half the time
  * (BENCHMARKS.md, twenty-sixth round).
  */
-export const ADVISE_MIN = 2 << 20;
+export const ADVISE_MIN = HUGE_PAGE_BYTES;
 /** `MADV_HUGEPAGE` from Linux's `mman-common.h`. */
 const MADV_HUGEPAGE = 14;
-/** The huge page size on x86-64 and arm64 (4 KiB base pages). */
-const HUGE_PAGE = 2n << 20n;
+const HUGE_PAGE = BigInt(HUGE_PAGE_BYTES);
 /** virtio's device id of a memory balloon, as a virtio device's `device` file in sysfs shows it. */
 const BALLOON_DEVICE = "0x0005";
 /** The balloon's feature bit for free page reporting (`VIRTIO_BALLOON_F_REPORTING`). */

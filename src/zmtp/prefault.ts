@@ -22,12 +22,13 @@
  */
 
 import { linuxFfiBlocker } from "../permissions.ts";
+import { HUGE_PAGE_BYTES } from "./large_bytes.ts";
 
 /**
  * Frames at least this big get a helper: the smallest array that can hold a whole huge page. A
  * smaller one leaves the helper no room past the reader's first step.
  */
-export const PREFAULT_MIN = 2 << 20;
+export const PREFAULT_MIN = HUGE_PAGE_BYTES;
 /**
  * How much the helper populates per call, and the room it leaves the reader: a quarter of the
  * array, from 1 to 4 MiB. Small enough to stop soon after meeting the reader, and to leave a frame
@@ -38,7 +39,7 @@ const MAX_STEP = 4n << 20n;
 /** `MADV_POPULATE_WRITE` from Linux's `mman-common.h`. */
 const MADV_POPULATE_WRITE = 23;
 const PAGE = 4096n;
-const HUGE_PAGE = 2n << 20n;
+const HUGE_PAGE = BigInt(HUGE_PAGE_BYTES);
 
 type Populate = (address: Deno.PointerValue, length: bigint, advice: number) => Promise<number>;
 
