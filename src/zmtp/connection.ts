@@ -27,6 +27,8 @@ import { compatibleSocketTypes } from "./socket_type.ts";
 import { MessageTail, type TailPiece } from "./tail.ts";
 import type { FramePlacer, Frames, SocketType } from "./types.ts";
 
+/** A stream's read that may be told more bytes are due. */
+type HintedRead = (p: Uint8Array, more: boolean) => Promise<number | null>;
 /** What a connection needs from the socket that owns it. */
 export interface ConnectionOwner {
   /** Our socket type, announced in READY. */
@@ -219,7 +221,9 @@ export class Connection {
   // -------------------------------------------------------------------------
 
   async #readLoop(): Promise<void> {
-    const raw = this.#raw;
+    // A split IPC connection takes a hint (more bytes are due: a frame or a message is half
+    // read, so it polls rather than sleeps); a `Deno.Conn` ignores it.
+    const read = this.#raw.read.bind(this.#raw) as HintedRead;
     const dec = this.#decoder;
     const owner = this.#owner;
     try {
@@ -243,7 +247,7 @@ export class Connection {
           dec.resume();
           continue;
         }
-        const n = await raw.read(dec.writable());
+        const n = await read(dec.writable(), dec.midFrame || this.#parts !== null);
         if (n === null) {
           let reason: string | null = null;
           // A connect-and-close without a byte (port probe, health check) is not bad input.
