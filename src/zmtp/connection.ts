@@ -29,6 +29,7 @@ import type { FramePlacer, Frames, SocketType } from "./types.ts";
 
 /** A stream's read that may be told more bytes are due. */
 type HintedRead = (p: Uint8Array, more: boolean) => Promise<number | null>;
+
 /** What a connection needs from the socket that owns it. */
 export interface ConnectionOwner {
   /** Our socket type, announced in READY. */

@@ -136,10 +136,11 @@ function fail(c: Libc, what: string, path: string): never {
  * `Connection` needs of a `Deno.Conn` (read, write, close, addresses).
  *
  * A read takes what has arrived at once. When nothing has, it waits for a turn of the event
- * loop of its own; then, if this side has written since it last read (an answer may be on its
- * way) or a frame or message is half read, it polls for a moment (`spin_wait.ts`), and if still
- * nothing has come it sleeps on a thread of Deno's blocking pool until bytes come. Every {@link STREAK}th read in a row takes
- * that turn too, so the event loop runs while a large frame streams in.
+ * loop of its own (`setImmediate`); then, if this side has written since it last read (an answer
+ * may be on its way) or a frame or message is half read, it polls for a moment (`spin_wait.ts`),
+ * and if still nothing has come it sleeps on a thread of Deno's blocking pool until bytes come.
+ * Every {@link STREAK}th read in a row takes that turn too, so the event loop runs while a large
+ * frame streams in.
  */
 export class SplitConn {
   #rfd: number;
