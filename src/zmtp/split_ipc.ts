@@ -146,9 +146,8 @@ export class SplitConn {
   #rfd: number;
   #wfd: number;
   #closing = false;
-  /** A send, and a receive, in progress on a pool thread (their fds stay open until they end). */
-  #sending: Promise<unknown> | null = null;
-  #receiving: Promise<unknown> | null = null;
+  /** Calls in progress on pool threads (a send, a receive): the fds stay open until they end. */
+  #inPool = 0;
   #streak = 0;
   /** Whether this side has written since it last read: an answer may be on its way. */
   #due = false;
@@ -193,7 +192,7 @@ export class SplitConn {
       if (n !== NOTHING) {
         this.#streak++;
         this.#answered();
-        return Promise.resolve(n === 0 ? null : n);
+        return Promise.resolve(orEnd(n));
       }
     }
     // Nothing yet (or a long streak, which owes the event loop a turn). Decide in a turn of its
@@ -225,7 +224,7 @@ export class SplitConn {
           if (n === NOTHING) return resolve(this.#recvWait(p));
           this.#streak = 1;
           this.#answered();
-          resolve(n === 0 ? null : n);
+          resolve(orEnd(n));
         } catch (e) {
           reject(e);
         }
@@ -256,22 +255,14 @@ export class SplitConn {
   async #recvWait(p: Uint8Array): Promise<number | null> {
     for (;;) {
       const t = performance.now();
-      const wait = this.#c.recvWait(this.#rfd, p, BigInt(p.length), 0);
-      this.#receiving = wait;
-      let n: number;
-      try {
-        n = Number(await wait);
-      } finally {
-        this.#receiving = null;
-        if (this.#closing) this.#release();
-      }
+      let n = await this.#pooled(this.#c.recvWait(this.#rfd, p, BigInt(p.length), 0));
       if (this.#closing) return null;
       this.#spin.slept(performance.now() - t);
       this.#answered();
-      if (n >= 0) return n === 0 ? null : n;
+      if (n >= 0) return orEnd(n);
       // It failed on the pool thread, whose errno this one cannot see: ask the socket here.
       n = this.#recvNow(p);
-      if (n !== NOTHING) return n === 0 ? null : n;
+      if (n !== NOTHING) return orEnd(n);
     }
   }
 
@@ -297,15 +288,7 @@ export class SplitConn {
       }
       break;
     }
-    const wait = c.sendWait(this.#wfd, p, BigInt(p.length), MSG_NOSIGNAL);
-    this.#sending = wait;
-    let n: number;
-    try {
-      n = Number(await wait);
-    } finally {
-      this.#sending = null;
-      if (this.#closing) this.#release();
-    }
+    const n = await this.#pooled(c.sendWait(this.#wfd, p, BigInt(p.length), MSG_NOSIGNAL));
     if (n < 0) throw new Deno.errors.BrokenPipe("send failed");
     return n;
   }
@@ -321,9 +304,20 @@ export class SplitConn {
     this.#release();
   }
 
+  /** The result of a call on a pool thread, counted in {@link #inPool} while it runs. */
+  async #pooled(call: Promise<number | bigint>): Promise<number> {
+    this.#inPool++;
+    try {
+      return Number(await call);
+    } finally {
+      this.#inPool--;
+      if (this.#closing) this.#release();
+    }
+  }
+
   /** Closes the fds once no pool thread uses them: it must never touch a number since reused. */
   #release(): void {
-    if (this.#rfd < 0 || this.#sending !== null || this.#receiving !== null) return;
+    if (this.#rfd < 0 || this.#inPool > 0) return;
     this.#c.close(this.#rfd);
     this.#c.close(this.#wfd);
     this.#rfd = this.#wfd = -1;
@@ -370,6 +364,11 @@ export function dialSplit(path: string): Promise<SplitConn> {
     for (const fd of fds) c.close(fd);
     return Promise.reject(e);
   }
+}
+
+/** A byte count, or `null` for 0: the end of the stream. */
+function orEnd(n: number): number | null {
+  return n === 0 ? null : n;
 }
 
 function key(token: Uint8Array): string {

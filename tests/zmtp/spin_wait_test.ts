@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { DEFAULT_SPIN_MICROS, spinBudgetMicros, SpinWait } from "../../src/zmtp/spin_wait.ts";
+import { runScriptJson } from "./helpers.ts";
 
 Deno.test("spin wait: polls until misses outweigh hits, and again after a quick sleep", () => {
   const spin = new SpinWait(200);
@@ -38,33 +39,19 @@ Deno.test({
   name: "spin wait: the budget from IPP_SPIN_US, 200 µs unless set, 0 with one CPU",
   async fn() {
     const url = new URL("../../src/zmtp/spin_wait.ts", import.meta.url).href;
-    const script = await Deno.makeTempFile({ suffix: ".ts" });
-    await Deno.writeTextFile(
-      script,
-      `import { spinBudgetMicros } from ${JSON.stringify(url)};\n` +
-        `console.log(spinBudgetMicros());\n`,
-    );
-    const run = async (env: Record<string, string>) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "--quiet", "--allow-env", script],
-        env,
-        stderr: "inherit",
-      }).output();
-      return Number(new TextDecoder().decode(out.stdout).trim());
-    };
-    try {
-      if (navigator.hardwareConcurrency < 2) {
-        assert.equal(spinBudgetMicros(), 0, "one CPU: no polling");
-        return;
-      }
-      assert.equal(await run({}), DEFAULT_SPIN_MICROS);
-      assert.equal(await run({ IPP_SPIN_US: "50" }), 50);
-      assert.equal(await run({ IPP_SPIN_US: "0" }), 0);
-      assert.equal(await run({ IPP_SPIN_US: "lots" }), DEFAULT_SPIN_MICROS, "a bad value");
-      assert.equal(await run({ IPP_SPIN_US: "-5" }), DEFAULT_SPIN_MICROS, "a negative one");
-      assert.equal(await run({ IPP_SPIN_US: "999999" }), 10_000, "clamped");
-    } finally {
-      await Deno.remove(script);
+    const source = `import { spinBudgetMicros } from ${JSON.stringify(url)};\n` +
+      `console.log(spinBudgetMicros());\n`;
+    const run = (env: Record<string, string>) =>
+      runScriptJson<number>(source, ["--quiet", "--allow-env"], env);
+    if (navigator.hardwareConcurrency < 2) {
+      assert.equal(spinBudgetMicros(), 0, "one CPU: no polling");
+      return;
     }
+    assert.equal(await run({}), DEFAULT_SPIN_MICROS);
+    assert.equal(await run({ IPP_SPIN_US: "50" }), 50);
+    assert.equal(await run({ IPP_SPIN_US: "0" }), 0);
+    assert.equal(await run({ IPP_SPIN_US: "lots" }), DEFAULT_SPIN_MICROS, "a bad value");
+    assert.equal(await run({ IPP_SPIN_US: "-5" }), DEFAULT_SPIN_MICROS, "a negative one");
+    assert.equal(await run({ IPP_SPIN_US: "999999" }), 10_000, "clamped");
   },
 });

@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { createSocket } from "../../src/zmtp/mod.ts";
 import { splitIpcAvailable, splitWritePath } from "../../src/zmtp/split_ipc.ts";
-import { b, s, until, within } from "./helpers.ts";
+import { b, runScriptJson, s, until, within } from "./helpers.ts";
 
 const linux = Deno.build.os === "linux";
 
@@ -130,26 +130,15 @@ Deno.test({
   ignore: !linux,
   async fn() {
     const url = new URL("../../src/zmtp/split_ipc.ts", import.meta.url).href;
-    const script = await Deno.makeTempFile({ suffix: ".ts" });
-    await Deno.writeTextFile(
-      script,
-      `import { splitIpcAvailable } from ${JSON.stringify(url)};\n` +
-        `console.log(splitIpcAvailable());\n`,
-    );
+    const source = `import { splitIpcAvailable } from ${JSON.stringify(url)};\n` +
+      `console.log(splitIpcAvailable());\n`;
     // `deno eval` would grant everything: a script run with chosen permissions.
-    const run = async (args: string[], env: Record<string, string> = {}) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "--quiet", ...args, script],
-        env,
-        stderr: "inherit",
-      }).output();
-      return new TextDecoder().decode(out.stdout).trim();
-    };
-    assert.equal(await run(["--allow-read", "--allow-env"]), "false", "no FFI permission");
-    assert.equal(await run(["--allow-all"], { IPP_SPLIT_IPC: "0" }), "false", "turned off");
-    assert.equal(await run(["--allow-all"], { IPP_SPIN_US: "0" }), "false", "no polling");
-    assert.equal(await run(["--allow-all"]), "true");
-    await Deno.remove(script);
+    const run = (flags: string[], env: Record<string, string> = {}) =>
+      runScriptJson<boolean>(source, ["--quiet", ...flags], env);
+    assert.equal(await run(["--allow-read", "--allow-env"]), false, "no FFI permission");
+    assert.equal(await run(["--allow-all"], { IPP_SPLIT_IPC: "0" }), false, "turned off");
+    assert.equal(await run(["--allow-all"], { IPP_SPIN_US: "0" }), false, "no polling");
+    assert.equal(await run(["--allow-all"]), true);
   },
 });
 
