@@ -214,7 +214,7 @@ export class SplitConn {
           this.#streak = 0;
           let n = NOTHING;
           const due = more || (this.#due && SplitConn.#dueCount === 1);
-          if (due && this.#spin.polling) {
+          if (due && this.#spin.poll()) {
             const end = performance.now() + this.#spin.budgetMs;
             do n = this.#recvNow(p); while (n === NOTHING && performance.now() < end);
             this.#spin.polled(n !== NOTHING);

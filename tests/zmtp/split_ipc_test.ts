@@ -163,8 +163,7 @@ Deno.test({
       for (const transport of ["ipcs", "ipc"]) {
         const url = `${transport}://${dir}/${transport}.sock`;
         // A budget long enough that a machine busy with other tests still sends the next
-        // request within it (the default 200 µs is a bet on an idle CPU; under the parallel
-        // suite it caught only some).
+        // request within it (a budget of 200 µs caught only some under the parallel suite).
         const child = new Deno.Command(Deno.execPath(), {
           args: ["run", "-A", server, url],
           env: { IPP_SPIN_US: "5000" },
